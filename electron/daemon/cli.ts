@@ -1,0 +1,256 @@
+/**
+ * The `safevault` CLI: `safevault daemon` runs the engine behind the local HTTP API; every other command
+ * is one API call to that daemon. Exit codes: 0 ok, 1 refused or failed, 2 usage error.
+ */
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Api, Method, Params } from '../api/contract.ts';
+import type { RecordedEvent } from '../engine/events.ts';
+import { connect, readDaemonInfo } from './client.ts';
+import { render } from './format.ts';
+import { startServer } from './server.ts';
+
+class UsageError extends Error {}
+
+/** What a command receives: its positional arguments and flag values, already checked against its usage line. */
+interface Invocation {
+  args: string[];
+  flags: Partial<Record<string, string>>;
+  json: boolean;
+  follow: boolean;
+  dataDir: string;
+}
+
+interface Command {
+  /** Also the spec: lowercase words name the command, UPPERCASE words are arguments, `--x VALUE` flags are required, `[--x ...]` optional. */
+  usage: string;
+  summary: string;
+  run(inv: Invocation): Promise<void>;
+}
+
+/** A command that is exactly one API call, printed by format.ts. */
+const call = <M extends Method>(usage: string, summary: string, method: M, params: (inv: Invocation) => Params<M>): Command => ({
+  usage,
+  summary,
+  async run(inv) {
+    const api: Api = await connect(inv.dataDir);
+    const result = await api[method](params(inv));
+    print(render(method, result, inv.json));
+  },
+});
+
+const commands: Command[] = [
+  { usage: 'daemon [--vaults N] [--port P]', summary: 'run the vault engine and its local API until Ctrl-C', run: daemon },
+  call('put FILE --as CLIENT', 'store a file', 'putFile', ({ args: [file], flags }) => ({ as: flags.as!, path: resolve(file!) })),
+  call('get ID --as CLIENT --out PATH', 'fetch a stored file into PATH', 'getFile', ({ args: [id], flags }) => ({
+    as: flags.as!,
+    id: id!,
+    out: resolve(flags.out!),
+  })),
+  call('rm ID --as CLIENT', 'remove a stored file', 'removeFile', ({ args: [id], flags }) => ({ as: flags.as!, id: id! })),
+  call('files --as CLIENT', "list a client's files", 'listFiles', ({ flags }) => ({ as: flags.as! })),
+  call('chunk put FILE --as CLIENT', 'store FILE as a single chunk', 'putChunk', ({ args: [file], flags }) => ({
+    as: flags.as!,
+    path: resolve(file!),
+  })),
+  call('chunk rm NAME --as CLIENT', 'delete a chunk (owners only)', 'removeChunk', ({ args: [name], flags }) => ({ as: flags.as!, name: name! })),
+  call('chunk info NAME [--as CLIENT]', "a chunk's subscribers, holders (and CLIENT's refcount)", 'chunkInfo', ({ args: [name], flags }) => ({
+    name: name!,
+    as: flags.as,
+  })),
+  call('vaults', 'list the vaults', 'listVaults', () => ({})),
+  call('vault add [--donate BYTES]', 'start a new vault', 'addVault', ({ flags }) => ({ donated: integer('--donate', flags.donate) })),
+  call('vault stop ID', 'take a vault offline gracefully', 'stopVault', ({ args: [id] }) => ({ id: id! })),
+  call('vault start ID', 'bring a vault back online', 'startVault', ({ args: [id] }) => ({ id: id! })),
+  call('vault kill ID', 'take a vault offline abruptly', 'killVault', ({ args: [id] }) => ({ id: id! })),
+  call('status', 'what the daemon is running', 'status', () => ({})),
+  { usage: 'events [--follow]', summary: 'past events as JSON lines; --follow keeps streaming new ones', run: events },
+  { usage: 'help', summary: 'show this help', run: async () => print(usage()) },
+];
+
+const options = {
+  'data-dir': { type: 'string' },
+  as: { type: 'string' },
+  out: { type: 'string' },
+  vaults: { type: 'string' },
+  port: { type: 'string' },
+  donate: { type: 'string' },
+  follow: { type: 'boolean' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+/** Flags every command takes. */
+const GLOBAL_FLAGS = new Set(['data-dir', 'json', 'help']);
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.usage.length));
+  return [
+    'usage: safevault <command> [--data-dir DIR] [--json]',
+    '',
+    ...commands.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    '',
+    'DIR defaults to $SAFEVAULT_DATA_DIR, else ~/.safevault. --json prints the raw result on one line.',
+  ].join('\n');
+}
+
+/** A command's name words, arguments and flags, read off its usage line. */
+function spec(command: Command) {
+  const words = command.usage.split(' ');
+  const spec = { name: [] as string[], args: [] as string[], required: [] as string[], optional: [] as string[] };
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    const flag = /^(\[?)--([a-z-]+)/.exec(word);
+    if (flag) {
+      (flag[1] ? spec.optional : spec.required).push(flag[2]!);
+      if (!word.endsWith(']') && /^[A-Z]+\]?$/.test(words[i + 1] ?? '')) i++; // skip the flag's VALUE
+    } else if (/^[A-Z]+$/.test(word)) spec.args.push(word);
+    else spec.name.push(word);
+  }
+  return spec;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) return print(usage());
+
+  const matches = commands.map((command) => ({ command, spec: spec(command) })).filter(({ spec }) => spec.name.every((w, i) => positionals[i] === w));
+  const match = matches.sort((a, b) => b.spec.name.length - a.spec.name.length)[0];
+  if (!match) {
+    const group = commands.map(spec).filter((s) => s.name.length > 1 && s.name[0] === positionals[0]);
+    if (group.length) throw new UsageError(`${positionals[0]} needs one of: ${group.map((s) => s.name[1]).join(', ')}`);
+    throw new UsageError(`unknown command: ${positionals[0]}`);
+  }
+  const { command, spec: { name, args, required, optional } } = match;
+  const given = positionals.slice(name.length);
+  const commandName = name.join(' ');
+  if (given.length !== args.length) {
+    throw new UsageError(`${commandName} takes ${args.length ? args.join(' ') : 'no arguments'}, got ${given.length ? given.join(' ') : 'none'} (usage: safevault ${command.usage})`);
+  }
+  for (const flag of Object.keys(values)) {
+    if (!GLOBAL_FLAGS.has(flag) && !required.includes(flag) && !optional.includes(flag)) throw new UsageError(`${commandName} does not take --${flag}`);
+  }
+  for (const flag of required) {
+    if (values[flag as keyof typeof values] === undefined) throw new UsageError(`${commandName} needs --${flag} (usage: safevault ${command.usage})`);
+  }
+  const { json = false, follow = false, help: _, 'data-dir': dataDir, ...flags } = values;
+  await command.run({
+    args: given,
+    flags,
+    json,
+    follow,
+    // Absolute, so messages and daemon.json lookups don't depend on the caller's cwd.
+    dataDir: resolve(dataDir ?? process.env.SAFEVAULT_DATA_DIR ?? resolve(homedir(), '.safevault')),
+  });
+}
+
+function integer(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} takes a whole number, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+function print(text: string): void {
+  if (text) process.stdout.write(`${text}\n`);
+}
+
+/** Resolves on the first Ctrl-C or SIGTERM; a second one then gets Node's default (immediate exit). */
+const interrupted = () =>
+  new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+async function daemon(inv: Invocation): Promise<void> {
+  const { dataDir, flags } = inv;
+  const running = await readDaemonInfo(dataDir);
+  if (running && alive(running.pid) && (await answers(dataDir))) {
+    throw new Error(`a daemon is already running for ${dataDir} at ${running.url} (pid ${running.pid})`);
+  }
+  // Loaded here so that client commands don't pay for opening the engine's modules.
+  const { openEngine } = await import('../engine/engine.ts');
+  const engine = await openEngine({ dataDir, vaults: integer('--vaults', flags.vaults) });
+  let server;
+  try {
+    server = await startServer(engine, { dataDir, port: integer('--port', flags.port) });
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  print(`safevault daemon ready at ${server.url}`);
+  await interrupted();
+  await server.close();
+  await engine.close();
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, but not ours to signal
+  }
+}
+
+async function answers(dataDir: string): Promise<boolean> {
+  try {
+    await (await connect(dataDir)).status({});
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Past events, then (with --follow) live ones: subscribe first, then fetch history, so nothing is missed or repeated. */
+async function events(inv: Invocation): Promise<void> {
+  const api = await connect(inv.dataDir);
+  let last = 0;
+  const show = (batch: RecordedEvent[]) => {
+    const fresh = batch.filter((event) => event.seq > last);
+    if (!fresh.length) return;
+    last = fresh.at(-1)!.seq;
+    print(render('events', fresh, inv.json));
+  };
+  let pending: RecordedEvent[] | undefined = [];
+  let ended: (() => void) | undefined;
+  const streamEnded = new Promise<never>((_, reject) => {
+    ended = () => reject(new Error('the daemon closed the event stream'));
+  });
+  streamEnded.catch(() => {}); // awaited below; don't crash if it ends while history is still printing
+  const unsubscribe = inv.follow ? await api.followEvents((event) => (pending ? pending.push(event) : show([event])), () => ended!()) : undefined;
+  // Page through history: each page starts after the last event shown, until a page brings nothing new.
+  for (;;) {
+    const before = last;
+    show(await api.events({ since: last }));
+    if (last === before) break;
+  }
+  if (!unsubscribe) return;
+  show(pending!);
+  pending = undefined;
+  try {
+    await Promise.race([interrupted(), streamEnded]);
+  } finally {
+    unsubscribe();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => {},
+  (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`safevault: ${message.split('\n')[0]}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);

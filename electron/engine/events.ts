@@ -1,0 +1,46 @@
+import { EventEmitter } from 'node:events';
+
+/** What the UI and `safevault events` see. Each event is emitted by exactly one actor, so none is duplicated. */
+export type EngineEvent =
+  | { type: 'vault.joined'; vault: string }
+  | { type: 'vault.left'; vault: string; graceful: boolean }
+  | { type: 'chunk.stored'; client: string; chunk: string; size: number; holders: string[] }
+  | { type: 'chunk.deduplicated'; client: string; chunk: string; refcount: number; subscribers: number }
+  | { type: 'chunk.released'; client: string; chunk: string; refcount: number; subscribers: number }
+  | { type: 'chunk.deleted'; client: string; chunk: string }
+  | { type: 'delete.refused'; client: string; chunk: string; reason: string }
+  | { type: 'copy.made'; chunk: string; vault: string }
+  | { type: 'holder.pruned'; chunk: string; vault: string }
+  | { type: 'holder.bad'; chunk: string; vault: string }
+  | { type: 'account.transferred'; vault: string; records: number }
+  | { type: 'file.progress'; client: string; file: string; done: number; total: number };
+
+export type EventType = EngineEvent['type'];
+/** An event as recorded: with its sequence number and time (ms since epoch). */
+export type RecordedEvent = EngineEvent & { seq: number; at: number };
+
+/** In-process fan-out of engine events; `on` returns its own unsubscribe. */
+export class EventBus {
+  readonly #emitter = new EventEmitter();
+  #seq = 0;
+
+  constructor() {
+    this.#emitter.setMaxListeners(0);
+  }
+
+  /** Continue numbering after events already persisted. */
+  resumeAt(seq: number): void {
+    this.#seq = Math.max(this.#seq, seq);
+  }
+
+  emit(event: EngineEvent): RecordedEvent {
+    const recorded = { ...event, seq: ++this.#seq, at: Date.now() } as RecordedEvent;
+    this.#emitter.emit('event', recorded);
+    return recorded;
+  }
+
+  on(listener: (event: RecordedEvent) => void): () => void {
+    this.#emitter.on('event', listener);
+    return () => this.#emitter.off('event', listener);
+  }
+}

@@ -1,0 +1,59 @@
+/** Talking to and hearing from close groups: the 4 vaults closest to a name. */
+import { GROUP_SIZE, QUORUM } from './constants.ts';
+import { SafeVaultError, isSafeVaultError } from './errors.ts';
+import type { Message, Reply } from './messages.ts';
+import type { Name } from './names.ts';
+import type { RoutingTable, Transport } from './transport.ts';
+
+/** Matching copies needed from a group of `size` members: 3 of 4, or a majority of a smaller network. */
+export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
+
+export class Groups {
+  readonly #routing: RoutingTable;
+  readonly #transport: Transport;
+
+  constructor(routing: RoutingTable, transport: Transport) {
+    this.#routing = routing;
+    this.#transport = transport;
+  }
+
+  /** The close group of `target`; `exclude` leaves out the subject itself (a node is not its own manager). */
+  members(target: Name, exclude?: Name): Name[] {
+    return this.#routing.closest(target, GROUP_SIZE, exclude);
+  }
+
+  /** Whether `sender` may speak for the group of `target`; one extra place allows for churn in flight. */
+  isMember(target: Name, sender: Name, exclude?: Name): boolean {
+    return this.#routing.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(sender));
+  }
+
+  threshold(target: Name, exclude?: Name): number {
+    return quorumOf(this.members(target, exclude).length);
+  }
+
+  /**
+   * Sends `message` to every member of `target`'s group and returns the reply a quorum agrees on.
+   * If a quorum refuses with the same error, that error is thrown: the group's answer is a refusal.
+   */
+  async ask<M extends Message>(target: Name, message: M, exclude?: Name): Promise<Reply<M['type']>> {
+    const members = this.members(target, exclude);
+    if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
+    const needed = quorumOf(members.length);
+    const settled = await Promise.allSettled(members.map((m) => this.#transport.request(m, message)));
+    const tally = new Map<string, { count: number; outcome: PromiseSettledResult<Reply<M['type']>> }>();
+    for (const outcome of settled) {
+      const key = outcome.status === 'fulfilled' ? `ok:${JSON.stringify(outcome.value)}` : `error:${errorKey(outcome.reason)}`;
+      const entry = tally.get(key) ?? { count: 0, outcome };
+      entry.count++;
+      tally.set(key, entry);
+      if (entry.count < needed) continue;
+      if (outcome.status === 'fulfilled') return outcome.value;
+      throw outcome.reason;
+    }
+    const firstError = settled.find((s) => s.status === 'rejected');
+    const detail = firstError ? `: ${(firstError.reason as Error).message}` : '';
+    throw new SafeVaultError('unavailable', `the group could not agree (${needed} of ${members.length} needed)${detail}`);
+  }
+}
+
+const errorKey = (error: unknown): string => (isSafeVaultError(error) ? `${error.code}:${error.message}` : String(error));

@@ -1,0 +1,204 @@
+/**
+ * The data_manager's SQLite records, kept small because this is the most data-heavy persona (the
+ * RFC's motivation):
+ * - a chunk record is keyed by the first 8 bytes of its name (the rowid, so no separate name index)
+ *   with the other 24 bytes beside it to confirm the match;
+ * - holders are small integers (ids in dm_vault) packed in list order, not repeated 32-byte names;
+ * - the index by holder is a posting list per (vault, bucket of keys): sorted 8-byte keys packed in
+ *   one blob, a few bytes per holder instead of a B-tree entry each. Churn finds a holder's chunks
+ *   through it instead of scanning every record.
+ */
+import { migrate, type Db } from '../db.ts';
+import { fail } from '../errors.ts';
+import { toHex, type Name } from '../names.ts';
+
+export interface DataRecord {
+  subscribers: number;
+  size: number;
+  /** In list order: the most recently (re)joined holder first. */
+  holders: Name[];
+}
+
+const migrations = [
+  `CREATE TABLE dm_vault (id INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE) STRICT;
+   CREATE TABLE dm_chunk (key INTEGER PRIMARY KEY, tail BLOB NOT NULL, size INTEGER NOT NULL,
+     subscribers INTEGER NOT NULL, holders BLOB NOT NULL) STRICT;
+   CREATE TABLE dm_holding (vault INTEGER NOT NULL, bucket INTEGER NOT NULL, keys BLOB NOT NULL,
+     PRIMARY KEY (vault, bucket)) WITHOUT ROWID, STRICT;`,
+];
+
+const KEY_BYTES = 8;
+/** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
+const BUCKET_BITS = 10;
+
+const keyOf = (name: Name): bigint => name.readBigInt64BE(0);
+const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
+
+export class DataManagerRecords {
+  readonly #sql;
+  readonly #vaultIds = new Map<string, number>();
+  readonly #vaultNames = new Map<number, Name>();
+
+  constructor(db: Db) {
+    migrate(db, 'data_manager', migrations);
+    const s = {
+      vaults: db.prepare<[], { id: number; name: Buffer }>('SELECT id, name FROM dm_vault'),
+      addVault: db.prepare<[Buffer], { id: number }>('INSERT INTO dm_vault (name) VALUES (?) RETURNING id'),
+      get: db.prepare<[bigint], { tail: Buffer; size: number; subscribers: number; holders: Buffer }>(
+        'SELECT tail, size, subscribers, holders FROM dm_chunk WHERE key = ?',
+      ),
+      upsert: db.prepare<[bigint, Buffer, number, number, Buffer]>(
+        `INSERT INTO dm_chunk (key, tail, size, subscribers, holders) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders`,
+      ),
+      remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
+      all: db.prepare<[], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer }>(
+        'SELECT key, tail, size, subscribers, holders FROM dm_chunk',
+      ),
+      count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
+      posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
+      postings: db.prepare<[number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ?').pluck(),
+      setPosting: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)'),
+      removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
+    };
+    s.all.safeIntegers(true); // keys use all 64 bits
+    this.#sql = s;
+    for (const { id, name } of s.vaults.all()) this.#remember(id, name);
+    this.put = db.transaction(this.put.bind(this));
+    this.delete = db.transaction(this.delete.bind(this));
+  }
+
+  get(name: Name): DataRecord | undefined {
+    const row = this.#sql.get.get(keyOf(name));
+    if (!row) return undefined;
+    if (!row.tail.equals(name.subarray(KEY_BYTES))) return undefined;
+    return { subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) };
+  }
+
+  /** Inserts or replaces the record, keeping the holder index in step. */
+  put(name: Name, record: DataRecord): void {
+    const key = keyOf(name);
+    const row = this.#sql.get.get(key);
+    if (row && !row.tail.equals(name.subarray(KEY_BYTES))) {
+      fail('conflict', `chunk ${toHex(name)} shares its 8-byte key with another chunk; refusing to mix their records`);
+    }
+    const before = row ? this.#decodeIds(row.holders) : [];
+    const after = record.holders.map((h) => this.#idOf(h));
+    for (const id of before) if (!after.includes(id)) this.#unindex(id, name);
+    for (const id of after) if (!before.includes(id)) this.#index(id, name);
+    this.#sql.upsert.run(key, name.subarray(KEY_BYTES), record.size, record.subscribers, encodeIds(after));
+  }
+
+  delete(name: Name): void {
+    const row = this.#sql.get.get(keyOf(name));
+    if (!row || !row.tail.equals(name.subarray(KEY_BYTES))) return;
+    for (const id of this.#decodeIds(row.holders)) this.#unindex(id, name);
+    this.#sql.remove.run(keyOf(name));
+  }
+
+  /** Every chunk `vault` holds, through the index: no scan of the records. */
+  chunksHeldBy(vault: Name): Name[] {
+    const id = this.#vaultIds.get(toHex(vault));
+    if (id === undefined) return [];
+    const names: Name[] = [];
+    for (const keys of this.#sql.postings.all(id)) {
+      for (let at = 0; at < keys.length; at += KEY_BYTES) {
+        const key = keys.readBigInt64BE(at);
+        const row = this.#sql.get.get(key);
+        if (row) names.push(Buffer.concat([keys.subarray(at, at + KEY_BYTES), row.tail]));
+      }
+    }
+    return names;
+  }
+
+  *all(): Iterable<[Name, DataRecord]> {
+    for (const row of this.#sql.all.iterate()) {
+      const head = Buffer.alloc(KEY_BYTES);
+      head.writeBigInt64BE(row.key);
+      const name = Buffer.concat([head, row.tail]);
+      yield [name, { subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
+    }
+  }
+
+  count(): number {
+    return this.#sql.count.get()!;
+  }
+
+  #remember(id: number, name: Name): void {
+    this.#vaultIds.set(toHex(name), id);
+    this.#vaultNames.set(id, name);
+  }
+
+  #idOf(vault: Name): number {
+    const known = this.#vaultIds.get(toHex(vault));
+    if (known !== undefined) return known;
+    const { id } = this.#sql.addVault.get(vault)!;
+    this.#remember(id, vault);
+    return id;
+  }
+
+  #decodeIds(packed: Buffer): number[] {
+    const ids: number[] = [];
+    let value = 0;
+    let shift = 0;
+    for (const byte of packed) {
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (byte < 0x80) {
+        ids.push(value);
+        value = 0;
+        shift = 0;
+      }
+    }
+    return ids;
+  }
+
+  #decodeHolders(packed: Buffer): Name[] {
+    return this.#decodeIds(packed).map((id) => this.#vaultNames.get(id)!);
+  }
+
+  #index(vault: number, name: Name): void {
+    const bucket = bucketOf(name);
+    const keys = this.#sql.posting.get(vault, bucket) ?? Buffer.alloc(0);
+    const key = name.subarray(0, KEY_BYTES);
+    const at = searchKeys(keys, key);
+    if (at < keys.length && keys.subarray(at, at + KEY_BYTES).equals(key)) return;
+    this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), key, keys.subarray(at)]));
+  }
+
+  #unindex(vault: number, name: Name): void {
+    const bucket = bucketOf(name);
+    const keys = this.#sql.posting.get(vault, bucket);
+    if (!keys) return;
+    const key = name.subarray(0, KEY_BYTES);
+    const at = searchKeys(keys, key);
+    if (at >= keys.length || !keys.subarray(at, at + KEY_BYTES).equals(key)) return;
+    if (keys.length === KEY_BYTES) this.#sql.removePosting.run(vault, bucket);
+    else this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + KEY_BYTES)]));
+  }
+}
+
+/** LEB128: one byte per holder id below 128. */
+function encodeIds(ids: readonly number[]): Buffer {
+  const bytes: number[] = [];
+  for (let id of ids) {
+    while (id >= 0x80) {
+      bytes.push((id & 0x7f) | 0x80);
+      id = Math.floor(id / 0x80);
+    }
+    bytes.push(id);
+  }
+  return Buffer.from(bytes);
+}
+
+/** Byte offset of the first key in the sorted list that is >= `key`. */
+function searchKeys(keys: Buffer, key: Buffer): number {
+  let lo = 0;
+  let hi = keys.length / KEY_BYTES;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (Buffer.compare(keys.subarray(mid * KEY_BYTES, (mid + 1) * KEY_BYTES), key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo * KEY_BYTES;
+}
