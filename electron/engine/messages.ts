@@ -51,6 +51,7 @@ export type Message =
   // storage_client -> its storage_client_manager group
   | { type: 'client.put'; request: SignedRequest; bytes: Buffer }
   | { type: 'client.delete'; request: SignedRequest }
+  | { type: 'cm.refcount'; client: Name; chunk: Name }
   // storage_client_manager group -> data_manager group
   | { type: 'dm.put'; client: Name; requestId: string; chunk: Name; bytes: Buffer }
   | { type: 'dm.delete'; client: Name; requestId: string; chunk: Name }
@@ -78,6 +79,7 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 export interface Replies {
   'client.put': { refcount: number; subscribers: number; holders: Name[] };
   'client.delete': { refcount: number; subscribers: number; deleted: boolean };
+  'cm.refcount': { refcount: number };
   'dm.put': { subscribers: number; holders: Name[] };
   'dm.delete': { subscribers: number };
   'dm.info': ChunkRecord | null;

@@ -58,7 +58,12 @@ export class InProcessNetwork implements RoutingTable {
     this.#endpoints.set(toHex(name), endpoint);
   }
 
-  /** Marks vaults online together (a cold start), announcing each. */
+  /** A cold start: the vaults come online together, as the network they were, so nothing churns. */
+  start(names: readonly Name[]): void {
+    for (const name of names) this.#online.set(toHex(name), name);
+  }
+
+  /** Vaults join a running network, each announced as a membership change. */
   join(names: readonly Name[]): void {
     for (const name of names) this.#change('joined', name, true);
   }

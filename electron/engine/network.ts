@@ -1,0 +1,187 @@
+/**
+ * The local network: N vaults in this process, each with its own data dir, joined by the
+ * in-process transport. Vaults can be added, stopped (goodbye), killed (no goodbye) and started;
+ * which vaults exist and which should run is kept in the app database, so a restart resumes it.
+ */
+import { join } from 'node:path';
+import type { VaultInfo } from '../api/contract.ts';
+import { DEFAULT_DONATED_BYTES } from './constants.ts';
+import { migrate, type Db } from './db.ts';
+import { fail } from './errors.ts';
+import type { EventBus } from './events.ts';
+import type { ChunkRecord } from './messages.ts';
+import { Groups } from './group.ts';
+import { createIdentity } from './identity.ts';
+import { fromHex, toHex, type Name } from './names.ts';
+import { InProcessNetwork, type Transport } from './transport.ts';
+import { Vault } from './vault.ts';
+
+const migrations = [
+  `CREATE TABLE local_vault (id TEXT PRIMARY KEY, donated INTEGER NOT NULL, running INTEGER NOT NULL, added_at INTEGER NOT NULL) STRICT;`,
+];
+
+export class LocalNetwork {
+  readonly net = new InProcessNetwork();
+  readonly #root: string;
+  readonly #events: EventBus;
+  readonly #vaults = new Map<string, Vault>();
+  readonly #sql;
+  /** Used for reads any observer may make (chunk records, node accounts). */
+  readonly #observer: Groups;
+
+  constructor(root: string, appDb: Db, events: EventBus) {
+    this.#root = root;
+    this.#events = events;
+    migrate(appDb, 'local_network', migrations);
+    this.#sql = {
+      all: appDb.prepare<[], { id: string; donated: number; running: number }>('SELECT id, donated, running FROM local_vault ORDER BY added_at, id'),
+      add: appDb.prepare<[string, number, number]>('INSERT INTO local_vault (id, donated, running, added_at) VALUES (?, ?, 1, ?)'),
+      setRunning: appDb.prepare<[number, string]>('UPDATE local_vault SET running = ? WHERE id = ?'),
+    };
+    this.#observer = new Groups(this.net, this.transportFor(createIdentity().name));
+    this.net.onChange((change) => {
+      const vault = toHex(change.vault);
+      this.#events.emit(change.kind === 'joined' ? { type: 'vault.joined', vault } : { type: 'vault.left', vault, graceful: change.graceful });
+    });
+  }
+
+  transportFor(name: Name): Transport {
+    return this.net.transportFor(name);
+  }
+
+  /**
+   * Opens every vault that should run and brings them online together (no churn between them),
+   * then tops up whatever lost holders while the network was down. Creates `initial` vaults on first run.
+   */
+  async start(initial: number): Promise<void> {
+    if (this.#sql.all.all().length === 0) {
+      for (let i = 0; i < initial; i++) this.#create(DEFAULT_DONATED_BYTES);
+    }
+    const running = this.#sql.all.all().filter((v) => v.running);
+    const vaults = running.map((v) => this.#open(v.id));
+    this.net.start(vaults.map((v) => v.name));
+    await Promise.all(vaults.map((v) => v.register()));
+    await Promise.all(vaults.map((v) => v.audit()));
+  }
+
+  async add(donated = DEFAULT_DONATED_BYTES): Promise<VaultInfo> {
+    const id = this.#create(donated);
+    await this.#bringOnline(this.#open(id, donated));
+    return this.info(id);
+  }
+
+  async startVault(idOrPrefix: string): Promise<VaultInfo> {
+    const id = this.resolve(idOrPrefix);
+    if (!this.#vaults.has(id)) {
+      this.#sql.setRunning.run(1, id);
+      await this.#bringOnline(this.#open(id));
+    }
+    return this.info(id);
+  }
+
+  /** Graceful: the vault says goodbye and its data dir stays. */
+  async stopVault(idOrPrefix: string): Promise<VaultInfo> {
+    const id = this.resolve(idOrPrefix);
+    const vault = this.#vaults.get(id);
+    if (vault) {
+      this.#sql.setRunning.run(0, id);
+      this.#vaults.delete(id);
+      this.net.leave(vault.name);
+      vault.close();
+    }
+    return this.info(id);
+  }
+
+  /** No goodbye: the vault stops answering mid-whatever, as in a crash; the failure detector notices. */
+  async killVault(idOrPrefix: string): Promise<VaultInfo> {
+    const id = this.resolve(idOrPrefix);
+    const vault = this.#vaults.get(id);
+    if (vault) {
+      this.#sql.setRunning.run(0, id);
+      this.#vaults.delete(id);
+      this.net.vanish(vault.name);
+      vault.close();
+    }
+    return this.info(id);
+  }
+
+  vault(id: string): Vault | undefined {
+    return this.#vaults.get(id);
+  }
+
+  running(): Vault[] {
+    return [...this.#vaults.values()];
+  }
+
+  async list(): Promise<VaultInfo[]> {
+    return Promise.all(this.#sql.all.all().map((v) => this.info(v.id)));
+  }
+
+  /** Whole id or a unique prefix of one. */
+  resolve(idOrPrefix: string): string {
+    const matches = this.#sql.all.all().filter((v) => v.id.startsWith(idOrPrefix));
+    if (matches.length === 1) return matches[0]!.id;
+    return fail(matches.length ? 'bad-request' : 'not-found', matches.length ? `vault id ${idOrPrefix} is ambiguous` : `no vault ${idOrPrefix}`);
+  }
+
+  /** A vault as the network sees it: its storage_node_manager group's account of it. */
+  async info(id: string): Promise<VaultInfo> {
+    const name = fromHex(id);
+    const account = await this.#observer.ask(name, { type: 'snm.account', node: name }, name).catch(() => null);
+    const row = this.#sql.all.all().find((v) => v.id === id)!;
+    return {
+      id,
+      online: this.net.isOnline(name),
+      donated: account?.donated ?? row.donated,
+      used: account?.storedBytes ?? 0,
+      chunks: account?.storedCount ?? 0,
+      rank: account?.rank ?? 0,
+    };
+  }
+
+  /** A chunk's record as its data_manager group agrees on it. */
+  chunkRecord(chunk: Name): Promise<ChunkRecord | null> {
+    return this.#observer.ask(chunk, { type: 'dm.info', chunk });
+  }
+
+  /** Resolves when every vault has handled every membership change so far. */
+  async settled(): Promise<void> {
+    for (let round = 0; round < 2; round++) await Promise.all(this.running().map((v) => v.settled()));
+  }
+
+  /** Shuts every vault without churn: the network as a whole is going down, not its members. */
+  close(): void {
+    this.net.close();
+    for (const vault of this.#vaults.values()) vault.close();
+    this.#vaults.clear();
+  }
+
+  #create(donated: number): string {
+    const identity = createIdentity();
+    const id = toHex(identity.name);
+    new Vault({ dir: this.#dirOf(id), routing: this.net, transportFor: (n) => this.transportFor(n), events: this.#events, donated, identity: identity.secret }).close();
+    this.#sql.add.run(id, donated, Date.now());
+    return id;
+  }
+
+  #open(id: string, donated?: number): Vault {
+    const vault = new Vault({ dir: this.#dirOf(id), routing: this.net, transportFor: (n) => this.transportFor(n), events: this.#events, ...(donated ? { donated } : {}) });
+    if (vault.id !== id) {
+      vault.close();
+      fail('conflict', `vault data dir ${this.#dirOf(id)} belongs to another vault`);
+    }
+    this.net.attach(vault.name, vault);
+    this.#vaults.set(id, vault);
+    return vault;
+  }
+
+  async #bringOnline(vault: Vault): Promise<void> {
+    this.net.join([vault.name]);
+    await vault.register();
+    await this.settled();
+  }
+
+  #dirOf(id: string): string {
+    return join(this.#root, id);
+  }
+}
