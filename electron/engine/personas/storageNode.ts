@@ -94,7 +94,14 @@ export class StorageNode {
     } catch {
       throw new SafeVaultError('not-found', `chunk ${toHex(msg.chunk)} is missing from vault ${toHex(this.#opts.self).slice(0, 12)}'s disk`);
     }
-    checkChunk(msg.chunk, bytes);
+    try {
+      checkChunk(msg.chunk, bytes);
+    } catch (error) {
+      // Never keep a chunk that fails its hash: drop it, so the data_manager replaces this copy.
+      await rm(this.pathOf(msg.chunk), { force: true });
+      this.#sql.remove.run(msg.chunk);
+      throw error;
+    }
     return { bytes };
   }
 }

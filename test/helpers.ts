@@ -1,0 +1,46 @@
+/** Shared test scaffolding: temp data dirs, real engines, and looking at what is really on disk. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { openEngine, type Engine } from '../electron/engine/engine.ts';
+
+export function tempDir(prefix = 'safevault-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export async function startEngine(vaults = 12, dataDir = tempDir()): Promise<Engine> {
+  const engine = await openEngine({ dataDir, vaults });
+  after(() => engine.close());
+  return engine;
+}
+
+export function writeRandomFile(dir: string, name: string, size: number): string {
+  const path = join(dir, name);
+  writeFileSync(path, randomBytes(size));
+  return path;
+}
+
+/** Ids of the vaults whose disk holds the chunk's file. */
+export function vaultsHoldingOnDisk(dataDir: string, chunk: string): string[] {
+  const root = join(dataDir, 'vaults');
+  return readdirSync(root).filter((id) => existsSync(join(root, id, 'chunks', chunk.slice(0, 2), chunk)));
+}
+
+export function chunkPath(dataDir: string, vault: string, chunk: string): string {
+  return join(dataDir, 'vaults', vault, 'chunks', chunk.slice(0, 2), chunk);
+}
+
+/** Polls `check` until it returns a truthy value (churn handling runs in the background). */
+export async function eventually<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
