@@ -1,0 +1,326 @@
+/**
+ * `npm run bench`: SafeVault against MaidSafe's data_manager layout and plain file copies, measured
+ * side by side in one run. Progress goes to stderr, the markdown table to stdout.
+ * BENCH_RECORDS=100000 scales the data_manager measurements down for a quick run.
+ */
+import { hash, randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_CHUNK_SIZE } from '../../electron/engine/constants.ts';
+import { openDatabase, type Db } from '../../electron/engine/db.ts';
+import { openEngine } from '../../electron/engine/engine.ts';
+import { DataManagerRecords } from '../../electron/engine/personas/dataManagerRecords.ts';
+import { MAIDSAFE_NAME_BYTES, MaidSafeDataManager, type MaidSafeRecord } from './maidsafeLayout.ts';
+
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
+const VAULTS = 64;
+const HOLDERS = 4;
+const BATCH = 10_000;
+const RUNS = 3;
+const FILE_BYTES = 64 * 1024 * 1024;
+/** The vault that leaves in the churn measurement. */
+const LEAVING = 7;
+
+const started = performance.now();
+const progress = (message: string): void => {
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+};
+
+function timed<T>(fn: () => T): { ms: number; result: T } {
+  const t0 = performance.now();
+  const result = fn();
+  return { ms: performance.now() - t0, result };
+}
+
+async function timedAsync<T>(fn: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const t0 = performance.now();
+  const result = await fn();
+  return { ms: performance.now() - t0, result };
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+const removeDb = (path: string): void => {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+};
+
+// --- the records both layouts store: the same chunks, sizes and holders, in the same random order ---
+
+interface Dataset {
+  /** Record i's name is the 64 bytes at i * 64 for MaidSafe; ours uses the first 32 of them. */
+  names: Buffer;
+  /** Record i's holders: indexes into the vault lists, 4 distinct ones at i * 4. */
+  holders: Uint8Array;
+  sizes: Uint32Array;
+  vaults32: Buffer[];
+  vaults64: Buffer[];
+}
+
+function makeDataset(): Dataset {
+  const holders = new Uint8Array(RECORDS * HOLDERS);
+  for (let i = 0; i < RECORDS; i++) {
+    for (let j = 0; j < HOLDERS; j++) {
+      let vault: number;
+      do vault = Math.floor(Math.random() * VAULTS);
+      while (holders.subarray(i * HOLDERS, i * HOLDERS + j).includes(vault));
+      holders[i * HOLDERS + j] = vault;
+    }
+  }
+  const sizes = Uint32Array.from({ length: RECORDS }, () => 1 + Math.floor(Math.random() * MAX_CHUNK_SIZE));
+  const vaults = Array.from({ length: VAULTS }, () => randomBytes(MAIDSAFE_NAME_BYTES));
+  return {
+    names: randomBytes(RECORDS * MAIDSAFE_NAME_BYTES),
+    holders,
+    sizes,
+    vaults32: vaults.map((v) => v.subarray(0, 32)),
+    vaults64: vaults,
+  };
+}
+
+const holdersOf = (data: Dataset, i: number, vaults: Buffer[]): Buffer[] =>
+  Array.from(data.holders.subarray(i * HOLDERS, (i + 1) * HOLDERS), (v) => vaults[v]!);
+
+/** The churn's deterministic pick: the first vault, in index order, not already holding the chunk. */
+const newHolder = (holders: Buffer[], vaults: Buffer[]): Buffer => vaults.find((v) => !holders.some((h) => h.equals(v)))!;
+
+// --- the two layouts, behind what the measurements need ---
+
+interface Layout {
+  label: string;
+  /** Stores record i of the dataset. */
+  writer(db: Db, data: Dataset): (i: number) => void;
+  /** Prepares, untimed, the churn for vault `leaving`: one transaction that returns the records it touched. */
+  churn(db: Db, data: Dataset, leaving: number): () => number;
+}
+
+const ours: Layout = {
+  label: 'SafeVault',
+  writer(db, data) {
+    const records = new DataManagerRecords(db);
+    return (i) => {
+      const name = data.names.subarray(i * MAIDSAFE_NAME_BYTES, i * MAIDSAFE_NAME_BYTES + 32);
+      records.put(name, { subscribers: 1, size: data.sizes[i]!, holders: holdersOf(data, i, data.vaults32) });
+    };
+  },
+  churn(db, data, leaving) {
+    const records = new DataManagerRecords(db);
+    return db.transaction(() => {
+      const names = records.chunksHeldBy(data.vaults32[leaving]!);
+      for (const name of names) {
+        const record = records.get(name)!;
+        records.put(name, { ...record, holders: [newHolder(record.holders, data.vaults32), ...record.holders] });
+      }
+      return names.length;
+    });
+  },
+};
+
+const maidsafe: Layout = {
+  label: 'MaidSafe',
+  writer(db, data) {
+    const records = new MaidSafeDataManager(db);
+    return (i) => {
+      const key = data.names.subarray(i * MAIDSAFE_NAME_BYTES, (i + 1) * MAIDSAFE_NAME_BYTES);
+      records.put(key, { subscribers: 1, size: data.sizes[i]!, holders: holdersOf(data, i, data.vaults64) });
+    };
+  },
+  churn(db, data, leaving) {
+    const records = new MaidSafeDataManager(db);
+    const vault = data.vaults64[leaving]!;
+    return db.transaction(() => {
+      // Statements cannot run while the scan's cursor is open, so collect first, then update.
+      const held: [Buffer, MaidSafeRecord][] = [];
+      for (const entry of records.all()) if (entry[1].holders.some((h) => h.equals(vault))) held.push(entry);
+      for (const [key, record] of held) {
+        records.put(key, { ...record, holders: [...record.holders, newHolder(record.holders, data.vaults64)] });
+      }
+      return held.length;
+    });
+  },
+};
+
+// --- measurements ---
+
+interface SizeReport {
+  bytes: number;
+  /** Per b-tree (table or index) from dbstat: bytes on its pages, and the payload bytes in them. */
+  split: { name: string; bytes: number; payload: number }[] | undefined;
+}
+
+/** Fills a fresh database with the dataset in transactions of BATCH, then measures it on disk. */
+function build(layout: Layout, data: Dataset, path: string): SizeReport {
+  const db = openDatabase(path);
+  try {
+    const write = layout.writer(db, data);
+    const batch = db.transaction((from: number) => {
+      for (let i = from; i < Math.min(from + BATCH, RECORDS); i++) write(i);
+    });
+    for (let from = 0; from < RECORDS; from += BATCH) {
+      batch(from);
+      if (from % (BATCH * 20) === 0 && from > 0) progress(`  ${layout.label}: ${from} records`);
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    const bytes = (db.pragma('page_count', { simple: true }) as number) * (db.pragma('page_size', { simple: true }) as number);
+    return { bytes, split: dbstat(db) };
+  } finally {
+    db.close();
+  }
+}
+
+function dbstat(db: Db): SizeReport['split'] {
+  try {
+    return db
+      .prepare<[], { name: string; bytes: number; payload: number }>(
+        'SELECT name, sum(pgsize) AS bytes, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY bytes DESC',
+      )
+      .all();
+  } catch {
+    return undefined; // this SQLite build has no dbstat
+  }
+}
+
+/** The churn on RUNS fresh copies of the built database: median ms and the records touched. */
+function churn(layout: Layout, data: Dataset, path: string): { ms: number; touched: number } {
+  const times: number[] = [];
+  let touched = 0;
+  for (let run = 0; run < RUNS; run++) {
+    const copy = `${path}.run${run}`;
+    copyFileSync(path, copy);
+    const db = openDatabase(copy);
+    try {
+      const { ms, result } = timed(layout.churn(db, data, LEAVING));
+      times.push(ms);
+      touched = result;
+      progress(`  ${layout.label} churn run ${run + 1}: ${ms.toFixed(0)} ms, ${result} records`);
+    } finally {
+      db.close();
+      removeDb(copy);
+    }
+  }
+  return { ms: median(times), touched };
+}
+
+interface LayoutResult {
+  size: SizeReport;
+  churn: { ms: number; touched: number };
+}
+
+function measureLayout(layout: Layout, data: Dataset, dir: string): LayoutResult {
+  const path = join(dir, `${layout.label}.sqlite`);
+  progress(`${layout.label}: inserting ${RECORDS} records`);
+  const { ms, result: size } = timed(() => build(layout, data, path));
+  progress(`${layout.label}: built in ${(ms / 1000).toFixed(1)} s, ${(size.bytes / RECORDS).toFixed(1)} bytes/record`);
+  const result = { size, churn: churn(layout, data, path) };
+  removeDb(path);
+  return result;
+}
+
+interface FileResult {
+  putMBs: number;
+  getMBs: number;
+  putAgainMBs: number;
+  copyMBs: number;
+  hashMBs: number;
+}
+
+/** A 64 MiB random file through the engine's local network, against copying and hashing it. */
+async function measureFiles(dir: string): Promise<FileResult> {
+  const MBs = (ms: number): number => FILE_BYTES / 1e6 / (ms / 1000);
+  const src = join(dir, 'file.bin');
+  await writeFile(src, randomBytes(FILE_BYTES));
+  const sha = hash('sha256', await readFile(src));
+
+  progress('baselines: fs.copyFile and read + SHA-256');
+  const copies: number[] = [];
+  const hashes: number[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    copies.push((await timedAsync(() => copyFile(src, join(dir, 'copy.bin')))).ms);
+    await rm(join(dir, 'copy.bin'));
+    hashes.push((await timedAsync(async () => hash('sha256', await readFile(src)))).ms);
+  }
+
+  progress('engine: 12 vaults');
+  const engine = await openEngine({ dataDir: join(dir, 'engine'), vaults: 12 });
+  try {
+    progress('engine: put');
+    const put = await timedAsync(() => engine.putFile({ as: 'bench', path: src }));
+    progress(`engine: put in ${put.ms.toFixed(0)} ms (${put.result.chunks.length} chunks); get`);
+    const out = join(dir, 'out.bin');
+    const get = await timedAsync(() => engine.getFile({ as: 'bench', id: put.result.id, out }));
+    if (hash('sha256', await readFile(out)) !== sha) throw new Error('getFile returned different bytes');
+    progress(`engine: get in ${get.ms.toFixed(0)} ms; put again`);
+    const putAgain = await timedAsync(() => engine.putFile({ as: 'bench', path: src }));
+    progress(`engine: put again in ${putAgain.ms.toFixed(0)} ms`);
+    return { putMBs: MBs(put.ms), getMBs: MBs(get.ms), putAgainMBs: MBs(putAgain.ms), copyMBs: MBs(median(copies)), hashMBs: MBs(median(hashes)) };
+  } finally {
+    await engine.close();
+  }
+}
+
+// --- the report ---
+
+function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult): string {
+  const per = (bytes: number): string => (bytes / RECORDS).toFixed(1);
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+  const part = (size: SizeReport, pick: (name: string) => boolean): number =>
+    (size.split ?? []).filter((s) => pick(s.name)).reduce((sum, s) => sum + s.bytes, 0);
+  const rows: string[][] = [
+    ['data_manager bytes/record (whole file)', per(safevault.size.bytes), per(maid.size.bytes), ratio(safevault.size.bytes, maid.size.bytes)],
+  ];
+  if (safevault.size.split && maid.size.split) {
+    const sTable = part(safevault.size, (n) => n === 'dm_chunk');
+    const sIndex = part(safevault.size, (n) => n === 'dm_holding');
+    const mTable = part(maid.size, (n) => n === 'data_manager');
+    const mIndex = part(maid.size, (n) => n.startsWith('sqlite_autoindex_data_manager'));
+    rows.push(
+      ['  records table (dm_chunk / data_manager)', per(sTable), per(mTable), ratio(sTable, mTable)],
+      ['  index (holder posting lists / key autoindex)', per(sIndex), per(mIndex), ratio(sIndex, mIndex)],
+    );
+  }
+  rows.push(
+    [
+      `one holder leaves: ms (median of ${RUNS}, index vs full scan)`,
+      safevault.churn.ms.toFixed(0),
+      maid.churn.ms.toFixed(0),
+      ratio(safevault.churn.ms, maid.churn.ms),
+    ],
+    ['  records touched', String(safevault.churn.touched), String(maid.churn.touched), ratio(safevault.churn.touched, maid.churn.touched)],
+    ['file put MB/s (baseline: fs.copyFile)', files.putMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.putMBs, files.copyMBs)],
+    ['file get MB/s (baseline: fs.copyFile)', files.getMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.getMBs, files.copyMBs)],
+    ['file put again, deduplicated, MB/s (baseline: read + SHA-256)', files.putAgainMBs.toFixed(1), files.hashMBs.toFixed(1), ratio(files.putAgainMBs, files.hashMBs)],
+  );
+  const table = [
+    '| measure | SafeVault | MaidSafe layout / baseline | ratio |',
+    '|---|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
+  const details = [safevault, maid].flatMap(({ size }, i) =>
+    (size.split ?? []).map((s) => `| ${i === 0 ? 'SafeVault' : 'MaidSafe'} | ${s.name} | ${per(s.bytes)} | ${per(s.payload)} | ${s.bytes ? ((100 * s.payload) / s.bytes).toFixed(0) : '-'}% |`),
+  );
+  return [
+    `${RECORDS} records, ${HOLDERS} holders each, ${VAULTS} vaults; ${FILE_BYTES / 1024 / 1024} MiB file on 12 vaults. ratio = SafeVault ÷ other column.`,
+    '',
+    ...table,
+    ...(details.length
+      ? ['', 'dbstat, per b-tree (bytes per record; payload = bytes of cell content, the rest is cell overhead and free space):', '', '| layout | b-tree | bytes/record | payload/record | payload % |', '|---|---|---:|---:|---:|', ...details]
+      : ['', '(this SQLite build has no dbstat: no table/index split)']),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'safevault-bench-'));
+  try {
+    progress(`dataset: ${RECORDS} records`);
+    const data = makeDataset();
+    const safevault = measureLayout(ours, data, dir);
+    const maid = measureLayout(maidsafe, data, dir);
+    const files = await measureFiles(dir);
+    process.stdout.write(report(safevault, maid, files) + '\n');
+    progress('done');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
