@@ -78,7 +78,7 @@ test('the ninth holder is pruned: downranked, and its bytes deleted when it retu
   holders = await holdersOf(engine, name);
   assert.equal(holders.length, MAX_HOLDERS);
   assert.ok(!holders.some((h) => h.vault === bottom), 'ninth holder still listed');
-  assert.equal((await engine.listVaults()).find((v) => v.id === bottom)!.rank, -1);
+  assert.equal((await engine.listVaults({})).find((v) => v.id === bottom)!.rank, -1);
   assert.ok(existsSync(chunkPath(engine.dataDir, bottom, name)), 'bytes were on the pruned holder while it was away');
 
   // It comes back: the delete that waited for it is delivered, and the bytes really go.

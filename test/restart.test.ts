@@ -16,7 +16,7 @@ test('vaults killed while files are being stored: every acknowledged file surviv
   const engine = await startEngine(12);
   const dir = tempDir();
   const paths = Array.from({ length: 6 }, (_, i) => writeRandomFile(dir, `f${i}.bin`, 400_000));
-  const vaults = (await engine.listVaults()).map((v) => v.id);
+  const vaults = (await engine.listVaults({})).map((v) => v.id);
   const puts = paths.map((path) => engine.putFile({ as: 'busy', path }));
   await engine.killVault({ id: vaults[0]! });
   await new Promise((r) => setTimeout(r, 20));
@@ -45,7 +45,7 @@ test('the whole engine restarted: files, counts and vault states are as they wer
   const path = writeRandomFile(dir, 'keep.bin', 1_500_000);
   let engine = await openEngine({ dataDir, vaults: 10 });
   const file = await engine.putFile({ as: 'keeper', path });
-  const stopped = (await engine.listVaults())[3]!.id;
+  const stopped = (await engine.listVaults({}))[3]!.id;
   await engine.stopVault({ id: stopped });
   await engine.network.settled();
   const before = await engine.chunkInfo({ name: file.chunks[0]!, as: 'keeper' });
@@ -54,7 +54,7 @@ test('the whole engine restarted: files, counts and vault states are as they wer
 
   engine = await openEngine({ dataDir, vaults: 10 });
   try {
-    const vaults = await engine.listVaults();
+    const vaults = await engine.listVaults({});
     assert.equal(vaults.length, 10);
     assert.equal(vaults.find((v) => v.id === stopped)!.online, false);
     assert.deepEqual(await engine.chunkInfo({ name: file.chunks[0]!, as: 'keeper' }), before);

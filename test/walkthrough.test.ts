@@ -44,7 +44,7 @@ test('multiple store/delete walk-through', async () => {
   assert.deepEqual(await engine.removeChunk({ as: 'user2', name }), { refcount: 0, subscribers: 0, deleted: true });
   assert.deepEqual(vaultsHoldingOnDisk(engine.dataDir, name), []);
   await assert.rejects(engine.chunkInfo({ name }), (e) => isSafeVaultError(e) && e.code === 'not-found');
-  for (const vault of await engine.listVaults()) assert.equal(vault.used, 0, `vault ${vault.id} still accounts bytes`);
+  for (const vault of await engine.listVaults({})) assert.equal(vault.used, 0, `vault ${vault.id} still accounts bytes`);
 
   const types = (await engine.events({})).map((e) => e.type);
   for (const type of ['chunk.stored', 'chunk.deduplicated', 'delete.refused', 'chunk.released', 'chunk.deleted']) {

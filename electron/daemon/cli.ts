@@ -34,8 +34,9 @@ const call = <M extends Method>(usage: string, summary: string, method: M, param
   usage,
   summary,
   async run(inv) {
+    const request = params(inv); // first, so bad flag values are usage errors even with no daemon
     const api: Api = await connect(inv.dataDir);
-    const result = await api[method](params(inv));
+    const result = await api[method](request);
     print(render(method, result, inv.json));
   },
 });
@@ -95,8 +96,8 @@ function usage(): string {
 }
 
 /** A command's name words, arguments and flags, read off its usage line. */
-function spec(command: Command) {
-  const words = command.usage.split(' ');
+function spec(usage: string) {
+  const words = usage.split(' ');
   const spec = { name: [] as string[], args: [] as string[], required: [] as string[], optional: [] as string[] };
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
@@ -110,20 +111,23 @@ function spec(command: Command) {
   return spec;
 }
 
+const specs = commands.map((command) => ({ command, spec: spec(command.usage) }));
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    const unknown = (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && /'([^']+)'/.exec((err as Error).message);
+    throw new UsageError(unknown ? `unknown option: ${unknown[1]}` : (err as Error).message);
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0) return print(usage());
 
-  const matches = commands.map((command) => ({ command, spec: spec(command) })).filter(({ spec }) => spec.name.every((w, i) => positionals[i] === w));
+  const matches = specs.filter(({ spec }) => spec.name.every((word, i) => positionals[i] === word));
   const match = matches.sort((a, b) => b.spec.name.length - a.spec.name.length)[0];
   if (!match) {
-    const group = commands.map(spec).filter((s) => s.name.length > 1 && s.name[0] === positionals[0]);
+    const group = specs.map(({ spec }) => spec).filter((s) => s.name.length > 1 && s.name[0] === positionals[0]);
     if (group.length) throw new UsageError(`${positionals[0]} needs one of: ${group.map((s) => s.name[1]).join(', ')}`);
     throw new UsageError(`unknown command: ${positionals[0]}`);
   }
@@ -175,22 +179,26 @@ const interrupted = () =>
 
 async function daemon(inv: Invocation): Promise<void> {
   const { dataDir, flags } = inv;
+  const vaults = integer('--vaults', flags.vaults);
+  const port = integer('--port', flags.port);
   const running = await readDaemonInfo(dataDir);
   if (running && alive(running.pid) && (await answers(dataDir))) {
     throw new Error(`a daemon is already running for ${dataDir} at ${running.url} (pid ${running.pid})`);
   }
+  // Listening from the start, so a signal during startup still ends in an orderly close rather than a kill.
+  const stopRequested = interrupted();
   // Loaded here so that client commands don't pay for opening the engine's modules.
   const { openEngine } = await import('../engine/engine.ts');
-  const engine = await openEngine({ dataDir, vaults: integer('--vaults', flags.vaults) });
+  const engine = await openEngine({ dataDir, vaults });
   let server;
   try {
-    server = await startServer(engine, { dataDir, port: integer('--port', flags.port) });
+    server = await startServer(engine, { dataDir, port });
   } catch (err) {
     await engine.close();
     throw err;
   }
   print(`safevault daemon ready at ${server.url}`);
-  await interrupted();
+  await stopRequested;
   await server.close();
   await engine.close();
 }
@@ -224,12 +232,14 @@ async function events(inv: Invocation): Promise<void> {
     print(render('events', fresh, inv.json));
   };
   let pending: RecordedEvent[] | undefined = [];
-  let ended: (() => void) | undefined;
-  const streamEnded = new Promise<never>((_, reject) => {
-    ended = () => reject(new Error('the daemon closed the event stream'));
-  });
-  streamEnded.catch(() => {}); // awaited below; don't crash if it ends while history is still printing
-  const unsubscribe = inv.follow ? await api.followEvents((event) => (pending ? pending.push(event) : show([event])), () => ended!()) : undefined;
+  const streamEnded = Promise.withResolvers<void>();
+  streamEnded.promise.catch(() => {}); // raced below; don't crash if it ends while history is still printing
+  const unsubscribe = inv.follow
+    ? await api.followEvents(
+        (event) => (pending ? pending.push(event) : show([event])),
+        () => streamEnded.reject(new Error('the daemon closed the event stream')),
+      )
+    : undefined;
   // Page through history: each page starts after the last event shown, until a page brings nothing new.
   for (;;) {
     const before = last;
@@ -240,7 +250,7 @@ async function events(inv: Invocation): Promise<void> {
   show(pending!);
   pending = undefined;
   try {
-    await Promise.race([interrupted(), streamEnded]);
+    await Promise.race([interrupted(), streamEnded.promise]);
   } finally {
     unsubscribe();
   }

@@ -9,13 +9,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer } from 'ws';
-import { isMethod, parseParams, type Api, type Method, type Params } from '../api/contract.ts';
+import { isMethod, parseParams, type Method, type Params } from '../api/contract.ts';
+import type { Engine } from '../engine/engine.ts';
 import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../engine/errors.ts';
-import type { RecordedEvent } from '../engine/events.ts';
 import { EVENTS_PATH, daemonFile, httpStatus, type DaemonInfo, type ErrorBody } from './protocol.ts';
 
-/** What the server needs of the engine; the real Engine fits structurally. */
-export type EngineLike = Api & { onEvent(listener: (event: RecordedEvent) => void): () => void };
+/** Only what the server uses of the engine: the API methods and the event feed. */
+export type ServedEngine = Pick<Engine, Method | 'onEvent'>;
 
 export interface RunningServer {
   url: string;
@@ -36,7 +36,7 @@ class HttpError extends SafeVaultError {
   }
 }
 
-export async function startServer(engine: EngineLike, options: { dataDir: string; port?: number }): Promise<RunningServer> {
+export async function startServer(engine: ServedEngine, options: { dataDir: string; port?: number }): Promise<RunningServer> {
   const token = randomBytes(32).toString('hex');
   const tokenBytes = Buffer.from(token);
   let allowedHosts = new Set<string>();
@@ -63,9 +63,10 @@ export async function startServer(engine: EngineLike, options: { dataDir: string
     try {
       admit(req, false);
       const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-      if (pathname === EVENTS_PATH) throw new HttpError(426, 'bad-request', `${EVENTS_PATH} is a WebSocket; connect with an upgrade request`);
       const method = pathname.startsWith('/api/') ? pathname.slice('/api/'.length) : '';
       if (!isMethod(method)) throw new SafeVaultError('not-found', `no such API method: ${method || pathname}`);
+      // EVENTS_PATH is both the `events` method (POST: history) and the live stream (GET + Upgrade, handled below).
+      if (req.method === 'GET' && pathname === EVENTS_PATH) throw new HttpError(426, 'bad-request', `GET ${EVENTS_PATH} is a WebSocket upgrade`);
       if (req.method !== 'POST') throw new HttpError(405, 'bad-request', `use POST for /api/${method}`);
       const params = parseParams(method, await readJson(req));
       const call = engine[method] as (params: Params<Method>) => Promise<unknown>;

@@ -15,6 +15,7 @@ import { fail } from './errors.ts';
 import { EventLog } from './eventLog.ts';
 import { EventBus, type RecordedEvent } from './events.ts';
 import { Groups } from './group.ts';
+import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
 import { LocalNetwork } from './network.ts';
 
@@ -131,7 +132,9 @@ class VaultEngine implements Engine {
   }
 
   async removeChunk({ as, name }: Params<'removeChunk'>): Promise<Results['removeChunk']> {
-    return this.#client(as).deleteChunk(fromHex(name));
+    // A client never seen here owns nothing; it asks as a throwaway identity, so a refusal saves no client.
+    const client = this.#clients.has(as) ? this.#client(as) : this.#storageClient(as, createIdentity());
+    return client.deleteChunk(fromHex(name));
   }
 
   async chunkInfo({ name, as }: Params<'chunkInfo'>): Promise<Results['chunkInfo']> {
@@ -143,7 +146,7 @@ class VaultEngine implements Engine {
         return { vault: vault.id, online: vault.online, rank: vault.rank };
       }),
     );
-    const refcount = as ? await this.#client(as).refcount(chunk) : 0;
+    const refcount = as && this.#clients.has(as) ? await this.#client(as).refcount(chunk) : 0;
     return { name, size: record.size, subscribers: record.subscribers, refcount, holders };
   }
 
@@ -180,15 +183,19 @@ class VaultEngine implements Engine {
     return { dataDir: this.dataDir, vaults: vaults.length, online: vaults.filter((v) => v.online).length, clients: this.#clients.labels() };
   }
 
+  /** The storage client of local identity `label`, made on first use. */
   #client(label: string): StorageClient {
     let client = this.#storageClients.get(label);
     if (!client) {
-      const identity = this.#clients.identity(label);
-      const transport = this.network.transportFor(identity.name);
-      client = new StorageClient(label, identity, { groups: new Groups(this.network.net, transport), routing: this.network.net, transport, events: this.#bus });
+      client = this.#storageClient(label, this.#clients.identity(label));
       this.#storageClients.set(label, client);
     }
     return client;
+  }
+
+  #storageClient(label: string, identity: Identity): StorageClient {
+    const transport = this.network.transportFor(identity.name);
+    return new StorageClient(label, identity, { groups: new Groups(this.network.net, transport), routing: this.network.net, transport, events: this.#bus });
   }
 }
 

@@ -99,8 +99,9 @@ export class LocalNetwork {
     if (vault) {
       this.#sql.setRunning.run(0, id);
       this.#vaults.delete(id);
-      this.net.vanish(vault.name);
+      const noticed = this.net.vanish(vault.name);
       vault.close();
+      await noticed;
     }
     return this.info(id);
   }

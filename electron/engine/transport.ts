@@ -74,10 +74,15 @@ export class InProcessNetwork implements RoutingTable {
     if (this.#online.has(toHex(name))) this.#change('left', name, true);
   }
 
-  /** No goodbye: the vault stops answering and the failure detector notices. */
-  vanish(name: Name): void {
+  /** No goodbye: the vault stops answering; resolves when the failure detector has noticed. */
+  vanish(name: Name): Promise<void> {
     this.#endpoints.delete(toHex(name));
     this.#detector ??= setTimeout(() => this.#detectFailures(), 100);
+    return new Promise((resolve) => {
+      const stop = this.onChange((change) => {
+        if (change.kind === 'left' && change.vault.equals(name)) resolve(stop());
+      });
+    });
   }
 
   online(): readonly Name[] {

@@ -144,8 +144,8 @@ const maidsafe: Layout = {
 
 interface SizeReport {
   bytes: number;
-  /** Per b-tree (table or index) from dbstat: bytes on its pages, and the payload bytes in them. */
-  split: { name: string; bytes: number; payload: number }[] | undefined;
+  /** Per b-tree (table or index) from dbstat: bytes on its pages, the payload in them and the free bytes. */
+  split: { name: string; bytes: number; payload: number; unused: number }[] | undefined;
 }
 
 /** Fills a fresh database with the dataset in transactions of BATCH, then measures it on disk. */
@@ -171,8 +171,9 @@ function build(layout: Layout, data: Dataset, path: string): SizeReport {
 function dbstat(db: Db): SizeReport['split'] {
   try {
     return db
-      .prepare<[], { name: string; bytes: number; payload: number }>(
-        'SELECT name, sum(pgsize) AS bytes, sum(payload) AS payload FROM dbstat GROUP BY name ORDER BY bytes DESC',
+      .prepare<[], { name: string; bytes: number; payload: number; unused: number }>(
+        `SELECT name, sum(pgsize) AS bytes, sum(payload) AS payload, sum(unused) AS unused
+         FROM dbstat GROUP BY name ORDER BY bytes DESC`,
       )
       .all();
   } catch {
@@ -295,15 +296,18 @@ function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult):
     '|---|---:|---:|---:|',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
   ];
+  const pct = (part: number, whole: number): string => `${((100 * part) / whole).toFixed(0)}%`;
   const details = [safevault, maid].flatMap(({ size }, i) =>
-    (size.split ?? []).map((s) => `| ${i === 0 ? 'SafeVault' : 'MaidSafe'} | ${s.name} | ${per(s.bytes)} | ${per(s.payload)} | ${s.bytes ? ((100 * s.payload) / s.bytes).toFixed(0) : '-'}% |`),
+    (size.split ?? [])
+      .filter((s) => s.bytes >= size.bytes / 100) // leave out the schema's tiny tables
+      .map((s) => `| ${i === 0 ? 'SafeVault' : 'MaidSafe'} | ${s.name} | ${per(s.bytes)} | ${per(s.payload)} | ${pct(s.payload, s.bytes)} | ${pct(s.unused, s.bytes)} |`),
   );
   return [
     `${RECORDS} records, ${HOLDERS} holders each, ${VAULTS} vaults; ${FILE_BYTES / 1024 / 1024} MiB file on 12 vaults. ratio = SafeVault ÷ other column.`,
     '',
     ...table,
     ...(details.length
-      ? ['', 'dbstat, per b-tree (bytes per record; payload = bytes of cell content, the rest is cell overhead and free space):', '', '| layout | b-tree | bytes/record | payload/record | payload % |', '|---|---|---:|---:|---:|', ...details]
+      ? ['', 'dbstat, per b-tree (bytes per record; payload = cell content; free = unused bytes on its pages; the rest is cell and page headers):', '', '| layout | b-tree | bytes/record | payload/record | payload | free |', '|---|---|---:|---:|---:|---:|', ...details]
       : ['', '(this SQLite build has no dbstat: no table/index split)']),
   ].join('\n');
 }

@@ -61,6 +61,10 @@ export class ClientBook {
     return identity;
   }
 
+  has(label: string): boolean {
+    return this.#identities.has(label) || this.#sql.secret.get(label) !== undefined;
+  }
+
   labels(): string[] {
     return this.#sql.labels.all();
   }
