@@ -96,14 +96,28 @@ function checkChunkRef(index: number, n: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= n) fail('bad-request', `chunk index ${index} out of range 0..${n - 1}`);
 }
 
+const SAMPLE_BYTES = 64 * 1024;
+
+/**
+ * Media and archives don't compress; deflating a sample first spares them a full pass that would
+ * be thrown away. The decision depends only on the bytes, so the same file still gives the same chunks.
+ */
+function deflateIfWorthIt(plain: Buffer): Buffer | undefined {
+  const options = { level: zlibConstants.Z_BEST_SPEED };
+  if (plain.length > 2 * SAMPLE_BYTES && deflateRawSync(plain.subarray(0, SAMPLE_BYTES), options).length > SAMPLE_BYTES * 0.97) {
+    return undefined;
+  }
+  return deflateRawSync(plain, options);
+}
+
 /** Encrypts plaintext chunk `index`; preHashes[i] must be SHA-256 of plaintext chunk i. */
 export function encryptChunk(plain: Buffer, index: number, preHashes: readonly Buffer[]): Buffer {
   checkChunkRef(index, preHashes.length);
   if (plain.length > MAX_PLAIN_CHUNK_SIZE) fail('too-large', `chunk of ${plain.length} bytes exceeds ${MAX_PLAIN_CHUNK_SIZE}`);
-  const deflated = deflateRawSync(plain, { level: zlibConstants.Z_BEST_SPEED });
+  const deflated = deflateIfWorthIt(plain);
   // Incompressible data is kept raw, so a stored chunk never exceeds plaintext + 1 flag byte.
   const payload =
-    deflated.length < plain.length
+    deflated && deflated.length < plain.length
       ? Buffer.concat([Buffer.of(FLAG_DEFLATED), deflated])
       : Buffer.concat([Buffer.of(FLAG_RAW), plain]);
   const { key, iv, padKey } = chunkKeys(index, preHashes.length, (i) => preHashes[i]!);
