@@ -80,28 +80,26 @@ export class LocalNetwork {
   }
 
   /** Graceful: the vault says goodbye and its data dir stays. */
-  async stopVault(idOrPrefix: string): Promise<VaultInfo> {
-    const id = this.resolve(idOrPrefix);
-    const vault = this.#vaults.get(id);
-    if (vault) {
-      this.#sql.setRunning.run(0, id);
-      this.#vaults.delete(id);
-      this.net.leave(vault.name);
-      vault.close();
-    }
-    return this.info(id);
+  stopVault(idOrPrefix: string): Promise<VaultInfo> {
+    return this.#takeDown(idOrPrefix, (name) => this.net.leave(name));
   }
 
   /** No goodbye: the vault stops answering mid-whatever, as in a crash; the failure detector notices. */
-  async killVault(idOrPrefix: string): Promise<VaultInfo> {
+  killVault(idOrPrefix: string): Promise<VaultInfo> {
+    return this.#takeDown(idOrPrefix, (name) => this.net.vanish(name));
+  }
+
+  /** Takes a running vault off the network; returns once the others have handled its departure. */
+  async #takeDown(idOrPrefix: string, depart: (name: Name) => void | Promise<void>): Promise<VaultInfo> {
     const id = this.resolve(idOrPrefix);
     const vault = this.#vaults.get(id);
     if (vault) {
       this.#sql.setRunning.run(0, id);
       this.#vaults.delete(id);
-      const noticed = this.net.vanish(vault.name);
+      const departed = depart(vault.name);
       vault.close();
-      await noticed;
+      await departed;
+      await this.settled();
     }
     return this.info(id);
   }
