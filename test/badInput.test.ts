@@ -172,3 +172,21 @@ test('read-only calls and refused deletes do not create client identities', asyn
   assert.deepEqual((await engine.status({})).clients, ['owner']);
   assert.ok((await engine.events({})).some((e) => e.type === 'delete.refused' && e.client === 'stranger'));
 });
+
+test('a malicious holder that serves wrong bytes is skipped and replaced', async () => {
+  const engine = await startEngine(12);
+  const dir = tempDir();
+  const path = writeRandomFile(dir, 'doc.bin', 60_000);
+  const file = await engine.putFile({ as: 'a', path });
+  const chunk = file.chunks[1]!;
+  const liar = (await engine.chunkInfo({ name: chunk })).holders[0]!.vault;
+  // This vault's storage node answers every read with garbage, skipping its own hash check.
+  engine.network.vault(liar)!.storageNode.onGet = async () => ({ bytes: randomBytes(1000) });
+
+  const out = join(dir, 'out.bin');
+  await engine.getFile({ as: 'a', id: file.id, out });
+  assert.ok(readFileSync(out).equals(readFileSync(path)));
+  assert.ok((await engine.events({})).some((e) => e.type === 'holder.bad' && e.vault === liar && e.chunk === chunk));
+  await eventually(async () => !(await engine.chunkInfo({ name: chunk })).holders.some((h) => h.vault === liar), 'liar dropped');
+  assert.equal((await engine.chunkInfo({ name: chunk })).holders.length, 4);
+});
