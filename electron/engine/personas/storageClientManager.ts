@@ -89,7 +89,11 @@ export class StorageClientManager implements AccountBook {
     if (instruction.op !== op) fail('bad-request', `expected a signed ${op} request`);
     if (!this.#ctx.groups.isMember(instruction.client, this.#ctx.self)) fail('bad-request', 'this vault does not manage that client');
     const now = Date.now();
-    for (const [id, at] of this.#seen) if (now - at > 2 * REQUEST_WINDOW_MS) this.#seen.delete(id);
+    // Insertion order is arrival order, so expired ids are all at the front.
+    for (const [id, at] of this.#seen) {
+      if (now - at <= 2 * REQUEST_WINDOW_MS) break;
+      this.#seen.delete(id);
+    }
     if (this.#seen.has(instruction.id)) fail('conflict', 'request already handled (replayed)');
     this.#seen.set(instruction.id, now);
     return instruction;
