@@ -64,7 +64,12 @@ test('files: put, list, get byte-identical, remove', async () => {
   assert.deepEqual(await engine.listFiles({ as: 'bob' }), []);
 
   const out = `${dir}/copy.raw`;
+  const progress: number[] = [];
+  const stop = engine.onEvent((e) => e.type === 'file.progress' && e.client === 'alice' && progress.push(e.done));
   await engine.getFile({ as: 'alice', id: file.id, out });
+  stop();
+  assert.equal(progress.length, 4, 'one progress event per chunk');
+  assert.equal(progress.at(-1), file.size);
   const { readFileSync } = await import('node:fs');
   assert.ok(readFileSync(out).equals(readFileSync(path)));
 

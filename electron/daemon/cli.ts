@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Api, Method, Params } from '../api/contract.ts';
 import type { RecordedEvent } from '../engine/events.ts';
-import { connect, readDaemonInfo } from './client.ts';
+import { connect, readDaemonInfo, type DaemonClient } from './client.ts';
 import { render } from './format.ts';
 import { startServer } from './server.ts';
 
@@ -29,17 +29,42 @@ interface Command {
   run(inv: Invocation): Promise<void>;
 }
 
-/** A command that is exactly one API call, printed by format.ts. */
+/** A command that is exactly one API call, printed by format.ts; long file transfers show progress on a terminal. */
 const call = <M extends Method>(usage: string, summary: string, method: M, params: (inv: Invocation) => Params<M>): Command => ({
   usage,
   summary,
   async run(inv) {
     const request = params(inv); // first, so bad flag values are usage errors even with no daemon
-    const api: Api = await connect(inv.dataDir);
-    const result = await api[method](request);
-    print(render(method, result, inv.json));
+    const api = await connect(inv.dataDir);
+    const client = (request as { as?: string }).as;
+    const stopProgress = client && PROGRESS_METHODS.has(method) && process.stderr.isTTY && !inv.json ? await showProgress(api, client) : undefined;
+    try {
+      const result = await (api as Api)[method](request);
+      stopProgress?.();
+      print(render(method, result, inv.json));
+    } finally {
+      stopProgress?.();
+    }
   },
 });
+
+const PROGRESS_METHODS = new Set<Method>(['putFile', 'getFile']);
+
+/** Draws one self-overwriting stderr line from the client's file.progress events; returns a stop that ends the line. */
+async function showProgress(api: DaemonClient, client: string): Promise<() => void> {
+  let drawn = false;
+  const unsubscribe = await api.followEvents((event) => {
+    if (event.type !== 'file.progress' || event.client !== client) return;
+    const percent = event.total ? Math.floor((100 * event.done) / event.total) : 100;
+    process.stderr.write(`\r${event.file}: ${percent}% (${event.done} of ${event.total} bytes)`);
+    drawn = true;
+  });
+  return () => {
+    unsubscribe();
+    if (drawn) process.stderr.write('\n');
+    drawn = false;
+  };
+}
 
 const commands: Command[] = [
   { usage: 'daemon [--vaults N] [--port P]', summary: 'run the vault engine and its local API until Ctrl-C', run: daemon },

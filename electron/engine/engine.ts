@@ -84,7 +84,7 @@ class VaultEngine implements Engine {
         async (_chunk, bytes) => {
           stored.push((await client.putChunk(bytes)).name);
         },
-        (done, total) => this.#bus.emit({ type: 'file.progress', client: as, file: name, done, total }),
+        this.#progress(as, name),
       );
       return fileInfo(this.#clients.addFile(as, name, map));
     } catch (error) {
@@ -97,7 +97,7 @@ class VaultEngine implements Engine {
   async getFile({ as, id, out }: Params<'getFile'>): Promise<Results['getFile']> {
     const file = this.#clients.file(as, id);
     const client = this.#client(as);
-    const size = await selfDecryptToFile(file.map, (_i, name) => client.getChunk(name), out);
+    const size = await selfDecryptToFile(file.map, (_i, name) => client.getChunk(name), out, this.#progress(as, file.name));
     return { id, path: out, size };
   }
 
@@ -181,6 +181,10 @@ class VaultEngine implements Engine {
   async status(): Promise<Results['status']> {
     const vaults = await this.network.list();
     return { dataDir: this.dataDir, vaults: vaults.length, online: vaults.filter((v) => v.online).length, clients: this.#clients.labels() };
+  }
+
+  #progress(client: string, file: string) {
+    return (done: number, total: number) => void this.#bus.emit({ type: 'file.progress', client, file, done, total });
   }
 
   /** The storage client of local identity `label`, made on first use. */
