@@ -4,8 +4,8 @@
  * - a chunk record is keyed by the first 8 bytes of its name (the rowid, so no separate name index)
  *   with the other 24 bytes beside it to confirm the match;
  * - holders are small integers (ids in dm_vault) packed in list order, not repeated 32-byte names;
- * - the index by holder is a posting list per (vault, bucket of keys): sorted 8-byte keys packed in
- *   one blob, a few bytes per holder instead of a B-tree entry each. Churn finds a holder's chunks
+ * - the index by holder is a posting list per (vault, bucket of keys): sorted keys packed in one
+ *   blob, 7 bytes per holder instead of a B-tree entry each (the bucket implies the first byte). Churn finds a holder's chunks
  *   through it instead of scanning every record.
  */
 import { migrate, type Db } from '../db.ts';
@@ -33,6 +33,9 @@ const BUCKET_BITS = 10;
 
 const keyOf = (name: Name): bigint => name.readBigInt64BE(0);
 const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
+/** A posting entry is the key without its first byte, which is the bucket's top 8 bits. */
+const ENTRY_BYTES = KEY_BYTES - 1;
+const entryOf = (name: Name): Buffer => name.subarray(1, KEY_BYTES);
 
 export class DataManagerRecords {
   readonly #sql;
@@ -57,7 +60,7 @@ export class DataManagerRecords {
       ),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
-      postings: db.prepare<[number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ?').pluck(),
+      postings: db.prepare<[number], { bucket: number; keys: Buffer }>('SELECT bucket, keys FROM dm_holding WHERE vault = ?'),
       setPosting: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)'),
       removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
     };
@@ -101,11 +104,12 @@ export class DataManagerRecords {
     const id = this.#vaultIds.get(toHex(vault));
     if (id === undefined) return [];
     const names: Name[] = [];
-    for (const keys of this.#sql.postings.all(id)) {
-      for (let at = 0; at < keys.length; at += KEY_BYTES) {
-        const key = keys.readBigInt64BE(at);
-        const row = this.#sql.get.get(key);
-        if (row) names.push(Buffer.concat([keys.subarray(at, at + KEY_BYTES), row.tail]));
+    for (const { bucket, keys } of this.#sql.postings.all(id)) {
+      const firstByte = Buffer.of(bucket >> (BUCKET_BITS - 8));
+      for (let at = 0; at < keys.length; at += ENTRY_BYTES) {
+        const head = Buffer.concat([firstByte, keys.subarray(at, at + ENTRY_BYTES)]);
+        const row = this.#sql.get.get(head.readBigInt64BE(0));
+        if (row) names.push(Buffer.concat([head, row.tail]));
       }
     }
     return names;
@@ -160,9 +164,9 @@ export class DataManagerRecords {
   #index(vault: number, name: Name): void {
     const bucket = bucketOf(name);
     const keys = this.#sql.posting.get(vault, bucket) ?? Buffer.alloc(0);
-    const key = name.subarray(0, KEY_BYTES);
+    const key = entryOf(name);
     const at = searchKeys(keys, key);
-    if (at < keys.length && keys.subarray(at, at + KEY_BYTES).equals(key)) return;
+    if (at < keys.length && keys.subarray(at, at + ENTRY_BYTES).equals(key)) return;
     this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), key, keys.subarray(at)]));
   }
 
@@ -170,11 +174,11 @@ export class DataManagerRecords {
     const bucket = bucketOf(name);
     const keys = this.#sql.posting.get(vault, bucket);
     if (!keys) return;
-    const key = name.subarray(0, KEY_BYTES);
+    const key = entryOf(name);
     const at = searchKeys(keys, key);
-    if (at >= keys.length || !keys.subarray(at, at + KEY_BYTES).equals(key)) return;
-    if (keys.length === KEY_BYTES) this.#sql.removePosting.run(vault, bucket);
-    else this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + KEY_BYTES)]));
+    if (at >= keys.length || !keys.subarray(at, at + ENTRY_BYTES).equals(key)) return;
+    if (keys.length === ENTRY_BYTES) this.#sql.removePosting.run(vault, bucket);
+    else this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + ENTRY_BYTES)]));
   }
 }
 
@@ -194,11 +198,11 @@ function encodeIds(ids: readonly number[]): Buffer {
 /** Byte offset of the first key in the sorted list that is >= `key`. */
 function searchKeys(keys: Buffer, key: Buffer): number {
   let lo = 0;
-  let hi = keys.length / KEY_BYTES;
+  let hi = keys.length / ENTRY_BYTES;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (Buffer.compare(keys.subarray(mid * KEY_BYTES, (mid + 1) * KEY_BYTES), key) < 0) lo = mid + 1;
+    if (Buffer.compare(keys.subarray(mid * ENTRY_BYTES, (mid + 1) * ENTRY_BYTES), key) < 0) lo = mid + 1;
     else hi = mid;
   }
-  return lo * KEY_BYTES;
+  return lo * ENTRY_BYTES;
 }
