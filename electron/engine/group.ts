@@ -32,27 +32,38 @@ export class Groups {
   }
 
   /**
-   * Sends `message` to every member of `target`'s group and returns the reply a quorum agrees on.
-   * If a quorum refuses with the same error, that error is thrown: the group's answer is a refusal.
+   * Sends `message` to every member of `target`'s group and returns the reply a quorum agrees on, as
+   * soon as it does: a slow or diverging member doesn't hold up the group's answer. If a quorum
+   * refuses with the same error, that error is thrown: the group's answer is a refusal.
    */
-  async ask<M extends Message>(target: Name, message: M, exclude?: Name): Promise<Reply<M['type']>> {
+  ask<M extends Message>(target: Name, message: M, exclude?: Name): Promise<Reply<M['type']>> {
     const members = this.members(target, exclude);
-    if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
+    if (members.length === 0) return Promise.reject(new SafeVaultError('unavailable', 'no vaults are online'));
     const needed = quorumOf(members.length);
-    const settled = await Promise.allSettled(members.map((m) => this.#transport.request(m, message)));
-    const tally = new Map<string, { count: number; outcome: PromiseSettledResult<Reply<M['type']>> }>();
-    for (const outcome of settled) {
-      const key = outcome.status === 'fulfilled' ? `ok:${JSON.stringify(outcome.value)}` : `error:${errorKey(outcome.reason)}`;
-      const entry = tally.get(key) ?? { count: 0, outcome };
-      entry.count++;
-      tally.set(key, entry);
-      if (entry.count < needed) continue;
-      if (outcome.status === 'fulfilled') return outcome.value;
-      throw outcome.reason;
+    const { promise, resolve, reject } = Promise.withResolvers<Reply<M['type']>>();
+    const tally = new Map<string, number>();
+    let pending = members.length;
+    let firstError: unknown;
+    const count = (key: string, settle: () => void) => {
+      const votes = (tally.get(key) ?? 0) + 1;
+      tally.set(key, votes);
+      if (votes === needed) settle();
+      // Once no answer can still reach a quorum, say so without waiting for the stragglers.
+      if (--pending + Math.max(...tally.values()) < needed || pending === 0) {
+        const detail = firstError ? `: ${(firstError as Error).message}` : '';
+        reject(new SafeVaultError('unavailable', `the group could not agree (${needed} of ${members.length} needed)${detail}`));
+      }
+    };
+    for (const member of members) {
+      this.#transport.request(member, message).then(
+        (reply) => count(`ok:${JSON.stringify(reply)}`, () => resolve(reply)),
+        (error: unknown) => {
+          firstError ??= error;
+          count(`error:${errorKey(error)}`, () => reject(error));
+        },
+      );
     }
-    const firstError = settled.find((s) => s.status === 'rejected');
-    const detail = firstError ? `: ${(firstError.reason as Error).message}` : '';
-    throw new SafeVaultError('unavailable', `the group could not agree (${needed} of ${members.length} needed)${detail}`);
+    return promise;
   }
 }
 
