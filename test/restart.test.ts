@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
@@ -93,4 +93,17 @@ test('the process crashes (SIGKILL) mid-store: every acknowledged file is there 
   } finally {
     await engine.close();
   }
+});
+
+test('a vault that stopped mid-write keeps no unacknowledged files', async () => {
+  const engine = await startEngine(6);
+  const vault = (await engine.listVaults({}))[0]!.id;
+  const dir = join(engine.dataDir, 'vaults', vault, 'chunks', 'ab');
+  await engine.stopVault({ id: vault });
+  mkdirSync(dir, { recursive: true });
+  const orphan = join(dir, 'ab'.padEnd(64, '0'));
+  writeFileSync(orphan, 'never acknowledged');
+  writeFileSync(`${orphan}.123.tmp`, 'half written');
+  await engine.startVault({ id: vault });
+  assert.ok(!existsSync(orphan) && !existsSync(`${orphan}.123.tmp`));
 });

@@ -2,6 +2,7 @@
  * storage_node: holds chunk bytes as content-addressed files within its donated space. The hash is
  * checked on every write and every read, so it never keeps or serves a chunk that fails it.
  */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../constants.ts';
@@ -43,6 +44,20 @@ export class StorageNode {
       remove: db.prepare<[Buffer]>('DELETE FROM sn_chunk WHERE name = ?'),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
     };
+    this.#sweep();
+  }
+
+  /**
+   * A vault that stopped mid-write can leave a temp file, or a chunk file whose row never committed.
+   * Neither was acknowledged, so both go: the disk holds exactly what the table says.
+   */
+  #sweep(): void {
+    const root = this.#opts.chunksDir;
+    for (const dir of existsSync(root) ? readdirSync(root) : []) {
+      for (const file of readdirSync(join(root, dir))) {
+        if (!/^[0-9a-f]{64}$/.test(file) || !this.#sql.has.get(Buffer.from(file, 'hex'))) rmSync(join(root, dir, file), { force: true });
+      }
+    }
   }
 
   get donated(): number {
