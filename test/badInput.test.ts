@@ -190,3 +190,21 @@ test('a malicious holder that serves wrong bytes is skipped and replaced', async
   await eventually(async () => !(await engine.chunkInfo({ name: chunk })).holders.some((h) => h.vault === liar), 'liar dropped');
   assert.equal((await engine.chunkInfo({ name: chunk })).holders.length, 4);
 });
+
+test('one manager cannot redirect a group decision by varying its copy of the message', async () => {
+  const engine = await startEngine(12);
+  const { identity, groups } = rawClient(engine);
+  const [one, two] = [randomBytes(1500), randomBytes(1500)];
+  for (const bytes of [one, two]) {
+    await groups.ask(identity.name, { type: 'client.put', request: signRequest(identity, 'put', sha256(bytes), bytes.length), bytes });
+  }
+  const [a, b, c] = engine.network.net.closest(identity.name, GROUP_SIZE);
+  const deleteOf = (chunk: Buffer) => ({ type: 'dm.delete' as const, client: identity.name, requestId: 'same-request', chunk });
+  // Two honest members ask to delete chunk one; the third, arriving last, names chunk two instead.
+  for (const [sender, chunk] of [[a!, one], [b!, one], [c!, two]] as const) {
+    const transport = engine.network.transportFor(sender);
+    for (const manager of engine.network.net.closest(sha256(chunk), GROUP_SIZE)) void transport.request(manager, deleteOf(sha256(chunk))).catch(() => undefined);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  for (const bytes of [one, two]) assert.equal((await engine.chunkInfo({ name: sha256(bytes).toString('hex') })).subscribers, 1);
+});

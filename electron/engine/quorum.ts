@@ -1,7 +1,7 @@
 /**
  * A group acts on another group's message only when a quorum of that group's members sent the same
- * message: no single vault can forge a group decision. The key names the message content, so copies
- * that differ never add up.
+ * message: no single vault can forge a group decision. Callers key each message by all of its content
+ * (bytes aside, which are checked against the chunk name), so copies that differ never add up.
  */
 import { QUORUM_TIMEOUT_MS } from './constants.ts';
 import { SafeVaultError } from './errors.ts';
@@ -43,9 +43,12 @@ export class QuorumCollector {
     return round.result as Promise<R>;
   }
 
-  /** Drops every pending round (a vault shutting down). */
+  /** Ends every pending round (a vault shutting down): its senders get an answer, not silence. */
   clear(): void {
-    for (const [key, round] of this.#rounds) this.#end(key, round);
+    for (const [key, round] of this.#rounds) {
+      if (!round.acted) round.reject(new SafeVaultError('unavailable', 'the vault stopped before a quorum formed'));
+      this.#end(key, round);
+    }
   }
 
   #open(key: string): Round {

@@ -124,9 +124,9 @@ export class Vault implements Endpoint {
       case 'cm.refcount':
         return { refcount: this.storageClientManager.refcount(msg.client, msg.chunk) };
       case 'dm.put':
-        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.put:${msg.requestId}`, () => this.dataManager.onPut(msg));
+        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.put:${msg.requestId}:${toHex(msg.client)}:${toHex(msg.chunk)}`, () => this.dataManager.onPut(msg));
       case 'dm.delete':
-        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.delete:${msg.requestId}`, () => this.dataManager.onDelete(msg));
+        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.delete:${msg.requestId}:${toHex(msg.client)}:${toHex(msg.chunk)}`, () => this.dataManager.onDelete(msg));
       case 'dm.info':
         return this.dataManager.onInfo(msg);
       case 'dm.badHolder':
@@ -142,7 +142,7 @@ export class Vault implements Endpoint {
       case 'snm.account':
         return this.storageNodeManager.onAccount(msg);
       case 'node.put':
-        return this.#fromGroup(from, self, self, undefined, `node.put:${toHex(msg.chunk)}`, () => this.storageNode.onPut(msg));
+        return this.#fromGroup(from, self, self, undefined, `node.put:${toHex(msg.chunk)}:${msg.copy}`, () => this.storageNode.onPut(msg));
       case 'node.delete':
         return this.#fromGroup(from, self, self, undefined, `node.delete:${toHex(msg.chunk)}:${msg.reason}`, () => this.storageNode.onDelete(msg));
       case 'node.get':

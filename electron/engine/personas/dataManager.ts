@@ -9,7 +9,7 @@
  */
 import type { AccountBook, AccountRecord } from '../accounts.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
-import { fail, SafeVaultError } from '../errors.ts';
+import { fail, isSafeVaultError, SafeVaultError } from '../errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, Reply } from '../messages.ts';
 import { compareDistance, NAME_BYTES, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';
@@ -75,7 +75,7 @@ export class DataManager implements AccountBook {
     return this.#locked(msg.chunk, async () => {
       const record = this.chunks.get(msg.chunk);
       if (!record || !record.holders.some((h) => h.equals(msg.holder))) return { removed: false };
-      if (await this.#fetchFrom(msg.chunk, msg.holder)) return { removed: false };
+      if (!(await this.#servesBadBytes(msg.chunk, msg.holder))) return { removed: false };
       const holders = record.holders.filter((h) => !h.equals(msg.holder));
       await this.#ctx.groups
         .ask(msg.holder, { type: 'snm.lost', node: msg.holder, chunk: msg.chunk, size: record.size }, msg.holder)
@@ -138,10 +138,18 @@ export class DataManager implements AccountBook {
     await this.#save(chunk, record);
   }
 
-  /** Saves the record; past MAX_HOLDERS, the bottom holders are downranked and told to delete. */
+  /**
+   * Saves the record; past MAX_HOLDERS, holders are pruned from the bottom, downranked and told to
+   * delete. An offline entry goes before an online one, so a prune never costs a live copy needlessly.
+   */
   async #save(chunk: Name, record: DataRecord): Promise<void> {
-    const pruned = record.holders.slice(MAX_HOLDERS);
-    this.chunks.put(chunk, { ...record, holders: record.holders.slice(0, MAX_HOLDERS) });
+    const holders = [...record.holders];
+    const pruned: Name[] = [];
+    while (holders.length > MAX_HOLDERS) {
+      const offline = holders.findLastIndex((h) => !this.#ctx.routing.isOnline(h));
+      pruned.push(...holders.splice(offline >= 0 ? offline : holders.length - 1, 1));
+    }
+    this.chunks.put(chunk, { ...record, holders });
     await Promise.allSettled(pruned.map((holder) => this.#tellToDelete(chunk, holder, record.size, 'pruned')));
   }
 
@@ -193,6 +201,18 @@ export class DataManager implements AccountBook {
       if (bytes) return bytes;
     }
     return undefined;
+  }
+
+  /** Only an online holder that answers with the wrong bytes, or none, is bad; an unreachable one is churn. */
+  async #servesBadBytes(chunk: Name, holder: Name): Promise<boolean> {
+    if (!this.#ctx.routing.isOnline(holder)) return false;
+    try {
+      const { bytes } = await this.#ctx.transport.request(holder, { type: 'node.get', chunk });
+      checkChunk(chunk, bytes);
+      return false;
+    } catch (error) {
+      return isSafeVaultError(error) && error.code !== 'unavailable';
+    }
   }
 
   async #fetchFrom(chunk: Name, holder: Name): Promise<Buffer | undefined> {

@@ -74,7 +74,9 @@ export class StorageNodeManager implements AccountBook {
         fail('no-space', `vault ${toHex(msg.node).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
       }
       const { added } = await this.#ctx.transport.request(msg.node, { type: 'node.put', chunk: msg.chunk, bytes: msg.bytes, copy: msg.copy });
-      if (added) this.#save(msg.node, { ...account, storedBytes: account.storedBytes + msg.bytes.length, storedCount: account.storedCount + 1 });
+      // A delete still waiting for this node is overtaken by the new put: the node keeps (and is charged for) the chunk.
+      const undeleted = this.#sql.dequeue.run(msg.node, msg.chunk).changes > 0;
+      if (added || undeleted) this.#save(msg.node, { ...account, storedBytes: account.storedBytes + msg.bytes.length, storedCount: account.storedCount + 1 });
       return { stored: true };
     });
   }
