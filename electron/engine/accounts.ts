@@ -23,6 +23,10 @@ export interface AccountBook {
   records(): Iterable<AccountRecord>;
   /** Where a record of this kind and key lives, or undefined if the key is malformed. */
   placeOf(kind: string, key: Buffer): { group: Name; exclude?: Name } | undefined;
+  /** The record's current value, encoded as in records(); null if this vault has none. */
+  read(kind: string, key: Buffer): Buffer | null;
+  /** The KeyedLock key under which the persona changes this record. */
+  lockKey(kind: string, key: Buffer): string;
   /** Replaces the record with a transferred value (null: remove it). Throws on a malformed value. */
   adopt(kind: string, key: Buffer, value: Buffer | null): void;
   /** Forgets the record: this vault is no longer responsible for it (not a delete). */

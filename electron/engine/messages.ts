@@ -71,7 +71,9 @@ export type Message =
   // anyone -> a storage_node: chunks are self-validating, so reads need no quorum
   | { type: 'node.get'; chunk: Name }
   // old members of a group -> its new members
-  | { type: 'account.transfer'; records: TransferredRecord[] };
+  | { type: 'account.transfer'; records: TransferredRecord[] }
+  // a member missing a record asks the rest of its group (a quorum answer heals it)
+  | { type: 'account.read'; persona: string; kind: string; key: Buffer };
 
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
@@ -93,6 +95,7 @@ export interface Replies {
   'node.delete': { deleted: boolean };
   'node.get': { bytes: Buffer };
   'account.transfer': { accepted: number };
+  'account.read': { value: Buffer | null };
 }
 
 export type Reply<T extends MessageType> = Replies[T];

@@ -68,6 +68,7 @@ export class Vault implements Endpoint {
       locks: new KeyedLock(),
       tombstones: new Tombstones(db),
       events: options.events,
+      pull: (book, kind, key) => this.#pull(book, kind, key),
     };
     this.storageNode = new StorageNode({ self, db, chunksDir: join(options.dir, 'chunks'), donated: decodeNumber(donatedBytes), events: options.events });
     this.dataManager = new DataManager(this.#ctx);
@@ -149,6 +150,8 @@ export class Vault implements Endpoint {
         return this.storageNode.onGet(msg);
       case 'account.transfer':
         return this.#onTransfer(from, msg);
+      case 'account.read':
+        return this.#onRead(from, msg);
     }
   }
 
@@ -233,16 +236,43 @@ export class Vault implements Endpoint {
       const groups = this.#ctx.groups;
       if (!groups.isMember(place.group, from, place.exclude) || !groups.isMember(place.group, this.name, place.exclude)) continue;
       const digest = value ? toHex(sha256(value)) : 'deleted';
-      const adopt = async () => {
-        book.adopt(kind, key, value);
-        if (value) this.#ctx.tombstones.clear(persona, kind, key);
-        else this.#ctx.tombstones.add(persona, kind, key);
+      const adopt = () => {
         accepted++;
+        return this.#adopt(book, kind, key, value);
       };
       this.#quorum.submit(`xfer:${persona}:${kind}:${toHex(key)}:${digest}`, toHex(from), groups.threshold(place.group, place.exclude), adopt).catch(() => undefined);
     }
     if (accepted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: accepted });
     return { accepted };
+  }
+
+  /** Replaces a record under the persona's own lock, so it never lands in the middle of an operation on it. */
+  #adopt(book: AccountBook, kind: string, key: Buffer, value: Buffer | null): Promise<void> {
+    return this.#ctx.locks.run(book.lockKey(kind, key), async () => {
+      book.adopt(kind, key, value);
+      if (value) this.#ctx.tombstones.clear(book.persona, kind, key);
+      else this.#ctx.tombstones.add(book.persona, kind, key);
+    });
+  }
+
+  /** Members of a record's group may read it, to heal a copy they lack. */
+  #onRead(from: Name, msg: MessageOf<'account.read'>): Reply<'account.read'> {
+    const book = this.#books.get(msg.persona);
+    const place = book?.placeOf(msg.kind, msg.key);
+    if (!book || !place) fail('bad-request', `no such record kind: ${msg.persona}/${msg.kind}`);
+    if (!this.#ctx.groups.isMember(place!.group, from, place!.exclude)) fail('unauthorized', 'only members of its group may read a record');
+    return { value: book!.read(msg.kind, msg.key) };
+  }
+
+  /** Called with the persona's lock held: adopts what a quorum of the group holds (it answers as one of them). */
+  async #pull(book: AccountBook, kind: string, key: Buffer): Promise<boolean> {
+    const place = book.placeOf(kind, key);
+    if (!place) return false;
+    const { value } = await this.#ctx.groups.ask(place.group, { type: 'account.read', persona: book.persona, kind, key }, place.exclude);
+    if (!value) return false;
+    book.adopt(kind, key, value);
+    this.#ctx.tombstones.clear(book.persona, kind, key);
+    return true;
   }
 }
 

@@ -36,7 +36,7 @@ export class DataManager implements AccountBook {
   /** A client's manager group passes down a chunk new to that client. */
   onPut(msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
     return this.#locked(msg.chunk, async () => {
-      const known = this.chunks.get(msg.chunk);
+      const known = await this.#recordOf(msg.chunk);
       if (known) {
         const record = { ...known, subscribers: known.subscribers + 1 };
         this.chunks.put(msg.chunk, record);
@@ -54,7 +54,7 @@ export class DataManager implements AccountBook {
   /** A client's last reference went: one subscriber fewer; at none, every holder deletes. */
   onDelete(msg: MessageOf<'dm.delete'>): Promise<Reply<'dm.delete'>> {
     return this.#locked(msg.chunk, async () => {
-      const record = this.chunks.get(msg.chunk);
+      const record = await this.#recordOf(msg.chunk);
       if (!record) return { subscribers: 0 };
       if (record.subscribers > 1) {
         this.chunks.put(msg.chunk, { ...record, subscribers: record.subscribers - 1 });
@@ -122,7 +122,14 @@ export class DataManager implements AccountBook {
   }
 
   #locked<T>(chunk: Name, work: () => Promise<T>): Promise<T> {
-    return this.#ctx.locks.run(`dm:${toHex(chunk)}`, work);
+    return this.#ctx.locks.run(this.lockKey('chunk', chunk), work);
+  }
+
+  /** The record, pulled from the group first if this member lacks it: never mistake a missing record for a new chunk. */
+  async #recordOf(chunk: Name): Promise<DataRecord | undefined> {
+    const local = this.chunks.get(chunk);
+    if (local || !(await this.#ctx.pull(this, 'chunk', chunk))) return local;
+    return this.chunks.get(chunk);
   }
 
   /** Tops the record up to MIN_HOLDERS online holders, then saves (and prunes) it. */
@@ -235,6 +242,15 @@ export class DataManager implements AccountBook {
 
   placeOf(kind: string, key: Buffer): { group: Name } | undefined {
     return kind === 'chunk' && key.length === NAME_BYTES ? { group: key } : undefined;
+  }
+
+  read(kind: string, key: Buffer): Buffer | null {
+    const record = kind === 'chunk' ? this.chunks.get(key) : undefined;
+    return record ? encodeRecord(record) : null;
+  }
+
+  lockKey(_kind: string, key: Buffer): string {
+    return `dm:${toHex(key)}`;
   }
 
   adopt(kind: string, key: Buffer, value: Buffer | null): void {

@@ -44,7 +44,7 @@ export class StorageClientManager implements AccountBook {
     if (request.size !== msg.bytes.length) fail('bad-request', 'request size does not match the chunk');
     const { client, chunk } = request;
     return this.#locked(client, chunk, async () => {
-      const row = this.#sql.get.get(client, chunk);
+      const row = await this.#rowOf(client, chunk);
       if (row) {
         const info = await this.#ctx.groups.ask(chunk, { type: 'dm.info', chunk });
         this.#sql.set.run(client, chunk, row.refcount + 1, row.size);
@@ -63,7 +63,7 @@ export class StorageClientManager implements AccountBook {
   onClientDelete(msg: MessageOf<'client.delete'>): Promise<Reply<'client.delete'>> {
     const { client, chunk, id } = this.#accept(msg.request, 'delete');
     return this.#locked(client, chunk, async () => {
-      const row = this.#sql.get.get(client, chunk);
+      const row = await this.#rowOf(client, chunk);
       if (!row) {
         fail('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
       }
@@ -100,18 +100,31 @@ export class StorageClientManager implements AccountBook {
   }
 
   #locked<T>(client: Name, chunk: Name, work: () => Promise<T>): Promise<T> {
-    return this.#ctx.locks.run(`cm:${toHex(client)}:${toHex(chunk)}`, work);
+    return this.#ctx.locks.run(this.lockKey('chunk', Buffer.concat([client, chunk])), work);
+  }
+
+  /** The client's record of the chunk, pulled from the group first if this member lacks it. */
+  async #rowOf(client: Name, chunk: Name): Promise<{ refcount: number; size: number } | undefined> {
+    const local = this.#sql.get.get(client, chunk);
+    if (local || !(await this.#ctx.pull(this, 'chunk', Buffer.concat([client, chunk])))) return local;
+    return this.#sql.get.get(client, chunk);
   }
 
   // --- account transfer ---
 
   *records(): Iterable<AccountRecord> {
     for (const { client, chunk, refcount, size } of this.#sql.all.iterate()) {
-      const value = Buffer.alloc(8);
-      value.writeUInt32BE(refcount, 0);
-      value.writeUInt32BE(size, 4);
-      yield { kind: 'chunk', key: Buffer.concat([client, chunk]), group: client, value };
+      yield { kind: 'chunk', key: Buffer.concat([client, chunk]), group: client, value: encodeRow(refcount, size) };
     }
+  }
+
+  read(kind: string, key: Buffer): Buffer | null {
+    const row = kind === 'chunk' && key.length === 2 * NAME_BYTES ? this.#sql.get.get(key.subarray(0, NAME_BYTES), key.subarray(NAME_BYTES)) : undefined;
+    return row ? encodeRow(row.refcount, row.size) : null;
+  }
+
+  lockKey(_kind: string, key: Buffer): string {
+    return `cm:${toHex(key)}`;
   }
 
   placeOf(kind: string, key: Buffer): { group: Name } | undefined {
@@ -129,4 +142,11 @@ export class StorageClientManager implements AccountBook {
   drop(kind: string, key: Buffer): void {
     this.adopt(kind, key, null);
   }
+}
+
+function encodeRow(refcount: number, size: number): Buffer {
+  const value = Buffer.alloc(8);
+  value.writeUInt32BE(refcount, 0);
+  value.writeUInt32BE(size, 4);
+  return value;
 }

@@ -47,6 +47,7 @@ export class StorageNodeManager implements AccountBook {
       allPending: db.prepare<[], { node: Buffer; chunk: Buffer; reason: RemovalReason }>('SELECT node, chunk, reason FROM snm_pending_delete'),
       queue: db.prepare<[Buffer, Buffer, string]>('INSERT OR REPLACE INTO snm_pending_delete (node, chunk, reason) VALUES (?, ?, ?)'),
       dequeue: db.prepare<[Buffer, Buffer]>('DELETE FROM snm_pending_delete WHERE node = ? AND chunk = ?'),
+      pendingOne: db.prepare<[Buffer, Buffer], string>('SELECT reason FROM snm_pending_delete WHERE node = ? AND chunk = ?').pluck(),
     };
   }
 
@@ -68,7 +69,7 @@ export class StorageNodeManager implements AccountBook {
 
   /** The data_manager group chose this node for a chunk: check its room, then hand it the bytes. */
   async onPut(msg: MessageOf<'snm.put'>): Promise<Reply<'snm.put'>> {
-    return this.#ctx.locks.run(`snm:${toHex(msg.node)}`, async () => {
+    return this.#ctx.locks.run(this.lockKey('account', msg.node), async () => {
       const account = this.account(msg.node) ?? fail('not-found', `no storage_node_manager account for vault ${toHex(msg.node).slice(0, 12)}`);
       if (account.storedBytes + msg.bytes.length > account.donated) {
         fail('no-space', `vault ${toHex(msg.node).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
@@ -83,7 +84,7 @@ export class StorageNodeManager implements AccountBook {
 
   /** A chunk leaves a node: deleted by its owners, or pruned as a ninth holder (which downranks the node). */
   async onDelete(msg: MessageOf<'snm.delete'>): Promise<Reply<'snm.delete'>> {
-    return this.#ctx.locks.run(`snm:${toHex(msg.node)}`, async () => {
+    return this.#ctx.locks.run(this.lockKey('account', msg.node), async () => {
       const account = this.account(msg.node);
       if (account) {
         this.#save(msg.node, {
@@ -153,6 +154,21 @@ export class StorageNodeManager implements AccountBook {
       return { group: node, exclude: node };
     }
     return undefined;
+  }
+
+  read(kind: string, key: Buffer): Buffer | null {
+    if (!this.placeOf(kind, key)) return null;
+    if (kind === 'account') {
+      const account = this.account(key);
+      return account ? encodeAccount(account) : null;
+    }
+    const reason = this.#sql.pendingOne.get(key.subarray(0, NAME_BYTES), key.subarray(NAME_BYTES));
+    return reason === undefined ? null : Buffer.from(reason);
+  }
+
+  /** One lock per node: its account and its pending deletes change together. */
+  lockKey(_kind: string, key: Buffer): string {
+    return `snm:${toHex(key.subarray(0, NAME_BYTES))}`;
   }
 
   adopt(kind: string, key: Buffer, value: Buffer | null): void {
