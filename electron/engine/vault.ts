@@ -137,7 +137,7 @@ export class Vault implements Endpoint {
       case 'snm.delete':
         return this.#toManagerOf(from, msg, `snm.delete:${toHex(msg.chunk)}:${msg.reason}:${msg.size}`, () => this.storageNodeManager.onDelete(msg));
       case 'snm.lost':
-        return this.#toManagerOf(from, msg, `snm.lost:${toHex(msg.chunk)}:${msg.size}`, async () => this.storageNodeManager.onLost(msg));
+        return this.#toManagerOf(from, msg, `snm.lost:${toHex(msg.chunk)}:${msg.size}`, () => this.storageNodeManager.onLost(msg));
       case 'snm.register':
         return this.storageNodeManager.onRegister(from, msg);
       case 'snm.account':

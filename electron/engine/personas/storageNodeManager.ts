@@ -55,12 +55,14 @@ export class StorageNodeManager implements AccountBook {
     return this.#sql.get.get(node);
   }
 
-  /** A vault announces (or changes) the space it donates; only the vault itself may. */
-  onRegister(from: Name, msg: MessageOf<'snm.register'>): Reply<'snm.register'> {
-    const account = this.account(from) ?? { donated: 0, storedBytes: 0, storedCount: 0, lostBytes: 0, lostCount: 0, rank: 0 };
-    this.#save(from, { ...account, donated: msg.donated });
-    this.#ctx.tombstones.clear(this.persona, 'account', from);
-    return { donated: msg.donated };
+  /** A vault announces (or changes) the space it donates; only the vault itself may. A new vault starts at zero. */
+  onRegister(from: Name, msg: MessageOf<'snm.register'>): Promise<Reply<'snm.register'>> {
+    return this.#locked(from, async () => {
+      const account = (await this.#accountOf(from)) ?? { donated: 0, storedBytes: 0, storedCount: 0, lostBytes: 0, lostCount: 0, rank: 0 };
+      this.#save(from, { ...account, donated: msg.donated });
+      this.#ctx.tombstones.clear(this.persona, 'account', from);
+      return { donated: msg.donated };
+    });
   }
 
   onAccount(msg: MessageOf<'snm.account'>): Reply<'snm.account'> {
@@ -69,8 +71,8 @@ export class StorageNodeManager implements AccountBook {
 
   /** The data_manager group chose this node for a chunk: check its room, then hand it the bytes. */
   async onPut(msg: MessageOf<'snm.put'>): Promise<Reply<'snm.put'>> {
-    return this.#ctx.locks.run(this.lockKey('account', msg.node), async () => {
-      const account = this.account(msg.node) ?? fail('not-found', `no storage_node_manager account for vault ${toHex(msg.node).slice(0, 12)}`);
+    return this.#locked(msg.node, async () => {
+      const account = (await this.#accountOf(msg.node)) ?? noAccount(msg.node);
       if (account.storedBytes + msg.bytes.length > account.donated) {
         fail('no-space', `vault ${toHex(msg.node).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
       }
@@ -84,8 +86,8 @@ export class StorageNodeManager implements AccountBook {
 
   /** A chunk leaves a node: deleted by its owners, or pruned as a ninth holder (which downranks the node). */
   async onDelete(msg: MessageOf<'snm.delete'>): Promise<Reply<'snm.delete'>> {
-    return this.#ctx.locks.run(this.lockKey('account', msg.node), async () => {
-      const account = this.account(msg.node);
+    return this.#locked(msg.node, async () => {
+      const account = await this.#accountOf(msg.node);
       if (account) {
         this.#save(msg.node, {
           ...account,
@@ -101,18 +103,29 @@ export class StorageNodeManager implements AccountBook {
   }
 
   /** A node failed to produce a chunk it was given: count the loss against its rank. */
-  onLost(msg: MessageOf<'snm.lost'>): Reply<'snm.lost'> {
-    const account = this.account(msg.node) ?? fail('not-found', `no storage_node_manager account for vault ${toHex(msg.node).slice(0, 12)}`);
-    const updated = {
-      ...account,
-      storedBytes: Math.max(0, account.storedBytes - msg.size),
-      storedCount: Math.max(0, account.storedCount - 1),
-      lostBytes: account.lostBytes + msg.size,
-      lostCount: account.lostCount + 1,
-      rank: account.rank - 1,
-    };
-    this.#save(msg.node, updated);
-    return { rank: updated.rank };
+  onLost(msg: MessageOf<'snm.lost'>): Promise<Reply<'snm.lost'>> {
+    return this.#locked(msg.node, async () => {
+      const account = (await this.#accountOf(msg.node)) ?? noAccount(msg.node);
+      const updated = {
+        ...account,
+        storedBytes: Math.max(0, account.storedBytes - msg.size),
+        storedCount: Math.max(0, account.storedCount - 1),
+        lostBytes: account.lostBytes + msg.size,
+        lostCount: account.lostCount + 1,
+        rank: account.rank - 1,
+      };
+      this.#save(msg.node, updated);
+      return { rank: updated.rank };
+    });
+  }
+
+  #locked<T>(node: Name, work: () => Promise<T>): Promise<T> {
+    return this.#ctx.locks.run(this.lockKey('account', node), work);
+  }
+
+  /** The node's account, pulled from the group first if this member lacks it. */
+  async #accountOf(node: Name): Promise<NodeAccount | undefined> {
+    return this.account(node) ?? ((await this.#ctx.pull(this, 'account', node)) ? this.account(node) : undefined);
   }
 
   /** A node came back: send it the deletes that waited for it. */
@@ -203,3 +216,5 @@ function decodeReason(bytes: Buffer): RemovalReason {
   if (!REASONS.includes(reason)) throw new SafeVaultError('bad-request', 'malformed pending delete');
   return reason;
 }
+
+const noAccount = (node: Name): never => fail('not-found', `no storage_node_manager account for vault ${toHex(node).slice(0, 12)}`);
