@@ -16,5 +16,7 @@ export const DEFAULT_ALLOWANCE_BYTES = 10 * 1024 ** 3;
 
 /** How long a group member waits for the rest of a quorum before giving up. */
 export const QUORUM_TIMEOUT_MS = 10_000;
+/** A request with no reply by then fails as unreachable, as over a real link: nothing waits forever. */
+export const REQUEST_TIMEOUT_MS = 3 * QUORUM_TIMEOUT_MS;
 /** Signed client requests older or newer than this are refused (replay window). */
 export const REQUEST_WINDOW_MS = 5 * 60_000;

@@ -4,6 +4,7 @@
  * local network, and a libp2p transport implements the same two for network mode.
  */
 import { EventEmitter } from 'node:events';
+import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import { SafeVaultError } from './errors.ts';
 import type { Message, Reply } from './messages.ts';
 import { closest, toHex, type Name } from './names.ts';
@@ -129,6 +130,14 @@ export class InProcessNetwork implements RoutingTable {
     }
     // Hop through the event loop as a real link would, so no caller relies on synchronous delivery.
     await Promise.resolve();
-    return (await endpoint.receive(from, message)) as Reply<M['type']>;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SafeVaultError('unavailable', `vault ${toHex(to).slice(0, 12)} did not answer in time`)), REQUEST_TIMEOUT_MS);
+    });
+    try {
+      return (await Promise.race([endpoint.receive(from, message), timeout])) as Reply<M['type']>;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
