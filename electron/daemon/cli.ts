@@ -2,8 +2,9 @@
  * The `safevault` CLI: `safevault daemon` runs the engine behind the local HTTP API; every other command
  * is one API call to that daemon. Exit codes: 0 ok, 1 refused or failed, 2 usage error.
  */
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Api, Method, Params } from '../api/contract.ts';
 import type { RecordedEvent } from '../engine/events.ts';
@@ -206,26 +207,53 @@ async function daemon(inv: Invocation): Promise<void> {
   const { dataDir, flags } = inv;
   const vaults = integer('--vaults', flags.vaults);
   const port = integer('--port', flags.port);
-  const running = await readDaemonInfo(dataDir);
-  if (running && alive(running.pid) && (await answers(dataDir))) {
-    throw new Error(`a daemon is already running for ${dataDir} at ${running.url} (pid ${running.pid})`);
-  }
-  // Listening from the start, so a signal during startup still ends in an orderly close rather than a kill.
-  const stopRequested = interrupted();
-  // Loaded here so that client commands don't pay for opening the engine's modules.
-  const { openEngine } = await import('../engine/engine.ts');
-  const engine = await openEngine({ dataDir, vaults });
-  let server;
+  const releaseLock = await lockDataDir(dataDir);
   try {
-    server = await startServer(engine, { dataDir, port });
-  } catch (err) {
+    // Listening from the start, so a signal during startup still ends in an orderly close rather than a kill.
+    const stopRequested = interrupted();
+    // Loaded here so that client commands don't pay for opening the engine's modules.
+    const { openEngine } = await import('../engine/engine.ts');
+    const engine = await openEngine({ dataDir, vaults });
+    let server;
+    try {
+      server = await startServer(engine, { dataDir, port });
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    print(`safevault daemon ready at ${server.url}`);
+    await stopRequested;
+    await server.close();
     await engine.close();
-    throw err;
+  } finally {
+    await releaseLock();
   }
-  print(`safevault daemon ready at ${server.url}`);
-  await stopRequested;
-  await server.close();
-  await engine.close();
+}
+
+/**
+ * One daemon per data dir: an exclusively created lock file holding our pid. A lock left by a
+ * process that no longer exists is stale and taken over.
+ */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, 'daemon.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      return () => unlink(path).catch(() => undefined);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(await readFile(path, 'utf8').catch(() => ''));
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+        const url = (await readDaemonInfo(dataDir))?.url;
+        throw new Error(`a daemon is already running for ${dataDir}${url ? ` at ${url}` : ''} (pid ${pid})`);
+      }
+      await unlink(path).catch(() => undefined);
+    }
+  }
+  throw new Error(`could not lock ${dataDir}: another daemon is starting there`);
 }
 
 function alive(pid: number): boolean {
@@ -234,15 +262,6 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, but not ours to signal
-  }
-}
-
-async function answers(dataDir: string): Promise<boolean> {
-  try {
-    await (await connect(dataDir)).status({});
-    return true;
-  } catch {
-    return false;
   }
 }
 
