@@ -33,6 +33,7 @@ export function checkChunk(name: Name, bytes: Buffer): void {
 export class StorageNode {
   readonly #opts: StorageNodeOptions;
   readonly #sql;
+  #usage: { count: number; bytes: number };
 
   constructor(opts: StorageNodeOptions) {
     this.#opts = opts;
@@ -41,10 +42,21 @@ export class StorageNode {
     this.#sql = {
       has: db.prepare<[Buffer], 1>('SELECT 1 FROM sn_chunk WHERE name = ?').pluck(),
       insert: db.prepare<[Buffer, number]>('INSERT OR IGNORE INTO sn_chunk (name, size) VALUES (?, ?)'),
-      remove: db.prepare<[Buffer]>('DELETE FROM sn_chunk WHERE name = ?'),
+      remove: db.prepare<[Buffer], number>('DELETE FROM sn_chunk WHERE name = ? RETURNING size').pluck(),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
     };
     this.#sweep();
+    // Counted once at open and kept in step, so a put doesn't sum the whole table.
+    this.#usage = this.#sql.usage.get()!;
+  }
+
+  #forget(chunk: Name): void {
+    const size = this.#sql.remove.get(chunk);
+    if (size !== undefined) this.#count(-1, -size);
+  }
+
+  #count(chunks: number, bytes: number): void {
+    this.#usage = { count: this.#usage.count + chunks, bytes: this.#usage.bytes + bytes };
   }
 
   /**
@@ -65,7 +77,7 @@ export class StorageNode {
   }
 
   usage(): { count: number; bytes: number } {
-    return this.#sql.usage.get()!;
+    return { ...this.#usage };
   }
 
   pathOf(chunk: Name): string {
@@ -76,7 +88,7 @@ export class StorageNode {
   async onPut(msg: MessageOf<'node.put'>): Promise<Reply<'node.put'>> {
     checkChunk(msg.chunk, msg.bytes);
     if (this.#sql.has.get(msg.chunk)) return { added: false };
-    const { bytes: used } = this.usage();
+    const used = this.#usage.bytes;
     if (used + msg.bytes.length > this.#opts.donated) {
       fail('no-space', `vault ${toHex(this.#opts.self).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
     }
@@ -86,7 +98,7 @@ export class StorageNode {
     const temp = `${path}.${process.pid}.tmp`;
     await writeFile(temp, msg.bytes);
     await rename(temp, path);
-    this.#sql.insert.run(msg.chunk, msg.bytes.length);
+    if (this.#sql.insert.run(msg.chunk, msg.bytes.length).changes) this.#count(1, msg.bytes.length);
     if (msg.copy) this.#opts.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#opts.self) });
     return { added: true };
   }
@@ -94,7 +106,7 @@ export class StorageNode {
   async onDelete(msg: MessageOf<'node.delete'>): Promise<Reply<'node.delete'>> {
     const held = this.#sql.has.get(msg.chunk) !== undefined;
     await rm(this.pathOf(msg.chunk), { force: true });
-    this.#sql.remove.run(msg.chunk);
+    this.#forget(msg.chunk);
     if (held && msg.reason === 'pruned') {
       this.#opts.events.emit({ type: 'holder.pruned', chunk: toHex(msg.chunk), vault: toHex(this.#opts.self) });
     }
@@ -114,7 +126,7 @@ export class StorageNode {
     } catch (error) {
       // Never keep a chunk that fails its hash: drop it, so the data_manager replaces this copy.
       await rm(this.pathOf(msg.chunk), { force: true });
-      this.#sql.remove.run(msg.chunk);
+      this.#forget(msg.chunk);
       throw error;
     }
     return { bytes };
