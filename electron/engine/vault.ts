@@ -83,10 +83,6 @@ export class Vault implements Endpoint {
     });
   }
 
-  get db(): Db {
-    return this.#ctx.db;
-  }
-
   /** Tells this vault's storage_node_manager group how much space it donates. */
   async register(): Promise<void> {
     await this.#ctx.groups.ask(this.name, { type: 'snm.register', donated: this.storageNode.donated }, this.name);
