@@ -8,7 +8,7 @@ import { parseParams } from '../electron/api/contract.ts';
 import { signRequest } from '../electron/engine/clientRequest.ts';
 import { GROUP_SIZE, MAX_CHUNK_SIZE } from '../electron/engine/constants.ts';
 import type { Engine } from '../electron/engine/engine.ts';
-import { isSafeVaultError, type ErrorCode } from '../electron/engine/errors.ts';
+import { isSafeVaultError, type ErrorCode } from '../electron/api/errors.ts';
 import { Groups } from '../electron/engine/group.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
 import { fromHex, sha256 } from '../electron/engine/names.ts';

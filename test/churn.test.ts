@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { GROUP_SIZE, MAX_HOLDERS, MIN_HOLDERS } from '../electron/engine/constants.ts';
 import type { Engine } from '../electron/engine/engine.ts';
-import { isSafeVaultError } from '../electron/engine/errors.ts';
+import { isSafeVaultError } from '../electron/api/errors.ts';
 import { fromHex, toHex } from '../electron/engine/names.ts';
 import { chunkPath, eventually, startEngine, tempDir, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
 

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { openEngine, type Engine } from '../electron/engine/engine.ts';
 import { connect } from '../electron/daemon/client.ts';
 import { startServer, type RunningServer } from '../electron/daemon/server.ts';
-import type { RecordedEvent } from '../electron/engine/events.ts';
+import type { RecordedEvent } from '../electron/api/events.ts';
 
 /** A raw request, so tests control every header (fetch won't let us forge Host). */
 function call(url: string, path: string, options: { headers?: Record<string, string>; body?: string; method?: string } = {}) {

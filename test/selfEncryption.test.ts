@@ -5,8 +5,8 @@ import { appendFile, mkdtemp, open, readFile, readdir, rm, truncate, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../electron/engine/constants.ts';
-import { SafeVaultError } from '../electron/engine/errors.ts';
-import type { ErrorCode } from '../electron/engine/errors.ts';
+import { SafeVaultError } from '../electron/api/errors.ts';
+import type { ErrorCode } from '../electron/api/errors.ts';
 import {
   MAX_PLAIN_CHUNK_SIZE as P,
   decodeDataMap,

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
 import { REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
 import { openDatabase } from '../electron/engine/db.ts';
-import { isSafeVaultError } from '../electron/engine/errors.ts';
+import { isSafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';

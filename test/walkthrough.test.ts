@@ -1,7 +1,7 @@
 /** Seed 004, step by step, in-process: reference counts, subscribers, non-owner deletes, bytes leaving disk. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isSafeVaultError } from '../electron/engine/errors.ts';
+import { isSafeVaultError } from '../electron/api/errors.ts';
 import { startEngine, tempDir, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
 
 test('multiple store/delete walk-through', async () => {

@@ -3,8 +3,8 @@
  * the CLI and the renderer call it; every call's params are validated here before the engine sees them.
  */
 import { z } from 'zod';
-import type { RecordedEvent } from '../engine/events.ts';
-import { SafeVaultError } from '../engine/errors.ts';
+import type { RecordedEvent } from './events.ts';
+import { SafeVaultError } from './errors.ts';
 
 const clientName = z
   .string()

@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Api, Method, Params } from '../api/contract.ts';
-import type { RecordedEvent } from '../engine/events.ts';
+import type { RecordedEvent } from '../api/events.ts';
 import { connect, readDaemonInfo, type DaemonClient } from './client.ts';
 import { render } from './format.ts';
 import { startServer } from './server.ts';

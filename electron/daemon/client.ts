@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { methods, type Api, type Method } from '../api/contract.ts';
-import { SafeVaultError } from '../engine/errors.ts';
-import type { RecordedEvent } from '../engine/events.ts';
+import { SafeVaultError } from '../api/errors.ts';
+import type { RecordedEvent } from '../api/events.ts';
 import { EVENTS_PATH, daemonFile, isErrorCode, type DaemonInfo } from './protocol.ts';
 
 export type DaemonClient = Api & {

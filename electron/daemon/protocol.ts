@@ -1,6 +1,6 @@
 /** What the daemon's server and its client share: where a daemon advertises itself and how errors travel. */
 import { join } from 'node:path';
-import type { ErrorCode } from '../engine/errors.ts';
+import type { ErrorCode } from '../api/errors.ts';
 
 /** Written to `<dataDir>/daemon.json` (mode 0600) while a daemon runs; the token is the only credential. */
 export interface DaemonInfo {

@@ -11,7 +11,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { WebSocketServer } from 'ws';
 import { isMethod, parseParams, type Method, type Params } from '../api/contract.ts';
 import type { Engine } from '../engine/engine.ts';
-import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../engine/errors.ts';
+import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../api/errors.ts';
 import { EVENTS_PATH, daemonFile, httpStatus, type DaemonInfo, type ErrorBody } from './protocol.ts';
 
 /** Only what the server uses of the engine: the API methods and the event feed. */

@@ -1,7 +1,7 @@
 /** Signed client instructions: what a storage_client signs and its manager group verifies. */
 import { randomBytes } from 'node:crypto';
 import { REQUEST_WINDOW_MS } from './constants.ts';
-import { fail } from './errors.ts';
+import { fail } from '../api/errors.ts';
 import { verifySignature, type Identity } from './identity.ts';
 import type { ClientInstruction, SignedRequest } from './messages.ts';
 import { NAME_BYTES, sha256, toHex, type Name } from './names.ts';

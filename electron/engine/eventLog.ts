@@ -1,6 +1,7 @@
 /** Event history in the app database, so the UI and `safevault events` can replay what happened. */
 import { migrate, type Db } from './db.ts';
-import type { EventBus, RecordedEvent } from './events.ts';
+import type { RecordedEvent } from '../api/events.ts';
+import type { EventBus } from './events.ts';
 
 const migrations = [`CREATE TABLE event (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, body TEXT NOT NULL) STRICT;`];
 /** Older events are trimmed so the history stays small. */

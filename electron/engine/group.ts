@@ -1,6 +1,6 @@
 /** Talking to and hearing from close groups: the 4 vaults closest to a name. */
 import { GROUP_SIZE, QUORUM } from './constants.ts';
-import { SafeVaultError, isSafeVaultError } from './errors.ts';
+import { SafeVaultError, isSafeVaultError } from '../api/errors.ts';
 import type { Message, Reply } from './messages.ts';
 import type { Name } from './names.ts';
 import type { RoutingTable, Transport } from './transport.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { VaultInfo } from '../api/contract.ts';
 import { DEFAULT_DONATED_BYTES } from './constants.ts';
 import { migrate, type Db } from './db.ts';
-import { fail } from './errors.ts';
+import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import type { ChunkRecord } from './messages.ts';
 import { Groups } from './group.ts';

@@ -4,7 +4,7 @@
  * (bytes aside, which are checked against the chunk name), so copies that differ never add up.
  */
 import { QUORUM_TIMEOUT_MS } from './constants.ts';
-import { SafeVaultError } from './errors.ts';
+import { SafeVaultError } from '../api/errors.ts';
 
 interface Round {
   senders: Set<string>;

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
-import { SafeVaultError } from './errors.ts';
+import { SafeVaultError } from '../api/errors.ts';
 import type { Message, Reply } from './messages.ts';
 import { closest, toHex, type Name } from './names.ts';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Tombstones, type AccountBook, type AccountRecord } from './accounts.ts';
 import { GROUP_SIZE } from './constants.ts';
 import { migrate, openDatabase, type Db } from './db.ts';
-import { fail } from './errors.ts';
+import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import { Groups } from './group.ts';
 import { createIdentity, loadIdentity } from './identity.ts';

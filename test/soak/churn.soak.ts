@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { MIN_HOLDERS } from '../../electron/engine/constants.ts';
-import { isSafeVaultError } from '../../electron/engine/errors.ts';
+import { isSafeVaultError } from '../../electron/api/errors.ts';
 import { Groups } from '../../electron/engine/group.ts';
 import { createIdentity } from '../../electron/engine/identity.ts';
 import { sha256, toHex } from '../../electron/engine/names.ts';

@@ -4,7 +4,7 @@
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { migrate, type Db } from '../db.ts';
-import { fail } from '../errors.ts';
+import { fail } from '../../api/errors.ts';
 import { createIdentity, loadIdentity, type Identity } from '../identity.ts';
 import { toHex } from '../names.ts';
 import { openDataMap, sealDataMap, type DataMap } from './selfEncryption.ts';

@@ -15,7 +15,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { MAX_CHUNK_SIZE, MIN_FILE_CHUNKS } from '../constants.ts';
-import { SafeVaultError, fail } from '../errors.ts';
+import { SafeVaultError, fail } from '../../api/errors.ts';
 
 export interface DataMapChunk {
   name: Buffer;

@@ -4,7 +4,7 @@
  * every one: a holder that serves bad bytes is skipped and reported.
  */
 import { signRequest } from '../clientRequest.ts';
-import { fail, isSafeVaultError } from '../errors.ts';
+import { fail, isSafeVaultError } from '../../api/errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Groups } from '../group.ts';
 import type { Identity } from '../identity.ts';

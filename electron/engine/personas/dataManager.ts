@@ -9,7 +9,7 @@
  */
 import type { AccountBook, AccountRecord } from '../accounts.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
-import { fail, isSafeVaultError, SafeVaultError } from '../errors.ts';
+import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, Reply } from '../messages.ts';
 import { compareDistance, NAME_BYTES, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';

@@ -9,7 +9,7 @@
  *   through it instead of scanning every record.
  */
 import { migrate, type Db } from '../db.ts';
-import { fail } from '../errors.ts';
+import { fail } from '../../api/errors.ts';
 import { toHex, type Name } from '../names.ts';
 
 export interface DataRecord {

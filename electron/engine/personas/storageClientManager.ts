@@ -7,7 +7,7 @@ import type { AccountBook, AccountRecord } from '../accounts.ts';
 import { verifyRequest } from '../clientRequest.ts';
 import { DEFAULT_ALLOWANCE_BYTES, REQUEST_WINDOW_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
-import { fail, SafeVaultError } from '../errors.ts';
+import { fail, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, Reply } from '../messages.ts';
 import { NAME_BYTES, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';

@@ -7,7 +7,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../constants.ts';
 import { migrate, type Db } from '../db.ts';
-import { fail, SafeVaultError } from '../errors.ts';
+import { fail, SafeVaultError } from '../../api/errors.ts';
 import type { EventBus } from '../events.ts';
 import type { MessageOf, Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';

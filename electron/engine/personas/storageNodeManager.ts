@@ -5,7 +5,7 @@
  */
 import type { AccountBook, AccountRecord } from '../accounts.ts';
 import { migrate } from '../db.ts';
-import { fail, SafeVaultError } from '../errors.ts';
+import { fail, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, NodeAccount, RemovalReason, Reply } from '../messages.ts';
 import { NAME_BYTES, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';
