@@ -109,6 +109,14 @@ describe('the window in Chromium against a real daemon', () => {
   });
 
   test('a file dropped on the window shows progress, is listed, and its chunks have refcount 1, 1 subscriber, 4 online holders', async () => {
+    // Every text the transfer shows, as it changes: the progress in between is too quick to poll for.
+    await page.evaluate(() => {
+      const seen: string[] = ((window as unknown as { seen: string[] }).seen = []);
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-test="transfer-detail"]')?.textContent;
+        if (text && seen.at(-1) !== text) seen.push(text);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await page.evaluate(
       ({ name, b64 }) => {
         const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
@@ -120,8 +128,10 @@ describe('the window in Chromium against a real daemon', () => {
       { name: FILE_NAME, b64: bytes.toString('base64') },
     );
     await page.locator('[data-test="transfer"]').first().waitFor();
-    // "Stored · 3 chunks": the chunk count comes only from the engine's progress events for this operation.
-    await eventually(async () => /Stored · \d+ chunks/.test((await page.textContent('[data-test="transfer-detail"]')) ?? ''), 'the transfer to finish with its chunk progress');
+    await eventually(async () => /^Stored/.test((await page.textContent('[data-test="transfer-detail"]')) ?? ''), 'the transfer to finish');
+    const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+    assert.ok(seen.some((text) => /^\d chunks? stored · /.test(text)), `the engine's progress was shown: ${seen.join(' | ')}`);
+    assert.match(seen.at(-1)!, /Stored · 2\.4 MiB in 3 chunks/);
     await row(FILE_NAME).waitFor();
     await openDetails(FILE_NAME);
     const rows = await chunksWhen((r) => r.holders.length > 0, 'chunk rows');

@@ -63,7 +63,7 @@ export function fakeClient(): FakeClient {
   async function storeFile(file: File, { as, op }: { as: string; op: string }, onUploadProgress?: (sent: number, total: number) => void) {
     record('storeFile', { name: file.name, as, op });
     onUploadProgress?.(file.size, file.size);
-    emit({ type: 'file.progress', client: as, file: file.name, done: 1, total: 2, op, direction: 'store' });
+    emit({ type: 'file.progress', client: as, file: file.name, done: Math.ceil(file.size / 2), total: file.size, op, direction: 'store' });
     if (hold) {
       const cancelled = new Promise<never>((_, reject) => cancels.set(op, () => reject(new SafeVaultError('bad-request', `${file.name}: cancelled`))));
       await Promise.race([hold, cancelled]);

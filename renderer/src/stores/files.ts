@@ -22,9 +22,10 @@ export const useFiles = defineStore('files', () => {
     const list = await api().listFiles({ as });
     // An identity switch during the call makes this answer stale.
     if (as !== accounts.current) return;
+    // Health stays for files still listed (the rows in view don't refetch); a new identity starts afresh.
+    if (loadedFor.value !== as) health.value = {};
     files.value = list;
     loadedFor.value = as;
-    health.value = {};
   }
 
   /** Health of the given (visible) files; `fresh` refetches rows already known (after churn). */

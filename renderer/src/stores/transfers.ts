@@ -20,9 +20,10 @@ export interface Transfer {
   size: number;
   /** Bytes handed to the host so far. */
   sent: number;
-  /** Chunks stored of total, once the engine reports them. */
-  done: number;
-  total: number;
+  /** Bytes the engine has stored as chunks so far (its progress events). */
+  stored: number;
+  /** Chunks stored so far: the engine reports once per chunk. */
+  chunks: number;
   startedAt: number;
   bytesPerSecond: number;
   state: 'sending' | 'storing' | 'stored' | 'failed' | 'cancelled';
@@ -64,13 +65,13 @@ export const useTransfers = defineStore('transfers', () => {
     const op = newOperationId();
     const as = accounts.current;
     const startedAt = performance.now();
-    list.value = [...list.value, { op, name: file.name, size: file.size, sent: 0, done: 0, total: 0, startedAt: Date.now(), bytesPerSecond: 0, state: 'sending' }];
+    list.value = [...list.value, { op, name: file.name, size: file.size, sent: 0, stored: 0, chunks: 0, startedAt: Date.now(), bytesPerSecond: 0, state: 'sending' }];
     try {
       const stored = await api().storeFile(file, { as, op }, (sent) => {
         const seconds = (performance.now() - startedAt) / 1000;
         update(op, { sent, bytesPerSecond: seconds > 0 ? sent / seconds : 0, state: sent >= file.size ? 'storing' : 'sending' });
       });
-      update(op, { state: 'stored', sent: file.size });
+      update(op, { state: 'stored', sent: file.size, stored: file.size, chunks: stored.chunks.length });
       if (as === accounts.current) files.added(stored);
       notices.info(`${file.name} stored`);
     } catch (e) {
@@ -106,7 +107,8 @@ export const useTransfers = defineStore('transfers', () => {
     if (event.type !== 'file.progress' || event.direction !== 'store' || !event.op) return;
     const transfer = find(event.op);
     if (!transfer || transfer.state === 'cancelled') return;
-    update(event.op, { done: event.done, total: event.total, state: transfer.state === 'stored' ? 'stored' : 'storing' });
+    if (transfer.state === 'stored') return;
+    update(event.op, { stored: event.done, chunks: transfer.chunks + 1, state: 'storing' });
   }
 
   const clearFinished = () => (list.value = list.value.filter((t) => t.state === 'sending' || t.state === 'storing'));
