@@ -131,7 +131,7 @@ describe('the window in Chromium against a real daemon', () => {
     await eventually(async () => /^Stored/.test((await page.textContent('[data-test="transfer-detail"]')) ?? ''), 'the transfer to finish');
     const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
     assert.ok(seen.some((text) => /^\d chunks? stored · /.test(text)), `the engine's progress was shown: ${seen.join(' | ')}`);
-    assert.match(seen.at(-1)!, /Stored · 2\.4 MiB in 3 chunks/);
+    assert.match(seen.at(-1)!, /Stored · 2\.5 MiB in 3 chunks/);
     await row(FILE_NAME).waitFor();
     await openDetails(FILE_NAME);
     const rows = await chunksWhen((r) => r.holders.length > 0, 'chunk rows');
@@ -245,7 +245,9 @@ describe('the window in Chromium against a real daemon', () => {
   });
 
   test(`${BULK.toLocaleString('en')} files: the DOM holds only the visible rows, and scrolling to the end shows the last`, async () => {
+    const started = Date.now();
     await seedFiles(daemon, 'bulk', BULK, scratch);
+    console.log(`# seeded ${BULK} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     await go('accounts');
     await page.locator('[data-test="identity-row"] >> text=bulk').waitFor();
     await actAs('bulk');
