@@ -262,4 +262,13 @@ describe('the window in Chromium against a real daemon', () => {
     assert.ok(await row(last).isVisible());
     assert.ok((await page.locator('[data-test="file-row"]').count()) < 60);
   });
+
+  test('when the daemon goes away the window says so, and a drop then stores nothing and says why', async () => {
+    await daemon.stop();
+    await page.locator('[data-test="connection"][data-state="disconnected"]').waitFor();
+    assert.match((await page.textContent('[data-test="connection"]')) ?? '', /unreachable/);
+    await page.setInputFiles('[data-test="file-input"]', { name: 'late.txt', mimeType: 'text/plain', buffer: Buffer.from('too late') });
+    await eventually(async () => (await page.locator('[data-test="notice"]', { hasText: 'Not connected to the daemon' }).count()) > 0, 'the refusal message');
+    assert.equal(await page.locator('[data-test="transfer"]', { hasText: 'late.txt' }).count(), 0);
+  });
 });
