@@ -8,7 +8,8 @@ export interface Notice {
   text: string;
 }
 
-const SHOWN_MS = 8_000;
+/** Long enough to read; errors stay longer. */
+const SHOWN_MS = { info: 4_000, error: 10_000 };
 
 export const useNotices = defineStore('notices', () => {
   const list = ref<Notice[]>([]);
@@ -16,8 +17,8 @@ export const useNotices = defineStore('notices', () => {
   const dismiss = (id: number) => (list.value = list.value.filter((n) => n.id !== id));
   const push = (kind: Notice['kind'], text: string) => {
     const id = next++;
-    list.value = [...list.value.slice(-4), { id, kind, text }];
-    setTimeout(() => dismiss(id), SHOWN_MS);
+    list.value = [...list.value.slice(-2), { id, kind, text }];
+    setTimeout(() => dismiss(id), SHOWN_MS[kind]);
   };
   return { list, dismiss, error: (text: string) => push('error', text), info: (text: string) => push('info', text) };
 });
