@@ -167,8 +167,14 @@ export function fakeClient(): FakeClient {
       record('logs', p);
       return [];
     },
-    putFile: unsupported('putFile'),
-    getFile: unsupported('getFile'),
+    async putFile(p) {
+      record('putFile', p);
+      return { id: hex(nextFile++, 32), name: p.name ?? p.path.split('/').at(-1)!, size: 1, chunks: [], storedAt: Date.now() };
+    },
+    async getFile(p) {
+      record('getFile', p);
+      return { id: p.id, path: p.out, size: 1 };
+    },
     putChunk: unsupported('putChunk'),
     removeChunk: unsupported('removeChunk'),
     addVault: unsupported('addVault'),
