@@ -268,6 +268,7 @@ describe('the window in Chromium against a real daemon', () => {
   });
 
   test('when the daemon goes away the window says so, and a drop then stores nothing and says why', async () => {
+    await go('files');
     await daemon.stop();
     await page.locator('[data-test="connection"][data-state="disconnected"]').waitFor();
     assert.match((await page.textContent('[data-test="connection"]')) ?? '', /unreachable/);
