@@ -32,6 +32,8 @@ export interface ServerOptions {
   uiDir?: string;
   /** Largest upload accepted, in bytes (default 16 GiB). */
   maxUploadBytes?: number;
+  /** The clock download tickets expire by (tests move it). */
+  now?: () => number;
 }
 
 export interface RunningServer {
@@ -58,7 +60,7 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
   const token = randomBytes(32).toString('hex');
   const tokenBytes = Buffer.from(token);
   const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
-  const transfers = new Transfers(engine, options.dataDir, options.maxUploadBytes);
+  const transfers = new Transfers(engine, options.dataDir, { maxUpload: options.maxUploadBytes, now: options.now });
   await transfers.sweep();
   let allowedHosts = new Set<string>();
   let port = 0;

@@ -28,12 +28,14 @@ export class Transfers {
   readonly #api: TransferApi;
   readonly #dir: string;
   readonly #maxUpload: number;
-  readonly #tickets = new Map<string, { as: string; id: string; name: string; timer: NodeJS.Timeout }>();
+  readonly #now: () => number;
+  readonly #tickets = new Map<string, { as: string; id: string; name: string; expires: number; timer: NodeJS.Timeout }>();
 
-  constructor(api: TransferApi, dataDir: string, maxUpload = DEFAULT_MAX_UPLOAD_BYTES) {
+  constructor(api: TransferApi, dataDir: string, options: { maxUpload?: number; now?: () => number } = {}) {
     this.#api = api;
     this.#dir = join(dataDir, 'uploads');
-    this.#maxUpload = maxUpload;
+    this.#maxUpload = options.maxUpload ?? DEFAULT_MAX_UPLOAD_BYTES;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Removes whatever a previous run left behind (it crashed mid-transfer) and makes the folder. */
@@ -81,25 +83,28 @@ export class Transfers {
     const { as, id } = parsed.data!;
     const file = (await this.#api.listFiles({ as })).find((f) => f.id === id) ?? fail('not-found', `client ${as} has no file ${id}`);
     const ticket = randomBytes(24).toString('hex');
+    // Expiry is checked on use; the timer only forgets tickets nobody used.
     const timer = setTimeout(() => this.#tickets.delete(ticket), TICKET_TTL_MS);
     timer.unref();
-    this.#tickets.set(ticket, { as, id, name: file.name, timer });
+    this.#tickets.set(ticket, { as, id, name: file.name, expires: this.#now() + TICKET_TTL_MS, timer });
     return { url: `${baseUrl}${DOWNLOAD_PREFIX}${ticket}` };
   }
 
   /** GET of a ticket's URL: retrieves into a temp file, then streams it as an attachment. The ticket is spent first. */
   async download(ticket: string, res: ServerResponse, headers: Record<string, string>): Promise<void> {
-    const entry = this.#tickets.get(ticket) ?? fail('not-found', 'this download link was already used or has expired');
+    const entry = this.#tickets.get(ticket);
     this.#tickets.delete(ticket);
-    clearTimeout(entry.timer);
+    clearTimeout(entry?.timer);
+    if (!entry || entry.expires < this.#now()) fail('not-found', 'this download link was already used or has expired');
+    const { as, id, name } = entry!;
     const temp = join(this.#dir, `download-${randomBytes(12).toString('hex')}`);
     try {
-      await this.#api.getFile({ as: entry.as, id: entry.id, out: temp });
+      await this.#api.getFile({ as, id, out: temp });
       res.writeHead(200, {
         ...headers,
         'Content-Type': 'application/octet-stream',
         'Content-Length': (await stat(temp)).size,
-        'Content-Disposition': attachment(entry.name),
+        'Content-Disposition': attachment(name),
         'Cache-Control': 'no-store',
       });
       await pipeline(createReadStream(temp), res);
