@@ -237,6 +237,9 @@ describe('daemon window wire', () => {
       assert.equal(res.status, 400, query);
       assert.equal(json(res).error.code, 'bad-request');
     }
+    const empty = await upload('as=alice&name=folder', Buffer.alloc(0));
+    assert.equal(empty.status, 400);
+    assert.match(json(empty).error.message, /is empty \(or a folder\)/);
     const chunked = await http(server.url, '/upload?as=alice&name=ok', { method: 'POST', headers: { ...auth, 'transfer-encoding': 'chunked' }, body: 'hello' });
     assert.equal(chunked.status, 400);
     assert.match(json(chunked).error.message, /Content-Length is required/);
@@ -266,6 +269,8 @@ describe('daemon window wire', () => {
     await eventually(() => uploads().length === 1, 'the upload is being written to a temp file');
     req.destroy();
     await eventually(() => uploads().length === 0, 'the temp file is removed');
+    const errors = (await engine.logs({ level: 'error' })).filter((l) => /upload/.test(l.message));
+    assert.deepEqual(errors, [], 'a cut upload is no internal error');
     assert.deepEqual(await engine.listFiles({ as: 'alice' }), before);
     assert.equal((await engine.status({})).opsInFlight, 0);
   });

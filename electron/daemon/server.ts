@@ -90,9 +90,9 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
   const refused = (req: IncomingMessage, err: unknown): { status: number; body: ErrorBody } => {
     const described = describe(err);
     const line = `${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname}: ${described.body.error.message}`;
-    if (described.status >= 500) engine.log.error(line);
+    if (described.body.error.code === 'internal') engine.log.error(line);
     else if (described.status === 401 || described.status === 403) engine.log.warn(`refused ${line}`);
-    else engine.log.debug(`refused ${line}`);
+    else engine.log.info(`refused ${line}`);
     return described;
   };
 

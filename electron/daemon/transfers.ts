@@ -57,6 +57,8 @@ export class Transfers {
     }
     const size = Number(req.headers['content-length']);
     if (!Number.isSafeInteger(size) || size < 0) fail('bad-request', 'upload: Content-Length is not a size');
+    // A browser hands over a dropped folder as an empty file: never worth storing from here.
+    if (size === 0) fail('bad-request', `upload: ${name} is empty (or a folder)`);
     if (size > this.#maxUpload) fail('too-large', `upload: ${size} bytes is over the ${this.#maxUpload}-byte limit`);
     const status = await this.#api.status({});
     // Every chunk is kept MIN_HOLDERS times, so a file needs that many times its size of free space.
@@ -67,9 +69,10 @@ export class Transfers {
       const handle = await open(temp, 'wx', 0o600);
       let received = 0;
       req.on('data', (part: Buffer) => (received += part.length));
-      await pipeline(req, createWriteStream('', { fd: handle }));
-      // A connection that closes mid-body ends the stream early (or errors it); either way, nothing is stored.
-      if (received !== size || !req.complete) fail('bad-request', `upload: the body ended after ${received} of ${size} bytes`);
+      // A connection that closes mid-body errors the stream or ends it early; either way, nothing is stored.
+      const cut = () => fail('bad-request', `upload: the connection closed after ${received} of ${size} bytes`);
+      await pipeline(req, createWriteStream('', { fd: handle })).catch(cut);
+      if (received !== size || !req.complete) cut();
       return await this.#api.putFile(params);
     } finally {
       await rm(temp, { force: true });
