@@ -110,6 +110,10 @@ describe('daemon window wire', () => {
     assert.equal(await refused(new WebSocket(base)), 401);
     assert.equal(await refused(new WebSocket(`${base}?token=${'a'.repeat(64)}`)), 401);
     assert.equal(await refused(new WebSocket(`${base}?token=${server.token}`, { headers: { host: 'evil.example' } })), 403);
+    assert.equal(await refused(new WebSocket(`${base}?token=${server.token}`, { origin: 'http://evil.example' })), 403);
+    const own = new WebSocket(`${base}?token=${server.token}`, { origin: server.url });
+    await once(own, 'open');
+    own.close();
     assert.ok((await engine.logs({ level: 'warn' })).some((l) => /refused GET \/api\/ws: missing or wrong token/.test(l.message)), 'refusals are logged');
 
     const page = await socket(server.url, server.token);

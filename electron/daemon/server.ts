@@ -135,6 +135,11 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
     socket.on('error', () => socket.destroy());
     try {
       checkHost(req);
+      // Browsers send their page's origin on a WebSocket (no CORS applies to it): only our own window may connect.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, '').toLowerCase())) {
+        throw new HttpError(403, 'unauthorized', `refused: a WebSocket from ${origin}`);
+      }
       checkToken(req, true);
       const { pathname } = new URL(req.url ?? '/', 'http://localhost');
       if (pathname !== WS_PATH) throw new SafeVaultError('not-found', `only ${WS_PATH} accepts WebSocket connections`);
