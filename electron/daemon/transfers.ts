@@ -66,13 +66,11 @@ export class Transfers {
     if (size > room) fail('no-space', `upload: ${size} bytes does not fit: the network has room for ${room} more bytes (${MIN_HOLDERS} copies each)`);
 
     try {
-      const handle = await open(temp, 'wx', 0o600);
-      let received = 0;
-      req.on('data', (part: Buffer) => (received += part.length));
+      const sink = createWriteStream('', { fd: await open(temp, 'wx', 0o600) });
       // A connection that closes mid-body errors the stream or ends it early; either way, nothing is stored.
-      const cut = () => fail('bad-request', `upload: the connection closed after ${received} of ${size} bytes`);
-      await pipeline(req, createWriteStream('', { fd: handle })).catch(cut);
-      if (received !== size || !req.complete) cut();
+      const cut = () => fail('bad-request', `upload: the connection closed after ${sink.bytesWritten} of ${size} bytes`);
+      await pipeline(req, sink).catch(cut);
+      if (sink.bytesWritten !== size || !req.complete) cut();
       return await this.#api.putFile(params);
     } finally {
       await rm(temp, { force: true });
