@@ -7,8 +7,11 @@ import { describe, test } from 'node:test';
 import { parseParams } from '../electron/api/contract.ts';
 import type { RecordedEvent } from '../electron/api/events.ts';
 import { isSafeVaultError } from '../electron/api/errors.ts';
+import { openDatabase } from '../electron/engine/db.ts';
 import { openEngine } from '../electron/engine/engine.ts';
-import { startEngine, tempDir, writeRandomFile } from './helpers.ts';
+import { EngineLog } from '../electron/engine/engineLog.ts';
+import { TimeSeries } from '../electron/engine/timeSeries.ts';
+import { eventually, startEngine, tempDir, writeRandomFile } from './helpers.ts';
 
 const op = () => randomBytes(16).toString('hex');
 const xor = (a: string, b: string) => Buffer.from(a, 'hex').map((byte, i) => byte ^ Buffer.from(b, 'hex')[i]!);
@@ -268,5 +271,42 @@ describe('time series', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('log and sampler modules on their own', () => {
+  test('the engine log keeps the newest 10,000 lines, one line each, and tells listeners', () => {
+    const db = openDatabase(join(tempDir(), 'log.sqlite'));
+    const log = new EngineLog(db);
+    const heard: string[] = [];
+    const stop = log.onLine((line) => heard.push(`${line.level}:${line.message}`));
+    for (let i = 1; i <= 10_500; i++) log.info(`line ${i}`);
+    stop();
+    log.error('after\r\nstop');
+    assert.equal(heard.length, 10_500);
+    const lines = log.lines({ limit: 10_000 });
+    assert.ok(lines.length <= 10_000);
+    assert.ok(!lines.some((l) => l.message === 'line 1'), 'the oldest lines are trimmed');
+    assert.equal(log.lines({ level: 'error' })[0]!.message, 'after stop');
+    db.close();
+  });
+
+  test('the sampler samples on its own every interval, one at a time, and reports a failed measurement', async () => {
+    const db = openDatabase(join(tempDir(), 'ts.sqlite'));
+    let calls = 0;
+    const errors: unknown[] = [];
+    const series = new TimeSeries(db, {
+      everyMs: 10,
+      measure: async () => {
+        if (++calls === 2) throw new Error('network busy');
+        return { vaultsOnline: calls, underReplicated: 0, used: 0, donated: 0, chunksHeld: 0, opsPerSecond: 0 };
+      },
+      onError: (e) => errors.push(e),
+    });
+    await eventually(() => series.since().length >= 3, 'three samples taken by the timer');
+    await series.close();
+    assert.equal(errors.length, 1);
+    assert.ok(!series.since().some((s) => s.vaultsOnline === 2), 'the failed measurement wrote nothing');
+    db.close();
   });
 });
