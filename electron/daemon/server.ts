@@ -32,6 +32,8 @@ export interface ServerOptions {
   uiDir?: string;
   /** Largest upload accepted, in bytes (default 16 GiB). */
   maxUploadBytes?: number;
+  /** The clock download tickets expire by (tests move it). */
+  now?: () => number;
 }
 
 export interface RunningServer {
@@ -58,7 +60,7 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
   const token = randomBytes(32).toString('hex');
   const tokenBytes = Buffer.from(token);
   const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
-  const transfers = new Transfers(engine, options.dataDir, options.maxUploadBytes);
+  const transfers = new Transfers(engine, options.dataDir, { maxUpload: options.maxUploadBytes, now: options.now });
   await transfers.sweep();
   let allowedHosts = new Set<string>();
   let port = 0;
@@ -88,9 +90,9 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
   const refused = (req: IncomingMessage, err: unknown): { status: number; body: ErrorBody } => {
     const described = describe(err);
     const line = `${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname}: ${described.body.error.message}`;
-    if (described.status >= 500) engine.log.error(line);
+    if (described.body.error.code === 'internal') engine.log.error(line);
     else if (described.status === 401 || described.status === 403) engine.log.warn(`refused ${line}`);
-    else engine.log.debug(`refused ${line}`);
+    else engine.log.info(`refused ${line}`);
     return described;
   };
 
@@ -133,6 +135,11 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
     socket.on('error', () => socket.destroy());
     try {
       checkHost(req);
+      // Browsers send their page's origin on a WebSocket (no CORS applies to it): only our own window may connect.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, '').toLowerCase())) {
+        throw new HttpError(403, 'unauthorized', `refused: a WebSocket from ${origin}`);
+      }
       checkToken(req, true);
       const { pathname } = new URL(req.url ?? '/', 'http://localhost');
       if (pathname !== WS_PATH) throw new SafeVaultError('not-found', `only ${WS_PATH} accepts WebSocket connections`);

@@ -28,12 +28,14 @@ export class Transfers {
   readonly #api: TransferApi;
   readonly #dir: string;
   readonly #maxUpload: number;
-  readonly #tickets = new Map<string, { as: string; id: string; name: string; timer: NodeJS.Timeout }>();
+  readonly #now: () => number;
+  readonly #tickets = new Map<string, { as: string; id: string; name: string; expires: number; timer: NodeJS.Timeout }>();
 
-  constructor(api: TransferApi, dataDir: string, maxUpload = DEFAULT_MAX_UPLOAD_BYTES) {
+  constructor(api: TransferApi, dataDir: string, options: { maxUpload?: number; now?: () => number } = {}) {
     this.#api = api;
     this.#dir = join(dataDir, 'uploads');
-    this.#maxUpload = maxUpload;
+    this.#maxUpload = options.maxUpload ?? DEFAULT_MAX_UPLOAD_BYTES;
+    this.#now = options.now ?? Date.now;
   }
 
   /** Removes whatever a previous run left behind (it crashed mid-transfer) and makes the folder. */
@@ -55,6 +57,8 @@ export class Transfers {
     }
     const size = Number(req.headers['content-length']);
     if (!Number.isSafeInteger(size) || size < 0) fail('bad-request', 'upload: Content-Length is not a size');
+    // A browser hands over a dropped folder as an empty file: never worth storing from here.
+    if (size === 0) fail('bad-request', `upload: ${name} is empty (or a folder)`);
     if (size > this.#maxUpload) fail('too-large', `upload: ${size} bytes is over the ${this.#maxUpload}-byte limit`);
     const status = await this.#api.status({});
     // Every chunk is kept MIN_HOLDERS times, so a file needs that many times its size of free space.
@@ -62,12 +66,11 @@ export class Transfers {
     if (size > room) fail('no-space', `upload: ${size} bytes does not fit: the network has room for ${room} more bytes (${MIN_HOLDERS} copies each)`);
 
     try {
-      const handle = await open(temp, 'wx', 0o600);
-      let received = 0;
-      req.on('data', (part: Buffer) => (received += part.length));
-      await pipeline(req, createWriteStream('', { fd: handle }));
-      // A connection that closes mid-body ends the stream early (or errors it); either way, nothing is stored.
-      if (received !== size || !req.complete) fail('bad-request', `upload: the body ended after ${received} of ${size} bytes`);
+      const sink = createWriteStream('', { fd: await open(temp, 'wx', 0o600) });
+      // A connection that closes mid-body errors the stream or ends it early; either way, nothing is stored.
+      const cut = () => fail('bad-request', `upload: the connection closed after ${sink.bytesWritten} of ${size} bytes`);
+      await pipeline(req, sink).catch(cut);
+      if (sink.bytesWritten !== size || !req.complete) cut();
       return await this.#api.putFile(params);
     } finally {
       await rm(temp, { force: true });
@@ -81,25 +84,28 @@ export class Transfers {
     const { as, id } = parsed.data!;
     const file = (await this.#api.listFiles({ as })).find((f) => f.id === id) ?? fail('not-found', `client ${as} has no file ${id}`);
     const ticket = randomBytes(24).toString('hex');
+    // Expiry is checked on use; the timer only forgets tickets nobody used.
     const timer = setTimeout(() => this.#tickets.delete(ticket), TICKET_TTL_MS);
     timer.unref();
-    this.#tickets.set(ticket, { as, id, name: file.name, timer });
+    this.#tickets.set(ticket, { as, id, name: file.name, expires: this.#now() + TICKET_TTL_MS, timer });
     return { url: `${baseUrl}${DOWNLOAD_PREFIX}${ticket}` };
   }
 
   /** GET of a ticket's URL: retrieves into a temp file, then streams it as an attachment. The ticket is spent first. */
   async download(ticket: string, res: ServerResponse, headers: Record<string, string>): Promise<void> {
-    const entry = this.#tickets.get(ticket) ?? fail('not-found', 'this download link was already used or has expired');
+    const entry = this.#tickets.get(ticket);
     this.#tickets.delete(ticket);
-    clearTimeout(entry.timer);
+    clearTimeout(entry?.timer);
+    if (!entry || entry.expires < this.#now()) fail('not-found', 'this download link was already used or has expired');
+    const { as, id, name } = entry!;
     const temp = join(this.#dir, `download-${randomBytes(12).toString('hex')}`);
     try {
-      await this.#api.getFile({ as: entry.as, id: entry.id, out: temp });
+      await this.#api.getFile({ as, id, out: temp });
       res.writeHead(200, {
         ...headers,
         'Content-Type': 'application/octet-stream',
         'Content-Length': (await stat(temp)).size,
-        'Content-Disposition': attachment(entry.name),
+        'Content-Disposition': attachment(name),
         'Cache-Control': 'no-store',
       });
       await pipeline(createReadStream(temp), res);
