@@ -108,6 +108,26 @@ describe('the window in Chromium against a real daemon', () => {
     await eventually(async () => /12/.test((await page.textContent('[data-test="vaults-online"]')) ?? ''), 'the status bar counts 12 vaults online');
   });
 
+  test('the window is reachable by keyboard, with a visible focus ring', async () => {
+    await page.locator('body').focus();
+    const focused = () => page.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      const style = getComputedStyle(el);
+      return { text: el.textContent?.trim() ?? '', outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0 };
+    });
+    const reached: string[] = [];
+    for (let i = 0; i < 8 && !reached.includes('Network'); i++) {
+      await page.keyboard.press('Tab');
+      const { text, outline } = await focused();
+      assert.ok(outline, `a visible focus ring on ${text}`);
+      reached.push(text);
+    }
+    assert.ok(reached.includes('Network'), `Tab reaches the navigation: ${reached.join(', ')}`);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/#\/network$/);
+    await go('files');
+  });
+
   test('a file dropped on the window shows progress, is listed, and its chunks have refcount 1, 1 subscriber, 4 online holders', async () => {
     // Every text the transfer shows, as it changes: the progress in between is too quick to poll for.
     await page.evaluate(() => {
