@@ -11,7 +11,11 @@ export type EngineEvent =
   | { type: 'holder.pruned'; chunk: string; vault: string }
   | { type: 'holder.bad'; chunk: string; vault: string }
   | { type: 'account.transferred'; vault: string; records: number }
-  | { type: 'file.progress'; client: string; file: string; done: number; total: number };
+  | { type: 'file.progress'; client: string; file: string; done: number; total: number; op?: string; direction: 'store' | 'retrieve' }
+  | { type: 'file.stored'; client: string; file: string; id: string; size: number; op?: string }
+  | { type: 'file.failed'; client: string; file: string; op?: string; direction: 'store' | 'retrieve'; message: string; cancelled: boolean }
+  | { type: 'file.removed'; client: string; file: string; id: string }
+  | { type: 'vault.paused'; vault: string; paused: boolean };
 
 export type EventType = EngineEvent['type'];
 /** An event as recorded: with its sequence number and time (ms since epoch). */
