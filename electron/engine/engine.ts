@@ -19,11 +19,14 @@ import { Groups } from './group.ts';
 import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
 import { LocalNetwork } from './network.ts';
+import { aesGcmSealer, masterKeyFile, type SecretSealer } from './secretSealer.ts';
 
 export interface EngineOptions {
   dataDir: string;
   /** Vaults to create when the data dir is new. */
   vaults?: number;
+  /** Seals client secrets in app.sqlite; by default under a key in `<dataDir>/master.key` (the daemon's way). */
+  sealer?: SecretSealer;
 }
 
 export interface Engine extends Api {
@@ -36,7 +39,7 @@ export interface Engine extends Api {
 export async function openEngine(options: EngineOptions): Promise<Engine> {
   mkdirSync(join(options.dataDir, 'vaults'), { recursive: true, mode: 0o700 });
   const db = openDatabase(join(options.dataDir, 'app.sqlite'));
-  const engine = new VaultEngine(options.dataDir, db);
+  const engine = new VaultEngine(options.dataDir, db, options.sealer ?? aesGcmSealer(masterKeyFile(options.dataDir)));
   try {
     await engine.network.start(options.vaults ?? DEFAULT_VAULTS);
   } catch (error) {
@@ -55,11 +58,11 @@ class VaultEngine implements Engine {
   readonly #clients: ClientBook;
   readonly #storageClients = new Map<string, StorageClient>();
 
-  constructor(dataDir: string, db: Db) {
+  constructor(dataDir: string, db: Db, sealer: SecretSealer) {
     this.dataDir = dataDir;
     this.#db = db;
     this.#log = new EventLog(db, this.#bus);
-    this.#clients = new ClientBook(db);
+    this.#clients = new ClientBook(db, sealer);
     this.network = new LocalNetwork(join(dataDir, 'vaults'), db, this.#bus);
   }
 
