@@ -1,0 +1,147 @@
+/** The desktop host's wiring with Electron faked (fakeElectron.ts) and the real engine host forked. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { methods, type Method } from '../../electron/api/contract.ts';
+import { openDatabase } from '../../electron/engine/db.ts';
+import { aesGcmSealer } from '../../electron/engine/secretSealer.ts';
+import { startDesktop } from '../../electron/main/desktop.ts';
+import { sealedKeyPath } from '../../electron/main/masterKey.ts';
+import { APP_ORIGIN, APP_URL, CONTENT_SECURITY_POLICY } from '../../electron/main/security.ts';
+import { channels, methodChannels } from '../../electron/preload/channels.ts';
+import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
+import { fakeElectron } from './fakeElectron.ts';
+
+const ENGINE_HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
+
+function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault']) {
+  const root = tempDir('safevault-desktop-');
+  const rendererDir = join(root, 'renderer');
+  mkdirSync(join(rendererDir, 'assets'), { recursive: true });
+  writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>SafeVault</title>');
+  writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
+  writeFileSync(join(root, 'secret.txt'), 'not for the window');
+  const fake = fakeElectron(root, options);
+  const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform: 'linux', vaults: 6 });
+  const dataDir = join(root, 'userData', 'data');
+  const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
+  const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, methodChannels[method], params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
+  const quit = async () => {
+    fake.app.quit();
+    await eventually(() => fake.app.quitted, 'the app quit', 20_000);
+  };
+  return { fake, root, paths, started, dataDir, connected, call, quit };
+}
+
+test('the window: isolated, sandboxed, no Node, no webviews, loaded from app://', async (t) => {
+  const { fake, started, paths, connected, quit } = launch();
+  t.after(quit);
+  assert.equal(started, true);
+  assert.deepEqual(fake.schemes, [{ scheme: 'app', privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
+  const window = await eventually(() => fake.windows[0], 'a window');
+  const prefs = window.options.webPreferences;
+  assert.equal(prefs.contextIsolation, true);
+  assert.equal(prefs.sandbox, true);
+  assert.equal(prefs.nodeIntegration, false);
+  assert.equal(prefs.nodeIntegrationInSubFrames, false);
+  assert.equal(prefs.webviewTag, false);
+  assert.equal(prefs.webSecurity, true);
+  assert.equal(prefs.allowRunningInsecureContent, false);
+  assert.equal(prefs.preload, paths.preload);
+  assert.equal(window.url, APP_URL);
+  await eventually(() => window.visible, 'shown when ready');
+  await connected();
+});
+
+test('security: navigation, new windows and webviews refused; https-only links; permissions denied', async (t) => {
+  const { fake, quit } = launch();
+  t.after(quit);
+  const contents = (await eventually(() => fake.windows[0], 'a window')).webContents;
+  for (const event of ['will-navigate', 'will-redirect', 'will-attach-webview']) {
+    let prevented = false;
+    contents.emit(event, { preventDefault: () => (prevented = true) }, 'https://evil.example/');
+    assert.ok(prevented, `${event} is refused`);
+  }
+  for (const url of ['https://safevault.example/help', 'http://plain.example/', 'file:///etc/passwd', 'javascript:alert(1)', 'not a url']) {
+    assert.deepEqual(contents.openHandler!({ url }), { action: 'deny' });
+  }
+  assert.deepEqual(fake.opened, ['https://safevault.example/help']);
+  assert.ok(fake.logLines.some((l) => l.startsWith('warn refused to open "file:///etc/passwd"')));
+
+  let granted: boolean | undefined;
+  fake.permissions.request!({}, 'media', (ok) => (granted = ok));
+  assert.equal(granted, false);
+  assert.equal(fake.permissions.check!(), false);
+});
+
+test('app:// serves only the built renderer, with a strict CSP, and no traversal', async (t) => {
+  const { fake, quit } = launch();
+  t.after(quit);
+  await eventually(() => fake.windows[0], 'ready');
+  const index = await fake.appRequest('app://safevault/index.html');
+  assert.equal(index.status, 200);
+  assert.equal(index.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+  assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+  assert.match(await index.text(), /<title>SafeVault/);
+  assert.equal((await fake.appRequest('app://safevault/assets/app.js')).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.match(await (await fake.appRequest('app://safevault/files')).text(), /<title>SafeVault/, 'a route gets the app');
+  for (const url of [
+    'app://safevault/../secret.txt',
+    'app://safevault/%2e%2e/secret.txt',
+    'app://safevault/assets/%2e%2e%2f%2e%2e%2fsecret.txt',
+    'app://safevault/..%5csecret.txt',
+    'app://other/index.html',
+    'app://safevault/missing.js',
+    'app://safevault/%00.js',
+  ]) {
+    const response = await fake.appRequest(url);
+    assert.equal(response.status, 404, url);
+    assert.doesNotMatch(await response.text(), /not for the window/);
+  }
+  assert.match(CONTENT_SECURITY_POLICY, /default-src 'none'/);
+  assert.match(CONTENT_SECURITY_POLICY, /script-src 'self'(;|$)/);
+  assert.doesNotMatch(CONTENT_SECURITY_POLICY, /unsafe-eval|unsafe-inline|\*/);
+});
+
+test('IPC: the contract behind an origin check and its schemas; nothing else reaches the engine', async (t) => {
+  const { fake, root, connected, call, quit } = launch();
+  t.after(quit);
+  await connected();
+  const expected = [...Object.values(methodChannels), channels.chooseSavePath, channels.connection].sort();
+  assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'one handler per contract method, and no other');
+  assert.equal(Object.keys(methodChannels).length, Object.keys(methods).length);
+  await assert.rejects(fake.ipcMain.invoke(APP_ORIGIN, 'safevault:api:eval', {}), /No handler registered/);
+
+  const status = await call('status', {});
+  assert.equal(status.ok, true);
+  assert.equal(status.result.vaults, 6);
+
+  const file = writeRandomFile(root, 'private.bin', 50_000);
+  for (const origin of ['https://evil.example', 'file://', null]) {
+    const refused = await call('putFile', { as: 'me', path: file }, origin);
+    assert.equal(refused.ok, false);
+    assert.equal(refused.error!.code, 'unauthorized');
+    assert.match(refused.error!.message, /refused a call from/);
+  }
+  assert.ok(fake.logLines.some((l) => l.includes('refused a call from origin https://evil.example')));
+  assert.deepEqual((await call('listFiles', { as: 'me' })).result, [], 'the refused store never happened');
+
+  const malformed = await call('listFiles', { as: '../etc' });
+  assert.deepEqual(malformed.error?.code, 'bad-request');
+  assert.match(malformed.error!.message, /^listFiles: as: a client name/);
+  assert.equal((await call('status', { extra: 1 })).error?.code, 'bad-request');
+  assert.equal((await call('putFile', { as: 'me', path: 'relative/path' })).error?.code, 'bad-request');
+
+  const stored = await call('putFile', { as: 'me', path: file });
+  assert.equal(stored.ok, true, JSON.stringify(stored.error));
+  assert.equal(stored.result.name, 'private.bin');
+
+  assert.equal(((await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, '../../.bashrc')) as { error: { code: string } }).error.code, 'bad-request');
+  fake.dialogAnswers.push({ canceled: false, filePath: '/home/me/private.bin' });
+  assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, 'private.bin'), { ok: true, result: '/home/me/private.bin' });
+  fake.dialogAnswers.push({ canceled: true });
+  assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, 'private.bin'), { ok: true, result: null });
+  assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.connection), { ok: true, result: 'connected' });
+});
