@@ -145,3 +145,125 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, 'private.bin'), { ok: true, result: null });
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.connection), { ok: true, result: 'connected' });
 });
+
+test('tray: the engine state in the icon and the status line; the menu acts', async (t) => {
+  const { fake, root, connected, call, quit } = launch();
+  t.after(quit);
+  await connected();
+  const tray = fake.trays[0]!;
+  await eventually(() => tray.image.endsWith('tray-online-light.png'), 'online icon');
+  assert.match(tray.item('status').label!, /^6 of 6 vaults online · .* of .* donated used$/);
+  assert.deepEqual(
+    tray.menu.items.map((i) => i.label).filter(Boolean),
+    [tray.item('status').label, 'Open SafeVault', 'Store files…', 'Pause vaulting', 'Start at login', 'Open logs folder', 'Quit SafeVault'],
+  );
+
+  fake.nativeTheme.shouldUseDarkColors = true;
+  fake.nativeTheme.emit('updated');
+  assert.ok(tray.image.endsWith('tray-online-dark.png'));
+
+  tray.item('logs').click!();
+  assert.deepEqual(fake.opened, [join(root, 'logs')]);
+
+  tray.item('login').click!();
+  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.equal(tray.item('login').checked, true);
+
+  const file = writeRandomFile(root, 'from-tray.bin', 40_000);
+  fake.dialogAnswers.push({ canceled: false, filePaths: [file] });
+  tray.item('store').click!();
+  await eventually(async () => (await call('listFiles', { as: 'me' })).result.some((f: { name: string }) => f.name === 'from-tray.bin'), 'stored from the tray');
+
+  // The engine dies: the icon says so, and the supervisor brings it back (after the 1 s backoff).
+  fake.children.at(-1)!.kill('SIGKILL');
+  await eventually(() => tray.image.endsWith('tray-error-dark.png'), 'error icon');
+  assert.match(tray.item('status').label!, /stopped/);
+  assert.equal(tray.item('store').enabled, false);
+  assert.ok(fake.windows[0]!.webContents.sent.some(([c, v]) => c === channels.connection && v === 'disconnected'), 'the window hears it too');
+  await eventually(() => tray.image.endsWith('tray-online-dark.png'), 'back online', 20_000);
+  assert.equal(fake.children.length, 2);
+});
+
+test('close hides to the tray (the notice once); Quit closes the engine cleanly', async () => {
+  const { fake, root, connected, quit } = launch();
+  await connected();
+  const window = fake.windows[0]!;
+  window.close();
+  assert.equal(window.destroyed, false);
+  assert.equal(window.visible, false);
+  window.close();
+  assert.deepEqual(fake.notifications.map((n) => n.title), ['SafeVault is still running']);
+  assert.equal(JSON.parse(readFileSync(join(root, 'userData', 'desktop.json'), 'utf8')).trayNoticeShown, true);
+
+  fake.trays[0]!.item('open').click!();
+  assert.equal(window.visible, true);
+
+  const engine = fake.children[0]!;
+  fake.trays[0]!.item('quit').click!();
+  assert.equal(fake.app.quitted, false, 'quit waits for the engine');
+  await quit();
+  assert.equal(engine.exitCode, 0, 'the engine closed by itself');
+  assert.equal(fake.trays[0]!.destroyed, true);
+  assert.equal(fake.children.length, 1, 'no restart while quitting');
+});
+
+test('without a tray, closing the window quits', async () => {
+  const { fake, connected } = launch({ trayWorks: false });
+  await connected();
+  assert.equal(fake.trays.length, 0);
+  assert.ok(fake.logLines.some((l) => l.includes('no tray on this desktop')));
+  fake.windows[0]!.close();
+  assert.equal(fake.windows[0]!.destroyed, true);
+  await eventually(() => fake.app.quitted, 'quit');
+  assert.equal(fake.children[0]!.exitCode, 0);
+});
+
+test('single instance: a second launch hands its files over; a refused lock quits at once', async (t) => {
+  const first = launch();
+  t.after(first.quit);
+  await first.connected();
+  const photo = writeRandomFile(first.root, 'photo.jpg', 30_000);
+  mkdirSync(join(first.root, 'a-folder'), { recursive: true });
+  first.fake.windows[0]!.hide();
+  first.fake.app.emit('second-instance', {}, ['/opt/SafeVault/safevault', '--no-sandbox', 'photo.jpg', 'a-folder', '/no/such/file'], first.root);
+  assert.equal(first.fake.windows[0]!.visible, true, 'the window comes forward');
+  await eventually(async () => (await first.call('listFiles', { as: 'me' })).result.length === 1, 'the handed-over file is stored');
+  assert.equal((await first.call('listFiles', { as: 'me' })).result[0].name, 'photo.jpg');
+
+  let prevented = false;
+  first.fake.app.emit('open-file', { preventDefault: () => (prevented = true) }, photo);
+  assert.ok(prevented);
+
+  const second = launch({ singleInstance: false }, ['/opt/SafeVault/safevault', photo]);
+  assert.equal(second.started, false);
+  assert.equal(second.fake.app.quitted, true);
+  assert.equal(second.fake.windows.length, 0);
+  assert.equal(second.fake.children.length, 0, 'no second engine');
+});
+
+test('files given at launch wait for the engine, then are stored as the account the window uses', async (t) => {
+  const root = tempDir();
+  const file = writeRandomFile(root, 'at-launch.txt', 10_000);
+  const { connected, call, quit } = launch({}, ['/opt/SafeVault/safevault', file]);
+  t.after(quit);
+  await connected();
+  await eventually(async () => (await call('listFiles', { as: 'me' })).result.length === 1, 'stored after start');
+});
+
+test('safeStorage seals the master key; the engine seals client secrets with it, nothing in clear beside the database', async () => {
+  const { fake, dataDir, connected, call, quit } = launch();
+  await connected();
+  const file = writeRandomFile(dataDir, 'x.bin', 10_000);
+  assert.equal((await call('putFile', { as: 'me', path: file })).ok, true);
+  await quit();
+  assert.equal(existsSync(join(dataDir, 'master.key')), false, 'no clear key file');
+  const sealedKey = readFileSync(sealedKeyPath(dataDir));
+  const key = Buffer.from((fake.electron.safeStorage.decryptString(sealedKey)), 'base64');
+  assert.equal(key.length, 32);
+  assert.equal(sealedKey.includes(key), false);
+  const db = openDatabase(join(dataDir, 'app.sqlite'));
+  const secret = db.prepare<[], Buffer>('SELECT secret FROM client').pluck().get()!;
+  db.close();
+  assert.ok(aesGcmSealer(key).open(secret).length > 0, 'the client secret opens only with the keychain key');
+  assert.throws(() => aesGcmSealer(Buffer.alloc(32)).open(secret));
+});
