@@ -41,12 +41,15 @@ export function fakeElectron(root: string, { singleInstance = true, trayWorks = 
     },
   });
 
+  /** The page's side of IPC: what the preload's ipcRenderer hears. */
+  const rendererEvents = new EventEmitter();
   const windows: FakeWindow[] = [];
   class FakeWebContents extends EventEmitter {
     sent: [string, unknown][] = [];
     openHandler?: (details: { url: string }) => { action: string };
     send(channel: string, value: unknown) {
       this.sent.push([channel, value]);
+      rendererEvents.emit(channel, {}, value);
     }
     isDestroyed = () => false;
     setWindowOpenHandler(handler: (details: { url: string }) => { action: string }) {
@@ -203,8 +206,22 @@ export function fakeElectron(root: string, { singleInstance = true, trayWorks = 
     error: line('error'),
   };
 
+  /** The preload's electron: its calls reach this fake's ipcMain as from the app's own page. */
+  const exposed: Record<string, unknown> = {};
+  const preloadElectron = {
+    contextBridge: { exposeInMainWorld: (key: string, api: unknown) => void (exposed[key] = api) },
+    ipcRenderer: {
+      invoke: (channel: string, ...args: unknown[]) => ipcMain.invoke('app://safevault', channel, ...args),
+      on: (channel: string, listener: (...args: unknown[]) => void) => rendererEvents.on(channel, listener),
+      removeListener: (channel: string, listener: (...args: unknown[]) => void) => rendererEvents.removeListener(channel, listener),
+    },
+    webUtils: { getPathForFile: (file: { path: string }) => file.path },
+  };
+
   return {
     electron: electron as unknown as ElectronParts,
+    preloadElectron,
+    exposed,
     fileLog: fileLog as unknown as ElectronLog.MainLogger,
     app,
     windows,
