@@ -144,6 +144,16 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   fake.dialogAnswers.push({ canceled: true });
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, 'private.bin'), { ok: true, result: null });
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.connection), { ok: true, result: 'connected' });
+
+  // The Logs view reads main's log, the engine host's lines included.
+  const all = (await call('logs', {})).result as { seq: number; level: string; message: string }[];
+  assert.ok(all.some((l) => l.level === 'info' && l.message.startsWith('engine: engine open on')));
+  const warnings = (await call('logs', { level: 'warn' })).result as typeof all;
+  assert.ok(warnings.length > 0 && warnings.every((l) => l.level === 'warn' || l.level === 'error'));
+  assert.ok(warnings.some((l) => l.message.includes('refused a call from origin https://evil.example')));
+  const last = all.at(-1)!.seq;
+  assert.deepEqual((await call('logs', { since: last - 1 })).result.map((l: { seq: number }) => l.seq)[0], last);
+  assert.equal((await call('logs', { limit: 1 })).result.length, 1);
 });
 
 test('tray: the engine state in the icon and the status line; the menu acts', async (t) => {
