@@ -7,11 +7,14 @@ import { methods, type Api, type ConnectionState, type DesktopBridge, type Metho
 import type { RecordedEvent } from '../api/events.ts';
 import { channels, methodChannels, type Answer } from './channels.ts';
 
-/** Rejects with the engine's one-line message; `code` rides along where the bridge keeps it. */
+/**
+ * Rejects with `{name, code, message}`: contextBridge copies only an Error's message into the page,
+ * while a plain object crosses whole, so the window still sees the engine's error code.
+ */
 async function invoke<T>(channel: string, ...args: unknown[]): Promise<T> {
   const answer = (await ipcRenderer.invoke(channel, ...args)) as Answer<T>;
   if (answer.ok) return answer.result;
-  throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+  throw { name: 'SafeVaultError', ...answer.error };
 }
 
 function subscribe<T>(channel: string, listener: (value: T) => void): () => void {

@@ -50,7 +50,11 @@ test('the preload exposes exactly the DesktopBridge, wired through main to the e
   await bridge.putFile({ as: 'me', path: writeRandomFile(root, 'quiet.bin', 60_000) });
   assert.equal(events.length, seen, 'no events after unsubscribing');
 
-  await assert.rejects(bridge.listFiles({ as: '../x' }), (e: Error & { code?: string }) => e.code === 'bad-request' && /^listFiles: as: a client name/.test(e.message));
+  // A plain {code, message} (contextBridge would strip an Error down to its message).
+  const refusal = await bridge.listFiles({ as: '../x' }).catch((e: unknown) => e);
+  assert.deepEqual(Object.keys(refusal as object).sort(), ['code', 'message', 'name']);
+  assert.equal((refusal as { code: string }).code, 'bad-request');
+  assert.match((refusal as { message: string }).message, /^listFiles: as: a client name/);
   fake.dialogAnswers.push({ canceled: false, filePath: '/home/me/bridged.bin' });
   assert.equal(await bridge.chooseSavePath('bridged.bin'), '/home/me/bridged.bin');
 });
