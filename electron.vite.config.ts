@@ -1,29 +1,33 @@
 /**
- * One build for the desktop app: main (with the engine host entry beside it), the sandboxed preload
- * and the renderer (the renderer section comes with the window; see renderer/).
+ * One build for the app: electron-vite builds every target configured here. The desktop host's
+ * sections: main (with the engine host entry beside it) and the sandboxed preload; the renderer
+ * section comes with the window (renderer/).
  */
-import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'electron-vite';
 
-export default defineConfig({
-  main: {
-    build: {
-      outDir: 'out/main',
-      rollupOptions: {
-        // The engine host runs in its own utilityProcess, so it is its own entry: out/main/engineHost.js.
-        input: { index: resolve('electron/main/index.ts'), engineHost: resolve('electron/host/engineHost.ts') },
-      },
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export const main = {
+  build: {
+    outDir: here('./out/main'),
+    rollupOptions: {
+      // The engine host runs in its own utilityProcess, so it is its own entry: out/main/engineHost.js.
+      input: { index: here('./electron/main/index.ts'), engineHost: here('./electron/host/engineHost.ts') },
     },
   },
-  preload: {
-    build: {
-      outDir: 'out/preload',
-      // A sandboxed preload can require nothing but electron: bundle zod and the contract into it, as CommonJS.
-      externalizeDeps: false,
-      rollupOptions: {
-        input: { index: resolve('electron/preload/index.ts') },
-        output: { format: 'cjs', entryFileNames: '[name].cjs' },
-      },
+};
+
+export const preload = {
+  build: {
+    outDir: here('./out/preload'),
+    // A sandboxed preload can require nothing but electron: zod and the contract are bundled in, as CommonJS.
+    externalizeDeps: false,
+    rollupOptions: {
+      input: { index: here('./electron/preload/index.ts') },
+      output: { format: 'cjs' as const, entryFileNames: '[name].cjs' },
     },
   },
-});
+};
+
+export default defineConfig({ main, preload });

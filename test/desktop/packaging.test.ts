@@ -71,7 +71,7 @@ test('one electron-vite build: main with the engine host entry beside it, the pr
   const mainInput = config.main.build.rollupOptions.input;
   assert.deepEqual(Object.keys(mainInput).sort(), ['engineHost', 'index']);
   assert.ok(mainInput.engineHost.endsWith(join('electron', 'host', 'engineHost.ts')));
-  assert.equal(config.main.build.outDir, 'out/main');
+  assert.equal(config.main.build.outDir, join(root, 'out/main'));
   assert.equal(config.preload.build.rollupOptions.output.format, 'cjs');
   assert.equal(config.preload.build.externalizeDeps, false, 'a sandboxed preload cannot require zod');
 });
