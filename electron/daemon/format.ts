@@ -32,7 +32,35 @@ const human: { [M in Method]: (result: Results[M]) => string } = {
   killVault: (v) => vaultTable([v]),
   events: () => '', // rendered above
   status: (s) =>
-    `data dir ${s.dataDir}\nvaults ${s.online} online of ${s.vaults}\nclients ${s.clients.length ? s.clients.join(', ') : 'none'}`,
+    [
+      `data dir ${s.dataDir}`,
+      `vaults ${s.online} online of ${s.vaults}${s.paused ? ' (your vault is paused)' : ''}`,
+      `space ${bytes(s.used)} used of ${bytes(s.donated)} donated`,
+      `clients ${s.clients.length ? s.clients.join(', ') : 'none'}`,
+      `operations in flight ${s.opsInFlight}`,
+    ].join('\n'),
+  cancel: (r) => (r.cancelled ? 'cancelled' : 'no such operation in flight'),
+  fileHealth: (files) =>
+    table(['ID', 'CHUNKS', 'MIN ONLINE HOLDERS', 'UNDER-REPLICATED'], files.map((f) => [f.id, f.chunks, f.minOnlineHolders, f.underReplicated])),
+  listClients: (clients) =>
+    clients.length === 0 ? 'no clients' : table(['CLIENT', 'NAME', 'FILES', 'CREATED'], clients.map((c) => [c.label, short(c.name), c.files, time(c.createdAt)])),
+  createClient: (c) => `created client ${c.label} (${short(c.name)})`,
+  myVault: (v) =>
+    [
+      vaultTable([v]),
+      `online since ${v.startedAt === null ? '-' : time(v.startedAt)}`,
+      `records: client manager ${v.records.storageClientManager}, data manager ${v.records.dataManager}, ` +
+        `node manager ${v.records.storageNodeManager}, chunks ${v.records.storageNode}`,
+    ].join('\n'),
+  setPaused: (s) => (s.paused ? 'your vault is paused (offline)' : 'your vault is vaulting'),
+  getSettings: (s) => JSON.stringify(s, null, 2),
+  setSettings: (s) => JSON.stringify(s, null, 2),
+  timeSeries: (samples) =>
+    table(
+      ['AT', 'ONLINE', 'UNDER-REPLICATED', 'USED', 'DONATED', 'CHUNKS', 'OPS/S'],
+      samples.map((s) => [time(s.at), s.vaultsOnline, s.underReplicated, bytes(s.used), bytes(s.donated), s.chunksHeld, s.opsPerSecond.toFixed(2)]),
+    ),
+  logs: (lines) => lines.map((l) => `${time(l.at)} ${l.level.padEnd(5)} ${l.message}`).join('\n'),
 };
 
 const vaultTable = (vaults: VaultInfo[]) =>

@@ -5,13 +5,14 @@
 import { mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Api, FileInfo, Params, Results } from '../api/contract.ts';
+import type { Api, FileInfo, MyVault, Params, Results, Sample } from '../api/contract.ts';
 import { StorageClient } from './client/storageClient.ts';
 import { ClientBook, type StoredFile } from './client/clientBook.ts';
 import { selfDecryptToFile, selfEncryptFile } from './client/selfEncryption.ts';
-import { DEFAULT_VAULTS, MAX_CHUNK_SIZE } from './constants.ts';
+import { DEFAULT_VAULTS, GROUP_SIZE, MAX_CHUNK_SIZE, MIN_HOLDERS } from './constants.ts';
 import { openDatabase, type Db } from './db.ts';
-import { fail } from '../api/errors.ts';
+import { fail, SafeVaultError } from '../api/errors.ts';
+import { EngineLog } from './engineLog.ts';
 import { EventLog } from './eventLog.ts';
 import type { RecordedEvent } from '../api/events.ts';
 import { EventBus } from './events.ts';
@@ -20,6 +21,8 @@ import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
 import { LocalNetwork } from './network.ts';
 import { aesGcmSealer, masterKeyFile, type SecretSealer } from './secretSealer.ts';
+import { SettingsBook } from './settings.ts';
+import { TimeSeries, type TimeSeriesOptions } from './timeSeries.ts';
 
 export interface EngineOptions {
   dataDir: string;
@@ -27,21 +30,28 @@ export interface EngineOptions {
   vaults?: number;
   /** Seals client secrets in app.sqlite; by default under a key in `<dataDir>/master.key` (the daemon's way). */
   sealer?: SecretSealer;
+  /** Time series sampling (tests shorten the interval and inject the clock). */
+  samples?: Pick<TimeSeriesOptions, 'everyMs' | 'keepMs' | 'now'>;
 }
 
 export interface Engine extends Api {
   readonly dataDir: string;
   readonly network: LocalNetwork;
+  /** The engine's own log; hosts write their notable lines here too. */
+  readonly log: EngineLog;
   onEvent(listener: (event: RecordedEvent) => void): () => void;
+  /** Takes a time series sample now (the timer does so every few seconds). */
+  sample(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function openEngine(options: EngineOptions): Promise<Engine> {
   mkdirSync(join(options.dataDir, 'vaults'), { recursive: true, mode: 0o700 });
   const db = openDatabase(join(options.dataDir, 'app.sqlite'));
-  const engine = new VaultEngine(options.dataDir, db, options.sealer ?? aesGcmSealer(masterKeyFile(options.dataDir)));
+  const engine = new VaultEngine(options, db);
   try {
     await engine.network.start(options.vaults ?? DEFAULT_VAULTS);
+    engine.log.info(`engine started in ${options.dataDir} with ${engine.network.running().length} vaults online`);
   } catch (error) {
     await engine.close();
     throw error;
@@ -49,96 +59,171 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
   return engine;
 }
 
+/** Chunk records read at once by fileHealth: enough to overlap round trips, few enough not to flood the groups. */
+const HEALTH_CONCURRENCY = 8;
+
 class VaultEngine implements Engine {
   readonly dataDir: string;
   readonly network: LocalNetwork;
+  readonly log: EngineLog;
   readonly #db: Db;
   readonly #bus = new EventBus();
-  readonly #log: EventLog;
+  readonly #events: EventLog;
   readonly #clients: ClientBook;
+  readonly #settings: SettingsBook;
+  readonly #series: TimeSeries;
   readonly #storageClients = new Map<string, StorageClient>();
+  /** putFile/getFile calls that `cancel` can stop, by operation id. */
+  readonly #cancellable = new Map<string, AbortController>();
+  /** When each vault came online in this run (for the own vault's uptime). */
+  readonly #onlineSince = new Map<string, number>();
+  #opsInFlight = 0;
+  /** Client operations finished since the last sample, and when that was (for opsPerSecond). */
+  #opsDone = 0;
+  #lastSampleAt = Date.now();
 
-  constructor(dataDir: string, db: Db, sealer: SecretSealer) {
-    this.dataDir = dataDir;
+  constructor(options: EngineOptions, db: Db) {
+    this.dataDir = options.dataDir;
     this.#db = db;
-    this.#log = new EventLog(db, this.#bus);
-    this.#clients = new ClientBook(db, sealer);
-    this.network = new LocalNetwork(join(dataDir, 'vaults'), db, this.#bus);
+    this.log = new EngineLog(db);
+    this.#events = new EventLog(db, this.#bus);
+    this.#clients = new ClientBook(db, options.sealer ?? aesGcmSealer(masterKeyFile(options.dataDir)));
+    this.#settings = new SettingsBook(db);
+    this.#bus.on((event) => {
+      if (event.type === 'vault.joined') this.#onlineSince.set(event.vault, event.at);
+      if (event.type === 'vault.left') this.#onlineSince.delete(event.vault);
+    });
+    this.network = new LocalNetwork(join(options.dataDir, 'vaults'), db, this.#bus);
+    this.#series = new TimeSeries(db, {
+      ...options.samples,
+      measure: () => this.#measure(),
+      onError: (error) => this.log.warn(`time series sample failed: ${(error as Error).message}`),
+    });
   }
 
   onEvent(listener: (event: RecordedEvent) => void): () => void {
     return this.#bus.on(listener);
   }
 
+  sample(): Promise<void> {
+    return this.#series.sample();
+  }
+
   async close(): Promise<void> {
+    for (const controller of this.#cancellable.values()) controller.abort(cancelled('the engine is closing'));
+    await this.#series.close();
     this.network.close();
-    this.#log.close();
+    this.#events.close();
     this.#db.close();
   }
 
   // --- files ---
 
-  async putFile({ as, path }: Params<'putFile'>): Promise<Results['putFile']> {
-    const client = this.#client(as);
-    const name = basename(path);
-    const stored: Name[] = [];
-    try {
-      const map = await selfEncryptFile(
-        path,
-        async (_chunk, bytes) => {
-          stored.push((await client.putChunk(bytes)).name);
-        },
-        this.#progress(as, name),
-      );
-      return fileInfo(this.#clients.addFile(as, name, map));
-    } catch (error) {
-      // A store that fails part way releases what it stored, so it changes nothing.
-      for (const chunk of stored.reverse()) await client.deleteChunk(chunk).catch(() => undefined);
-      throw error;
-    }
+  async putFile({ as, path, name = basename(path), op }: Params<'putFile'>): Promise<Results['putFile']> {
+    return this.#operation(op, async (signal) => {
+      const client = this.#client(as);
+      const stored: Name[] = [];
+      try {
+        const map = await selfEncryptFile(
+          path,
+          async (_chunk, bytes) => {
+            stored.push((await client.putChunk(bytes)).name);
+          },
+          this.#progress(as, name, 'store', op),
+          signal,
+        );
+        const file = fileInfo(this.#clients.addFile(as, name, map));
+        this.#bus.emit({ type: 'file.stored', client: as, file: name, id: file.id, size: file.size, ...(op && { op }) });
+        return file;
+      } catch (error) {
+        // A store that fails part way, or is cancelled, releases what it stored, so it changes nothing.
+        for (const chunk of stored.reverse()) await client.deleteChunk(chunk).catch(() => undefined);
+        this.#failed(as, name, 'store', op, error, signal);
+        throw error;
+      }
+    });
   }
 
-  async getFile({ as, id, out }: Params<'getFile'>): Promise<Results['getFile']> {
+  async getFile({ as, id, out, op }: Params<'getFile'>): Promise<Results['getFile']> {
     const file = this.#clients.file(as, id);
-    const client = this.#client(as);
-    const size = await selfDecryptToFile(file.map, (_i, name) => client.getChunk(name), out, this.#progress(as, file.name));
-    return { id, path: out, size };
+    return this.#operation(op, async (signal) => {
+      const client = this.#client(as);
+      try {
+        const size = await selfDecryptToFile(file.map, (_i, name) => client.getChunk(name), out, this.#progress(as, file.name, 'retrieve', op), signal);
+        return { id, path: out, size };
+      } catch (error) {
+        this.#failed(as, file.name, 'retrieve', op, error, signal);
+        throw error;
+      }
+    });
+  }
+
+  async cancel({ op }: Params<'cancel'>): Promise<Results['cancel']> {
+    const controller = this.#cancellable.get(op);
+    controller?.abort(cancelled(`operation ${op} was cancelled`));
+    return { cancelled: controller !== undefined };
   }
 
   /** Releases each chunk once; an interrupted removal resumes where it stopped. */
   async removeFile({ as, id }: Params<'removeFile'>): Promise<Results['removeFile']> {
     const file = this.#clients.file(as, id);
-    const client = this.#client(as);
-    const chunks: Results['removeFile']['chunks'] = [];
-    for (let i = file.removedChunks; i < file.map.chunks.length; i++) {
-      const name = file.map.chunks[i]!.name;
-      chunks.push({ name: toHex(name), ...(await client.deleteChunk(name)) });
-      this.#clients.markRemoved(id, i + 1);
-    }
-    this.#clients.removeFile(id);
-    return { id, chunks };
+    return this.#operation(undefined, async () => {
+      const client = this.#client(as);
+      const chunks: Results['removeFile']['chunks'] = [];
+      for (let i = file.removedChunks; i < file.map.chunks.length; i++) {
+        const name = file.map.chunks[i]!.name;
+        chunks.push({ name: toHex(name), ...(await client.deleteChunk(name)) });
+        this.#clients.markRemoved(id, i + 1);
+      }
+      this.#clients.removeFile(id);
+      this.#bus.emit({ type: 'file.removed', client: as, file: file.name, id });
+      return { id, chunks };
+    });
   }
 
   async listFiles({ as }: Params<'listFiles'>): Promise<Results['listFiles']> {
     return this.#clients.files(as).map(fileInfo);
   }
 
+  async fileHealth({ as, ids }: Params<'fileHealth'>): Promise<Results['fileHealth']> {
+    const files = ids.map((id) => this.#clients.file(as, id));
+    const chunks = [...new Set(files.flatMap((f) => f.map.chunks.map((c) => toHex(c.name))))];
+    const online = new Map<string, number>();
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++]!;
+        const record = await this.network.chunkRecord(fromHex(chunk)).catch(() => null);
+        online.set(chunk, record ? record.holders.filter((h) => this.network.net.isOnline(h)).length : 0);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEALTH_CONCURRENCY, chunks.length) }, worker));
+    return files.map((f) => {
+      const counts = f.map.chunks.map((c) => online.get(toHex(c.name))!);
+      return { id: f.id, chunks: counts.length, minOnlineHolders: Math.min(...counts), underReplicated: counts.filter((n) => n < MIN_HOLDERS).length };
+    });
+  }
+
   // --- chunks ---
 
   async putChunk({ as, path }: Params<'putChunk'>): Promise<Results['putChunk']> {
-    const info = await stat(path).catch(() => fail('not-found', `no such file: ${path}`));
-    if (!info.isFile()) fail('bad-request', `not a file: ${path}`);
-    if (info.size > MAX_CHUNK_SIZE) fail('too-large', `${path} is ${info.size} bytes; a chunk holds at most ${MAX_CHUNK_SIZE} (use put for files)`);
-    const bytes = await readFile(path).catch(() => fail('not-found', `could not read ${path}`));
-    if (bytes.length > MAX_CHUNK_SIZE) fail('too-large', `${path} grew past ${MAX_CHUNK_SIZE} bytes while being read`);
-    const reply = await this.#client(as).putChunk(bytes);
-    return { name: toHex(reply.name), refcount: reply.refcount, subscribers: reply.subscribers };
+    return this.#operation(undefined, async () => {
+      const info = await stat(path).catch(() => fail('not-found', `no such file: ${path}`));
+      if (!info.isFile()) fail('bad-request', `not a file: ${path}`);
+      if (info.size > MAX_CHUNK_SIZE) fail('too-large', `${path} is ${info.size} bytes; a chunk holds at most ${MAX_CHUNK_SIZE} (use put for files)`);
+      const bytes = await readFile(path).catch(() => fail('not-found', `could not read ${path}`));
+      if (bytes.length > MAX_CHUNK_SIZE) fail('too-large', `${path} grew past ${MAX_CHUNK_SIZE} bytes while being read`);
+      const reply = await this.#client(as).putChunk(bytes);
+      return { name: toHex(reply.name), refcount: reply.refcount, subscribers: reply.subscribers };
+    });
   }
 
   async removeChunk({ as, name }: Params<'removeChunk'>): Promise<Results['removeChunk']> {
-    // A client never seen here owns nothing; it asks as a throwaway identity, so a refusal saves no client.
-    const client = this.#clients.has(as) ? this.#client(as) : this.#storageClient(as, createIdentity());
-    return client.deleteChunk(fromHex(name));
+    return this.#operation(undefined, () => {
+      // A client never seen here owns nothing; it asks as a throwaway identity, so a refusal saves no client.
+      const client = this.#clients.has(as) ? this.#client(as) : this.#storageClient(as, createIdentity());
+      return client.deleteChunk(fromHex(name));
+    });
   }
 
   async chunkInfo({ name, as }: Params<'chunkInfo'>): Promise<Results['chunkInfo']> {
@@ -151,7 +236,8 @@ class VaultEngine implements Engine {
       }),
     );
     const refcount = as && this.#clients.has(as) ? await this.#client(as).refcount(chunk) : 0;
-    return { name, size: record.size, subscribers: record.subscribers, refcount, holders };
+    const managers = this.network.net.closest(chunk, GROUP_SIZE).map(toHex);
+    return { name, size: record.size, subscribers: record.subscribers, refcount, holders, managers };
   }
 
   // --- vaults ---
@@ -176,19 +262,133 @@ class VaultEngine implements Engine {
     return this.network.killVault(id);
   }
 
+  async myVault(): Promise<Results['myVault']> {
+    const id = this.#ownVault();
+    const info = await this.network.info(id);
+    // Records are counted in the vault's own database, which is open only while it runs.
+    const records = this.network.vault(id)?.records() ?? { storageClientManager: 0, dataManager: 0, storageNodeManager: 0, storageNode: 0 };
+    const startedAt = info.online ? (this.#onlineSince.get(id) ?? null) : null;
+    return { ...info, startedAt, records } satisfies MyVault;
+  }
+
+  async setPaused({ paused }: Params<'setPaused'>): Promise<Results['setPaused']> {
+    const id = this.#ownVault();
+    if (paused !== this.#settings.paused) {
+      this.#settings.paused = paused;
+      await (paused ? this.network.stopVault(id) : this.network.startVault(id));
+      this.#bus.emit({ type: 'vault.paused', vault: id, paused });
+      this.log.info(`own vault ${id.slice(0, 12)} ${paused ? 'paused' : 'resumed'}`);
+    }
+    return this.status();
+  }
+
+  // --- settings ---
+
+  async getSettings(): Promise<Results['getSettings']> {
+    // The donation is the own vault's, as the network records it: one source of truth.
+    return { ...this.#settings.settings(), donated: (await this.network.info(this.#ownVault())).donated };
+  }
+
+  async setSettings(changes: Params<'setSettings'>): Promise<Results['setSettings']> {
+    const { donated, ...rest } = changes;
+    if (donated !== undefined) {
+      const own = await this.network.info(this.#ownVault());
+      if (donated < own.used) fail('bad-request', `your vault already stores ${own.used} bytes; it cannot donate less (${donated})`);
+      await this.network.setDonated(own.id, donated);
+      this.log.info(`own vault ${own.id.slice(0, 12)} now donates ${donated} bytes`);
+    }
+    this.#settings.update(rest);
+    return this.getSettings();
+  }
+
   // --- activity ---
 
   async events({ since, limit }: Params<'events'>): Promise<Results['events']> {
-    return this.#log.since(since, limit);
+    return this.#events.since(since, limit);
   }
 
   async status(): Promise<Results['status']> {
     const vaults = await this.network.list();
-    return { dataDir: this.dataDir, vaults: vaults.length, online: vaults.filter((v) => v.online).length, clients: this.#clients.labels() };
+    const online = vaults.filter((v) => v.online);
+    return {
+      dataDir: this.dataDir,
+      vaults: vaults.length,
+      online: online.length,
+      clients: this.#clients.labels(),
+      paused: this.#settings.paused,
+      used: sum(online.map((v) => v.used)),
+      donated: sum(online.map((v) => v.donated)),
+      opsInFlight: this.#opsInFlight,
+    };
   }
 
-  #progress(client: string, file: string) {
-    return (done: number, total: number) => void this.#bus.emit({ type: 'file.progress', client, file, done, total });
+  async timeSeries({ since }: Params<'timeSeries'>): Promise<Results['timeSeries']> {
+    return this.#series.since(since);
+  }
+
+  async logs(params: Params<'logs'>): Promise<Results['logs']> {
+    return this.log.lines(params);
+  }
+
+  // --- accounts ---
+
+  async listClients(): Promise<Results['listClients']> {
+    return this.#clients.clients();
+  }
+
+  async createClient({ label }: Params<'createClient'>): Promise<Results['createClient']> {
+    this.#clients.create(label);
+    return this.#clients.clients().find((c) => c.label === label)!;
+  }
+
+  /** One client operation: counted while it runs and when it ends; with an op id, cancellable. */
+  async #operation<T>(op: string | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (op && this.#cancellable.has(op)) fail('conflict', `operation ${op} is already running`);
+    const controller = new AbortController();
+    if (op) this.#cancellable.set(op, controller);
+    this.#opsInFlight++;
+    try {
+      return await run(controller.signal);
+    } finally {
+      this.#opsInFlight--;
+      this.#opsDone++;
+      if (op) this.#cancellable.delete(op);
+    }
+  }
+
+  #failed(client: string, file: string, direction: 'store' | 'retrieve', op: string | undefined, error: unknown, signal: AbortSignal): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.#bus.emit({ type: 'file.failed', client, file, direction, message, cancelled: signal.aborted, ...(op && { op }) });
+  }
+
+  #progress(client: string, file: string, direction: 'store' | 'retrieve', op: string | undefined) {
+    return (done: number, total: number) => void this.#bus.emit({ type: 'file.progress', client, file, done, total, direction, ...(op && { op }) });
+  }
+
+  /** The own vault's id: the first vault of the local network, remembered so it stays the same one. */
+  #ownVault(): string {
+    let id = this.#settings.ownVault;
+    if (!id) {
+      id = this.network.first() ?? fail('not-found', 'this network has no vaults');
+      this.#settings.ownVault = id;
+    }
+    return id;
+  }
+
+  async #measure(): Promise<Omit<Sample, 'at'>> {
+    const vaults = (await this.network.list()).filter((v) => v.online);
+    const now = Date.now();
+    const opsPerSecond = (this.#opsDone * 1000) / Math.max(1, now - this.#lastSampleAt);
+    this.#opsDone = 0;
+    this.#lastSampleAt = now;
+    return {
+      vaultsOnline: vaults.length,
+      underReplicated: this.network.underReplicated(),
+      used: sum(vaults.map((v) => v.used)),
+      donated: sum(vaults.map((v) => v.donated)),
+      chunksHeld: sum(vaults.map((v) => v.chunks)),
+      opsPerSecond,
+    };
   }
 
   /** The storage client of local identity `label`, made on first use. */
@@ -206,6 +406,10 @@ class VaultEngine implements Engine {
     return new StorageClient(label, identity, { groups: new Groups(this.network.net, transport), routing: this.network.net, transport, events: this.#bus });
   }
 }
+
+/** A cancellation, as the error a cancelled operation fails with (its file.failed event says cancelled). */
+const cancelled = (message: string) => new SafeVaultError('conflict', message);
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 const fileInfo = (file: StoredFile): FileInfo => ({
   id: file.id,

@@ -37,6 +37,7 @@ export class LocalNetwork {
       all: appDb.prepare<[], { id: string; donated: number; running: number }>('SELECT id, donated, running FROM local_vault ORDER BY added_at, id'),
       add: appDb.prepare<[string, number, number]>('INSERT INTO local_vault (id, donated, running, added_at) VALUES (?, ?, 1, ?)'),
       setRunning: appDb.prepare<[number, string]>('UPDATE local_vault SET running = ? WHERE id = ?'),
+      setDonated: appDb.prepare<[number, string]>('UPDATE local_vault SET donated = ? WHERE id = ?'),
     };
     this.#observer = new Groups(this.net, this.transportFor(createIdentity().name));
     this.net.onChange((change) => {
@@ -74,9 +75,35 @@ export class LocalNetwork {
     const id = this.resolve(idOrPrefix);
     if (!this.#vaults.has(id)) {
       this.#sql.setRunning.run(1, id);
-      await this.#bringOnline(this.#open(id));
+      // The donation recorded here wins: it may have changed while the vault was stopped.
+      await this.#bringOnline(this.#open(id, this.#sql.all.all().find((v) => v.id === id)!.donated));
     }
     return this.info(id);
+  }
+
+  /** Changes a vault's donated space: recorded here (so a stopped vault starts with it) and, if it runs, told to the network now. */
+  async setDonated(idOrPrefix: string, bytes: number): Promise<VaultInfo> {
+    const id = this.resolve(idOrPrefix);
+    this.#sql.setDonated.run(bytes, id);
+    await this.#vaults.get(id)?.setDonated(bytes);
+    return this.info(id);
+  }
+
+  /** The vault first created here: the one a desktop user runs as their own. */
+  first(): string | undefined {
+    return this.#sql.all.all()[0]?.id;
+  }
+
+  /**
+   * How many chunks have fewer than MIN_HOLDERS online holders, as the running data managers see
+   * them through their holder index of the offline vaults (see DataManager.underReplicated for the cost).
+   */
+  underReplicated(): number {
+    const offline = this.#sql.all.all().map((v) => fromHex(v.id)).filter((name) => !this.net.isOnline(name));
+    const isOnline = (name: Name) => this.net.isOnline(name);
+    const short = new Set<string>();
+    for (const vault of this.running()) for (const chunk of vault.dataManager.underReplicated(offline, isOnline)) short.add(chunk);
+    return short.size;
   }
 
   /** Graceful: the vault says goodbye and its data dir stays. */

@@ -88,6 +88,23 @@ export class Vault implements Endpoint {
     await this.#ctx.groups.ask(this.name, { type: 'snm.register', donated: this.storageNode.donated }, this.name);
   }
 
+  /** Changes the space this vault donates: kept in its meta, then told to its storage_node_manager group as at registration. */
+  async setDonated(bytes: number): Promise<void> {
+    loadOrCreate(this.#ctx.db, 'donated', () => encodeNumber(bytes), true);
+    this.storageNode.donated = bytes;
+    await this.register();
+  }
+
+  /** Records each persona holds in this vault's database. */
+  records(): { storageClientManager: number; dataManager: number; storageNodeManager: number; storageNode: number } {
+    return {
+      storageClientManager: this.storageClientManager.count(),
+      dataManager: this.dataManager.count(),
+      storageNodeManager: this.storageNodeManager.count(),
+      storageNode: this.storageNode.usage().count,
+    };
+  }
+
   /** Resolves when every membership change reported so far has been handled. */
   settled(): Promise<void> {
     return this.#changes;

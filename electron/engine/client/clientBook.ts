@@ -46,6 +46,9 @@ export class ClientBook {
       secret: db.prepare<[string], Buffer>('SELECT secret FROM client WHERE label = ?').pluck(),
       addClient: db.prepare<[string, Buffer, number]>('INSERT INTO client (label, secret, created_at, sealed) VALUES (?, ?, ?, 1)'),
       labels: db.prepare<[], string>('SELECT label FROM client ORDER BY label').pluck(),
+      clients: db.prepare<[], { label: string; createdAt: number; files: number }>(
+        `SELECT label, created_at AS createdAt, (SELECT count(*) FROM file WHERE file.client = client.label) AS files FROM client ORDER BY label`,
+      ),
       file: db.prepare<[string, string], FileRow>('SELECT * FROM file WHERE id = ? AND client = ?'),
       files: db.prepare<[string], FileRow>('SELECT * FROM file WHERE client = ? ORDER BY stored_at, id'),
       addFile: db.prepare<[string, string, string, number, Buffer, number]>(
@@ -70,6 +73,17 @@ export class ClientBook {
 
   has(label: string): boolean {
     return this.#identities.has(label) || this.#sql.secret.get(label) !== undefined;
+  }
+
+  /** Every local client with its network name and how many files it keeps here. */
+  clients(): { label: string; name: string; files: number; createdAt: number }[] {
+    return this.#sql.clients.all().map((c) => ({ ...c, name: toHex(this.identity(c.label).name) }));
+  }
+
+  /** A new client called `label`; one that exists is a conflict rather than a second identity. */
+  create(label: string): void {
+    if (this.has(label)) fail('conflict', `client ${label} already exists`);
+    this.identity(label);
   }
 
   labels(): string[] {

@@ -290,12 +290,14 @@ async function hashPass(
  * Two passes over the file (hash, then encrypt), so memory stays at about one chunk. Calls
  * store(name, bytes, index) for each chunk in order and awaits it; onProgress(doneBytes, totalBytes)
  * after each. Throws 'not-found' if the file is missing at the start, and 'conflict' if it changes
- * size or content between the passes, or vanishes. Returns the data map.
+ * size or content between the passes, or vanishes. An aborted `signal` stops it before the next chunk,
+ * throwing the signal's reason. Returns the data map.
  */
 export async function selfEncryptFile(
   path: string,
   store: (name: Buffer, bytes: Buffer, index: number) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<DataMap> {
   const changed = () => new SafeVaultError('conflict', `file changed while it was being stored: ${path}`);
 
@@ -310,6 +312,7 @@ export async function selfEncryptFile(
     const chunks: DataMapChunk[] = [];
     let done = 0;
     for (const [i, { offset, length }] of plan.entries()) {
+      signal?.throwIfAborted();
       const plain = buf.subarray(0, length);
       if (!(await readExactly(fh, plain, offset)) || !sha256(plain).equals(preHashes[i]!)) throw changed();
       const stored = encryptChunk(plain, i, preHashes);
@@ -329,13 +332,14 @@ export async function selfEncryptFile(
 /**
  * Fetches, decrypts and verifies each chunk into a temporary file next to outPath, then renames it
  * into place, so outPath is either absent/unchanged or complete. Removes the temporary file on any
- * error. Returns the bytes written.
+ * error, including an abort of `signal` (checked before each chunk). Returns the bytes written.
  */
 export async function selfDecryptToFile(
   map: DataMap,
   fetch: (index: number, name: Buffer) => Promise<Buffer>,
   outPath: string,
   onProgress?: (done: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<number> {
   checkDataMap(map);
   // Same directory, so the final rename is atomic; dot-prefixed and random so it never clashes.
@@ -345,6 +349,7 @@ export async function selfDecryptToFile(
     let done = 0;
     try {
       for (const [i, chunk] of map.chunks.entries()) {
+        signal?.throwIfAborted();
         const plain = decryptChunk(await fetch(i, chunk.name), i, map);
         await writeAll(fh, plain, done);
         done += plain.length;

@@ -29,6 +29,28 @@ export class DataManager implements AccountBook {
     this.chunks = new DataManagerRecords(ctx.db);
   }
 
+  /**
+   * Chunks this vault manages with fewer than MIN_HOLDERS online holders, found through the holder
+   * index of the `offline` vaults only: a chunk every holder of which is online cannot be short of
+   * holders unless it never got MIN_HOLDERS, which placement refuses. Costs one posting read per
+   * offline vault plus one record read per chunk it held, not a scan of every record.
+   */
+  underReplicated(offline: readonly Name[], isOnline: (vault: Name) => boolean): string[] {
+    const short = new Set<string>();
+    for (const vault of offline) {
+      for (const chunk of this.chunks.chunksHeldBy(vault)) {
+        const record = this.chunks.get(chunk);
+        if (record && record.holders.filter(isOnline).length < MIN_HOLDERS) short.add(toHex(chunk));
+      }
+    }
+    return [...short];
+  }
+
+  /** Records held: one per chunk this vault manages. */
+  count(): number {
+    return this.chunks.count();
+  }
+
   onInfo(msg: MessageOf<'dm.info'>): Reply<'dm.info'> {
     return this.chunks.get(msg.chunk) ?? null;
   }

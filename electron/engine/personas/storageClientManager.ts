@@ -35,7 +35,13 @@ export class StorageClientManager implements AccountBook {
       remove: db.prepare<[Buffer, Buffer]>('DELETE FROM cm_chunk WHERE client = ? AND chunk = ?'),
       stored: db.prepare<[Buffer], number>('SELECT coalesce(sum(size), 0) FROM cm_chunk WHERE client = ?').pluck(),
       all: db.prepare<[], { client: Buffer; chunk: Buffer; refcount: number; size: number }>('SELECT client, chunk, refcount, size FROM cm_chunk'),
+      count: db.prepare<[], number>('SELECT count(*) FROM cm_chunk').pluck(),
     };
+  }
+
+  /** Records held: one per (client, chunk) reference account. */
+  count(): number {
+    return this.#sql.count.get()!;
   }
 
   onClientPut(msg: MessageOf<'client.put'>): Promise<Reply<'client.put'>> {

@@ -76,6 +76,11 @@ export class StorageNode {
     return this.#opts.donated;
   }
 
+  /** A new donation takes effect for the next put; what is already stored stays (the caller refuses shrinking below it). */
+  set donated(bytes: number) {
+    this.#opts.donated = bytes;
+  }
+
   usage(): { count: number; bytes: number } {
     return { ...this.#usage };
   }

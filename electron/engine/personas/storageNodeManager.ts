@@ -38,6 +38,7 @@ export class StorageNodeManager implements AccountBook {
         `SELECT node, donated, stored_bytes AS storedBytes, stored_count AS storedCount, lost_bytes AS lostBytes,
            lost_count AS lostCount, rank FROM snm_account`,
       ),
+      count: db.prepare<[], number>('SELECT count(*) FROM snm_account').pluck(),
       upsert: db.prepare<[Buffer, number, number, number, number, number, number]>(
         `INSERT OR REPLACE INTO snm_account (node, donated, stored_bytes, stored_count, lost_bytes, lost_count, rank)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -49,6 +50,11 @@ export class StorageNodeManager implements AccountBook {
       dequeue: db.prepare<[Buffer, Buffer]>('DELETE FROM snm_pending_delete WHERE node = ? AND chunk = ?'),
       pendingOne: db.prepare<[Buffer, Buffer], string>('SELECT reason FROM snm_pending_delete WHERE node = ? AND chunk = ?').pluck(),
     };
+  }
+
+  /** Records held: one account per storage node this vault manages. */
+  count(): number {
+    return this.#sql.count.get()!;
   }
 
   account(node: Name): NodeAccount | undefined {
