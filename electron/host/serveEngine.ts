@@ -1,6 +1,7 @@
 /**
- * Serves the engine over a port: each call validated with the contract, answered once, events pushed.
- * `init` opens the engine; `close` closes it and resolves `closed` (the entry then exits).
+ * Serves the engine over a port: each call validated with the contract, answered once, events and
+ * the engine's log lines pushed; main's lines written to the engine's log. `init` opens the engine;
+ * `close` closes it and resolves `closed` (the entry then exits).
  */
 import { isMethod, parseParams, type Method } from '../api/contract.ts';
 import { isSafeVaultError, SafeVaultError } from '../api/errors.ts';
@@ -17,6 +18,8 @@ export interface ServedHost {
 export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMessage) => Promise<Engine> = openFromInit): ServedHost {
   let engine: Promise<Engine> | undefined;
   let closing = false;
+  /** Set while writing main's line, so it is not sent back to main. */
+  let fromMain = false;
   const { promise: closed, resolve: resolveClosed } = Promise.withResolvers<number>();
   const log = (level: 'info' | 'warn' | 'error', message: string) => port.post({ type: 'log', level, message });
 
@@ -45,7 +48,7 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
         engine.then(
           (opened) => {
             opened.onEvent((event) => port.post({ type: 'event', event }));
-            log('info', `engine open on ${opened.dataDir}`);
+            opened.log.onLine(({ level, message }) => fromMain || port.post({ type: 'log', level, message }));
             port.post({ type: 'ready' });
           },
           (error: Error) => {
@@ -57,6 +60,15 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
         return;
       case 'call':
         return void call(message.id, message.method, message.params);
+      case 'log':
+        return void engine?.then((opened) => {
+          fromMain = true;
+          try {
+            opened.log[message.level](`main: ${message.message}`);
+          } finally {
+            fromMain = false;
+          }
+        });
       case 'close':
         return close();
     }

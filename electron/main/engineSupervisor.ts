@@ -20,7 +20,10 @@ export interface SupervisorOptions {
   spawn(): EngineChild;
   /** Asked before each start, so a restart sees the current data folder and key. */
   init(): InitMessage | Promise<InitMessage>;
+  /** The supervisor's own lines. */
   log(level: LogLevel, message: string): void;
+  /** Lines of the engine's log, as the host sends them. */
+  onEngineLog(level: LogLevel, message: string): void;
   firstDelayMs?: number;
   maxDelayMs?: number;
   /** A host that stayed up this long after ready resets the backoff. */
@@ -36,9 +39,14 @@ export interface EngineSupervisor {
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
   onEvent(listener: (event: RecordedEvent) => void): () => void;
   onState(listener: (state: ConnectionState) => void): () => void;
+  /** Writes a line to the engine's log; lines from while it is down wait (the newest few) for the next start. */
+  relayLog(level: LogLevel, message: string): void;
   /** Asks the engine to close and waits up to `timeoutMs` for the process to exit, then kills it. */
   stop(timeoutMs: number): Promise<void>;
 }
+
+/** Lines kept for the engine's log while it is down. */
+const MAX_WAITING_LINES = 200;
 
 const afterDelay = (run: () => void, ms: number) => {
   const timer = setTimeout(run, ms);
@@ -58,6 +66,7 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
   let readyAt = 0;
   let stopping = false;
   let cancelRestart: (() => void) | undefined;
+  const waitingLines: { level: LogLevel; message: string }[] = [];
 
   const setState = (next: ConnectionState) => {
     if (next === state) return;
@@ -74,6 +83,7 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
     switch (message.type) {
       case 'ready':
         readyAt = now();
+        for (const line of waitingLines.splice(0)) child?.post({ type: 'log', ...line });
         return setState('connected');
       case 'result':
       case 'error': {
@@ -87,7 +97,7 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
         for (const listener of eventListeners) listener(message.event);
         return;
       case 'log':
-        return log(message.level, `engine: ${message.message}`);
+        return options.onEngineLog(message.level, message.message);
     }
   };
 
@@ -154,6 +164,11 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
     onState(listener) {
       stateListeners.add(listener);
       return () => void stateListeners.delete(listener);
+    },
+    relayLog(level, message) {
+      if (child && state === 'connected') return child.post({ type: 'log', level, message });
+      waitingLines.push({ level, message });
+      if (waitingLines.length > MAX_WAITING_LINES) waitingLines.shift();
     },
     async stop(timeoutMs) {
       stopping = true;

@@ -24,30 +24,31 @@ export interface IpcOptions {
 export function serveIpc(options: IpcOptions): void {
   const { ipcMain, allowedOrigins, log } = options;
 
-  const handle = (channel: string, handler: (args: unknown[]) => unknown) => {
+  /** `name` is what the window called, for its errors and the log. */
+  const handle = (name: string, channel: string, handler: (args: unknown[]) => unknown) => {
     ipcMain.handle(channel, async (event: IpcMainInvokeEvent, ...args: unknown[]): Promise<Answer> => {
       try {
         const origin = event.senderFrame?.origin;
         if (!origin || !allowedOrigins.has(origin)) {
-          throw new SafeVaultError('unauthorized', `${channel}: refused a call from ${origin ? `origin ${origin}` : 'a frame that is gone'}`);
+          throw new SafeVaultError('unauthorized', `${name}: refused a call from ${origin ? `origin ${origin}` : 'a frame that is gone'}`);
         }
         return { ok: true, result: await handler(args) };
       } catch (error) {
         const known = isSafeVaultError(error);
         const message = (error as Error).message;
-        if (!known || error.code === 'unauthorized' || error.code === 'bad-request') log.warn(`ipc ${channel}: ${message}`);
+        if (!known || error.code === 'unauthorized' || error.code === 'bad-request') log.warn(`ipc: ${message}`);
         return { ok: false, error: { code: known ? error.code : 'unavailable', message } };
       }
     });
   };
 
   for (const method of Object.keys(methods) as Method[]) {
-    handle(methodChannels[method], ([params]) => options.call(method, parseParams(method, params)));
+    handle(method, methodChannels[method], ([params]) => options.call(method, parseParams(method, params)));
   }
-  handle(channels.chooseSavePath, ([suggested]) => {
+  handle('chooseSavePath', channels.chooseSavePath, ([suggested]) => {
     const name = fileName.safeParse(suggested);
     if (!name.success) throw new SafeVaultError('bad-request', `chooseSavePath: ${name.error.issues[0]!.message}`);
     return options.chooseSavePath(name.data);
   });
-  handle(channels.connection, () => options.connection());
+  handle('connection', channels.connection, () => options.connection());
 }

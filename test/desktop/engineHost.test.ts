@@ -53,6 +53,7 @@ test('the engine host serves the contract, survives SIGKILL with backoff 1 s, 2 
     spawn,
     init: () => ({ type: 'init', dataDir, vaults: 6, masterKey }),
     log: (level, message) => logs.push(`${level} ${message}`),
+    onEngineLog: (level, message) => logs.push(`${level} engine: ${message}`),
     scheduleRestart,
   });
   after(() => supervisor.stop(2000));
@@ -113,6 +114,7 @@ test('a host that will not close in time is killed after the bound', async () =>
     }),
     init: () => ({ type: 'init', dataDir: '/nowhere' }),
     log: (level, message) => logs.push(`${level} ${message}`),
+    onEngineLog: () => {},
   });
   let onMessage: (m: FromHost) => void = () => {};
   supervisor.start();
