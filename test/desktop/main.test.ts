@@ -178,6 +178,13 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.equal(fake.loginItem.openAtLogin, true);
   assert.equal(tray.item('login').checked, true);
 
+  tray.item('pause').click!();
+  await eventually(() => tray.image.endsWith('tray-paused-dark.png'), 'paused icon');
+  assert.equal(tray.item('pause').label, 'Resume vaulting');
+  assert.match(tray.item('status').label!, /^Paused · /);
+  tray.item('pause').click!();
+  await eventually(() => tray.image.endsWith('tray-online-dark.png') && tray.item('pause').label === 'Pause vaulting', 'resumed');
+
   const file = writeRandomFile(root, 'from-tray.bin', 40_000);
   fake.dialogAnswers.push({ canceled: false, filePaths: [file] });
   tray.item('store').click!();
@@ -275,4 +282,40 @@ test('safeStorage seals the master key; the engine seals client secrets with it,
   db.close();
   assert.ok(aesGcmSealer(key).open(secret).length > 0, 'the client secret opens only with the keychain key');
   assert.throws(() => aesGcmSealer(Buffer.alloc(32)).open(secret));
+});
+
+test('settings round-trip: the window’s changes take effect in the shell, notifications follow them, and they survive an engine restart', async (t) => {
+  const { fake, root, connected, call, quit } = launch();
+  t.after(quit);
+  await connected();
+  assert.equal((await call('putFile', { as: 'me', path: writeRandomFile(root, 'first.bin', 20_000) })).ok, true);
+  await eventually(() => fake.notifications.some((n) => n.title === 'File stored' && n.body === 'first.bin'), 'a store notification');
+
+  const notifications = { storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true };
+  const changed = await call('setSettings', { startAtLogin: true, theme: 'dark', notifications });
+  assert.equal(changed.ok, true, JSON.stringify(changed.error));
+  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.equal(fake.nativeTheme.themeSource, 'dark');
+  assert.equal(fake.trays[0]!.item('login').checked, true);
+  assert.deepEqual((await call('getSettings', {})).result.notifications, notifications);
+  const refused = await call('setSettings', { theme: 'neon' });
+  assert.equal(refused.error?.code, 'bad-request');
+  assert.equal((await call('getSettings', {})).result.theme, 'dark', 'a refused change changes nothing');
+
+  // Stores are muted now, failures are not: the failure's notice comes, the store's never does.
+  assert.equal((await call('putFile', { as: 'me', path: writeRandomFile(root, 'quiet.bin', 20_000) })).ok, true);
+  assert.equal((await call('putFile', { as: 'me', path: join(root, 'vanished.bin') })).ok, false);
+  await eventually(() => fake.notifications.some((n) => n.title === 'A file could not be stored' && n.body.startsWith('vanished.bin: ')), 'a failure notification');
+  assert.equal(fake.notifications.filter((n) => n.title.includes('stored') && n.body.includes('quiet.bin')).length, 0);
+
+  // The OS login item is turned off behind the app's back; after an engine restart the saved settings apply again.
+  fake.app.setLoginItemSettings({ openAtLogin: false });
+  fake.nativeTheme.themeSource = 'system';
+  fake.children.at(-1)!.kill('SIGKILL');
+  await eventually(() => fake.children.length === 2 && fake.loginItem.openAtLogin && fake.nativeTheme.themeSource === 'dark', 'settings re-applied from app.sqlite', 20_000);
+
+  // The user's own vault dies (which vaults are news is unit-tested in units.test.ts).
+  const mine = (await call('myVault', {})).result.id as string;
+  assert.equal((await call('killVault', { id: mine })).ok, true);
+  await eventually(() => fake.notifications.some((n) => n.title === 'Your vault is offline'), 'an offline notification');
 });
