@@ -59,8 +59,13 @@ describe('safevault CLI', () => {
     const exited = once(child, 'exit').then(([code]) => {
       throw new Error(`the daemon exited (${code}) before it was ready: ${stderr}`);
     });
-    const [line] = await Promise.race([once(lines, 'line'), exited]);
+    // The iterator buffers, so a second line arriving in the same chunk as the first is not lost.
+    const next = lines[Symbol.asyncIterator]();
+    const line = String((await Promise.race([next.next(), exited])).value);
     assert.match(line, /^safevault daemon ready at http:\/\/127\.0\.0\.1:\d+$/);
+    const open = String((await Promise.race([next.next(), exited])).value);
+    const { url, token } = JSON.parse(await readFile(join(dataDir, 'daemon.json'), 'utf8'));
+    assert.equal(open, `open ${url}/#token=${token}`, 'the window URL carries the token in its fragment');
     return child;
   }
 

@@ -124,7 +124,7 @@ describe('daemon server', () => {
   });
 
   test('the event stream refuses a missing or wrong token', async () => {
-    const events = server.url.replace('http', 'ws') + '/api/events';
+    const events = server.url.replace('http', 'ws') + '/api/ws';
     assert.equal(await refusedStatus(new WebSocket(events)), 401);
     assert.equal(await refusedStatus(new WebSocket(`${events}?token=${'1'.repeat(64)}`)), 401);
     assert.equal(await refusedStatus(new WebSocket(events, { headers: { ...auth, host: 'evil.example' } })), 403);
@@ -133,10 +133,10 @@ describe('daemon server', () => {
   test('with the token (header or ?token=), the event stream carries events after putChunk', async () => {
     const file = join(dataDir, 'chunk.bin');
     await writeFile(file, randomBytes(4096));
-    const viaQuery = new WebSocket(`${server.url.replace('http', 'ws')}/api/events?token=${server.token}`);
+    const viaQuery = new WebSocket(`${server.url.replace('http', 'ws')}/api/ws?token=${server.token}`);
     await once(viaQuery, 'open');
     const queryEvents: RecordedEvent[] = [];
-    viaQuery.on('message', (data) => queryEvents.push(JSON.parse(String(data))));
+    viaQuery.on('message', (data) => queryEvents.push(JSON.parse(String(data)).event));
     const headerEvents: RecordedEvent[] = [];
     const unsubscribe = await (await connect(dataDir)).followEvents((event) => headerEvents.push(event));
 
@@ -148,11 +148,11 @@ describe('daemon server', () => {
     unsubscribe();
     viaQuery.close();
 
-    // The same path answers POST with the `events` method: history.
+    // POST /api/events is the `events` method: history.
     const history = await call(server.url, '/api/events', { headers: auth, body: '{}' });
     assert.equal(history.status, 200);
     assert.ok(stored(history.body), 'POST /api/events returns past events');
-    assert.equal((await call(server.url, '/api/events', { headers: auth, method: 'GET' })).status, 426);
+    assert.equal((await call(server.url, '/api/events', { headers: auth, method: 'GET' })).status, 405);
   });
 
   test('close() removes daemon.json', async () => {

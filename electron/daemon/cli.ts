@@ -68,7 +68,7 @@ async function showProgress(api: DaemonClient, client: string): Promise<() => vo
 }
 
 const commands: Command[] = [
-  { usage: 'daemon [--vaults N] [--port P]', summary: 'run the vault engine and its local API until Ctrl-C', run: daemon },
+  { usage: 'daemon [--vaults N] [--port P] [--ui DIR] [--max-upload BYTES]', summary: 'run the vault engine, its local API and the window until Ctrl-C', run: daemon },
   call('put FILE --as CLIENT', 'store a file', 'putFile', ({ args: [file], flags }) => ({ as: flags.as!, path: resolve(file!) })),
   call('get ID --as CLIENT --out PATH', 'fetch a stored file into PATH', 'getFile', ({ args: [id], flags }) => ({
     as: flags.as!,
@@ -92,6 +92,14 @@ const commands: Command[] = [
   call('vault start ID', 'bring a vault back online', 'startVault', ({ args: [id] }) => ({ id: id! })),
   call('vault kill ID', 'take a vault offline abruptly', 'killVault', ({ args: [id] }) => ({ id: id! })),
   call('status', 'what the daemon is running', 'status', () => ({})),
+  call('clients', 'list the local client identities', 'listClients', () => ({})),
+  call('client add LABEL', 'create a client identity', 'createClient', ({ args: [label] }) => ({ label: label! })),
+  call('myvault', 'your own vault: space, records, uptime', 'myVault', () => ({})),
+  call('pause', 'take your own vault offline (with a goodbye)', 'setPaused', () => ({ paused: true })),
+  call('resume', 'bring your own vault back', 'setPaused', () => ({ paused: false })),
+  call('logs [--level LEVEL]', "the daemon's log (LEVEL: debug, info, warn, error)", 'logs', ({ flags }) => ({
+    level: flags.level as Params<'logs'>['level'],
+  })),
   { usage: 'events [--follow]', summary: 'past events as JSON lines; --follow keeps streaming new ones', run: events },
   { usage: 'help', summary: 'show this help', run: async () => print(usage()) },
 ];
@@ -103,6 +111,9 @@ const options = {
   vaults: { type: 'string' },
   port: { type: 'string' },
   donate: { type: 'string' },
+  ui: { type: 'string' },
+  'max-upload': { type: 'string' },
+  level: { type: 'string' },
   follow: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -207,6 +218,8 @@ async function daemon(inv: Invocation): Promise<void> {
   const { dataDir, flags } = inv;
   const vaults = integer('--vaults', flags.vaults);
   const port = integer('--port', flags.port);
+  const maxUploadBytes = integer('--max-upload', flags['max-upload']);
+  const uiDir = flags.ui === undefined ? undefined : resolve(flags.ui);
   const releaseLock = await lockDataDir(dataDir);
   try {
     // Listening from the start, so a signal during startup still ends in an orderly close rather than a kill.
@@ -216,12 +229,14 @@ async function daemon(inv: Invocation): Promise<void> {
     const engine = await openEngine({ dataDir, vaults });
     let server;
     try {
-      server = await startServer(engine, { dataDir, port });
+      server = await startServer(engine, { dataDir, port, uiDir, maxUploadBytes });
     } catch (err) {
       await engine.close();
       throw err;
     }
     print(`safevault daemon ready at ${server.url}`);
+    // The token rides in the fragment, which browsers never send to a server; the page moves it to sessionStorage.
+    print(`open ${server.url}/#token=${server.token}`);
     await stopRequested;
     await server.close();
     await engine.close();

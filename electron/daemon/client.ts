@@ -2,10 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { methods, type Api, type Method } from '../api/contract.ts';
+import { WS_PATH, methods, type Api, type Method } from '../api/contract.ts';
 import { SafeVaultError } from '../api/errors.ts';
 import type { RecordedEvent } from '../api/events.ts';
-import { EVENTS_PATH, daemonFile, isErrorCode, type DaemonInfo } from './protocol.ts';
+import { daemonFile, isErrorCode, type DaemonInfo } from './protocol.ts';
 
 export type DaemonClient = Api & {
   readonly url: string;
@@ -52,10 +52,14 @@ export async function connect(dataDir: string): Promise<DaemonClient> {
 
   const followEvents = (onEvent: (event: RecordedEvent) => void, onEnd?: () => void) =>
     new Promise<() => void>((resolve, reject) => {
-      const ws = new WebSocket(info.url.replace(/^http/, 'ws') + EVENTS_PATH, { headers: { authorization } });
+      const ws = new WebSocket(info.url.replace(/^http/, 'ws') + WS_PATH, { headers: { authorization } });
       let open = false;
       let unsubscribed = false;
-      ws.on('message', (data) => onEvent(JSON.parse(String(data)) as RecordedEvent));
+      // The socket also answers calls; this one makes none, so every message is a pushed {event}.
+      ws.on('message', (data) => {
+        const { event } = JSON.parse(String(data)) as { event?: RecordedEvent };
+        if (event) onEvent(event);
+      });
       ws.once('unexpected-response', (req, res) => {
         const parts: Buffer[] = [];
         res.on('data', (part: Buffer) => parts.push(part));

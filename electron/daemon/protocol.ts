@@ -33,5 +33,3 @@ export const isErrorCode = (code: unknown): code is ErrorCode => typeof code ===
 export interface ErrorBody {
   error: { code: ErrorCode | 'internal'; message: string };
 }
-
-export const EVENTS_PATH = '/api/events';

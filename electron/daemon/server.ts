@@ -1,21 +1,40 @@
 /**
- * The daemon's HTTP/WebSocket face: the API contract on 127.0.0.1 behind a per-start random token.
- * POST /api/<method> with JSON params -> JSON result; GET /api/events upgrades to a WebSocket of RecordedEvents.
+ * The daemon's HTTP/WebSocket face on 127.0.0.1: the API contract behind a per-start random token.
+ * - POST /api/<method> with JSON params -> JSON result.
+ * - WS_PATH (token in the Authorization header or ?token=): RPC {id, method, params} -> {id, result} |
+ *   {id, error}, and every engine event pushed as {event}. The CLI's `events --follow` uses it too.
+ * - POST UPLOAD_PATH, POST DOWNLOAD_TICKET_PATH and GET /download/<ticket>: see transfers.ts.
+ * - Anything else: the built renderer (static.ts), without a token.
+ * Every request must be addressed to a loopback name (DNS rebinding).
  */
 import { once } from 'node:events';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { WebSocketServer } from 'ws';
-import { isMethod, parseParams, type Method, type Params } from '../api/contract.ts';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { DOWNLOAD_TICKET_PATH, UPLOAD_PATH, WS_PATH, isMethod, parseParams, type Method, type Params } from '../api/contract.ts';
 import type { Engine } from '../engine/engine.ts';
 import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../api/errors.ts';
-import { EVENTS_PATH, daemonFile, httpStatus, type DaemonInfo, type ErrorBody } from './protocol.ts';
+import { daemonFile, httpStatus, type DaemonInfo, type ErrorBody } from './protocol.ts';
+import { securityHeaders, serveStatic } from './static.ts';
+import { DOWNLOAD_PREFIX, Transfers } from './transfers.ts';
 
-/** Only what the server uses of the engine: the API methods and the event feed. */
-export type ServedEngine = Pick<Engine, Method | 'onEvent'>;
+/** Only what the server uses of the engine: the API methods, the event feed and the log. */
+export type ServedEngine = Pick<Engine, Method | 'onEvent' | 'log'>;
+
+export interface ServerOptions {
+  dataDir: string;
+  port?: number;
+  /** The built renderer; defaults to `<repo>/out/renderer`. */
+  uiDir?: string;
+  /** Largest upload accepted, in bytes (default 16 GiB). */
+  maxUploadBytes?: number;
+  /** The clock download tickets expire by (tests move it). */
+  now?: () => number;
+}
 
 export interface RunningServer {
   url: string;
@@ -24,10 +43,11 @@ export interface RunningServer {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-/** A follower that stops reading is dropped rather than letting its backlog grow without bound. */
+/** A socket that stops reading is dropped rather than letting its backlog grow without bound. */
 const MAX_SOCKET_BACKLOG = 16 * 1024 * 1024;
+export const DEFAULT_UI_DIR = join(import.meta.dirname, '..', '..', 'out', 'renderer');
 
-/** A refusal by the HTTP layer itself, whose status isn't its code's usual one (401, 405, 426). */
+/** A refusal by the HTTP layer itself, whose status isn't its code's usual one (401, 405, 411). */
 class HttpError extends SafeVaultError {
   readonly status: number;
   constructor(status: number, code: ErrorCode, message: string) {
@@ -36,18 +56,26 @@ class HttpError extends SafeVaultError {
   }
 }
 
-export async function startServer(engine: ServedEngine, options: { dataDir: string; port?: number }): Promise<RunningServer> {
+export async function startServer(engine: ServedEngine, options: ServerOptions): Promise<RunningServer> {
   const token = randomBytes(32).toString('hex');
   const tokenBytes = Buffer.from(token);
+  const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
+  const transfers = new Transfers(engine, options.dataDir, { maxUpload: options.maxUploadBytes, now: options.now });
+  await transfers.sweep();
   let allowedHosts = new Set<string>();
+  let port = 0;
+  let url = '';
 
-  /** Throws unless the request is addressed to us by a loopback name (DNS rebinding) and carries the token. */
-  const admit = (req: IncomingMessage, tokenInQuery: boolean): void => {
+  /** Throws unless the request is addressed to us by a loopback name (DNS rebinding). */
+  const checkHost = (req: IncomingMessage): void => {
     if (!allowedHosts.has(req.headers.host?.toLowerCase() ?? '')) {
       throw new HttpError(403, 'unauthorized', `refused: requests must be addressed to ${[...allowedHosts].join(' or ')}`);
     }
+  };
+
+  /** Throws unless the request carries the token (browsers can't set headers on a WebSocket, so it may also take ?token=). */
+  const checkToken = (req: IncomingMessage, tokenInQuery: boolean): void => {
     const header = req.headers.authorization;
-    // Browsers can't set headers on a WebSocket, so the event stream also takes ?token=.
     const given = header?.startsWith('Bearer ')
       ? header.slice('Bearer '.length)
       : tokenInQuery
@@ -59,35 +87,64 @@ export async function startServer(engine: ServedEngine, options: { dataDir: stri
     }
   };
 
+  const refused = (req: IncomingMessage, err: unknown): { status: number; body: ErrorBody } => {
+    const described = describe(err);
+    const line = `${req.method} ${new URL(req.url ?? '/', 'http://localhost').pathname}: ${described.body.error.message}`;
+    if (described.body.error.code === 'internal') engine.log.error(line);
+    else if (described.status === 401 || described.status === 403) engine.log.warn(`refused ${line}`);
+    else engine.log.info(`refused ${line}`);
+    return described;
+  };
+
+  const call = async (method: Method, params: unknown): Promise<unknown> => {
+    const parsed = parseParams(method, params);
+    const fn = engine[method] as (params: Params<Method>) => Promise<unknown>;
+    return (await fn.call(engine, parsed)) ?? null;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const { pathname, searchParams } = new URL(req.url ?? '/', 'http://localhost');
     try {
-      admit(req, false);
-      const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-      const method = pathname.startsWith('/api/') ? pathname.slice('/api/'.length) : '';
-      if (!isMethod(method)) throw new SafeVaultError('not-found', `no such API method: ${method || pathname}`);
-      // EVENTS_PATH is both the `events` method (POST: history) and the live stream (GET + Upgrade, handled below).
-      if (req.method === 'GET' && pathname === EVENTS_PATH) throw new HttpError(426, 'bad-request', `GET ${EVENTS_PATH} is a WebSocket upgrade`);
-      if (req.method !== 'POST') throw new HttpError(405, 'bad-request', `use POST for /api/${method}`);
-      const params = parseParams(method, await readJson(req));
-      const call = engine[method] as (params: Params<Method>) => Promise<unknown>;
-      send(res, 200, (await call.call(engine, params)) ?? null);
+      checkHost(req);
+      if (pathname.startsWith(DOWNLOAD_PREFIX)) {
+        // The ticket in the path is the credential: a browser navigates there with no header to give.
+        if (req.method !== 'GET') throw new HttpError(405, 'bad-request', 'use GET for a download');
+        return await transfers.download(pathname.slice(DOWNLOAD_PREFIX.length), res, securityHeaders(port));
+      }
+      const isApi = pathname.startsWith('/api/') || pathname === UPLOAD_PATH || pathname === DOWNLOAD_TICKET_PATH;
+      if (!isApi) return await serveStatic(uiDir, pathname, req, res, port);
+      checkToken(req, false);
+      if (req.method !== 'POST') throw new HttpError(405, 'bad-request', `use POST for ${pathname}`);
+      if (pathname === UPLOAD_PATH) return send(res, 200, await transfers.upload(req, searchParams));
+      if (pathname === DOWNLOAD_TICKET_PATH) return send(res, 200, await transfers.ticket(await readJson(req), url));
+      const method = pathname.slice('/api/'.length);
+      if (!isMethod(method)) throw new SafeVaultError('not-found', `no such API method: ${method}`);
+      send(res, 200, await call(method, await readJson(req)));
     } catch (err) {
-      const { status, body } = describe(err);
-      if (status === 413) res.setHeader('Connection', 'close'); // don't wait for the rest of an oversized body
+      const { status, body } = refused(req, err);
+      if (res.headersSent) return void res.destroy(); // a download failed mid-stream: the browser sees it cut
+      // Don't wait for the rest of a body we refused (an oversized JSON or upload, or an upload refused up front).
+      if (status === 413 || pathname === UPLOAD_PATH) res.setHeader('Connection', 'close');
       send(res, status, body);
     }
   };
 
-  const sockets = new WebSocketServer({ noServer: true });
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_BODY_BYTES });
   const server = createServer((req, res) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
-      admit(req, true);
+      checkHost(req);
+      // Browsers send their page's origin on a WebSocket (no CORS applies to it): only our own window may connect.
+      const origin = req.headers.origin;
+      if (origin !== undefined && !allowedHosts.has(origin.replace(/^http:\/\//, '').toLowerCase())) {
+        throw new HttpError(403, 'unauthorized', `refused: a WebSocket from ${origin}`);
+      }
+      checkToken(req, true);
       const { pathname } = new URL(req.url ?? '/', 'http://localhost');
-      if (pathname !== EVENTS_PATH) throw new SafeVaultError('not-found', `only ${EVENTS_PATH} accepts WebSocket connections`);
+      if (pathname !== WS_PATH) throw new SafeVaultError('not-found', `only ${WS_PATH} accepts WebSocket connections`);
     } catch (err) {
-      const { status, body } = describe(err);
+      const { status, body } = refused(req, err);
       const text = JSON.stringify(body);
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
@@ -95,21 +152,47 @@ export async function startServer(engine: ServedEngine, options: { dataDir: stri
       );
       return;
     }
-    sockets.handleUpgrade(req, socket, head, (ws) => {
-      const unsubscribe = engine.onEvent((event) => {
-        if (ws.bufferedAmount > MAX_SOCKET_BACKLOG) ws.terminate();
-        else ws.send(JSON.stringify(event));
-      });
-      ws.on('close', unsubscribe);
-      ws.on('error', () => ws.terminate());
-    });
+    sockets.handleUpgrade(req, socket, head, (ws) => serveSocket(ws));
   });
+
+  /** One page's socket: its calls answered in any order (each by its id), every event pushed. */
+  const serveSocket = (ws: WebSocket): void => {
+    const push = (message: unknown) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_SOCKET_BACKLOG) ws.terminate();
+      else ws.send(JSON.stringify(message));
+    };
+    const unsubscribe = engine.onEvent((event) => push({ event }));
+    ws.on('message', (data) => {
+      let id: unknown = null;
+      void (async () => {
+        let request: { id?: unknown; method?: unknown; params?: unknown };
+        try {
+          request = JSON.parse(String(data));
+        } catch {
+          throw new SafeVaultError('bad-request', 'a message must be JSON: {id, method, params}');
+        }
+        if (typeof request !== 'object' || request === null) throw new SafeVaultError('bad-request', 'a message must be an object: {id, method, params}');
+        id = request.id ?? null;
+        if (typeof id !== 'string' && typeof id !== 'number') throw new SafeVaultError('bad-request', 'a call needs an id (a string or number)');
+        const method = request.method;
+        if (typeof method !== 'string' || !isMethod(method)) throw new SafeVaultError('not-found', `no such API method: ${String(method)}`);
+        push({ id, result: await call(method, request.params) });
+      })().catch((err: unknown) => {
+        const { body } = describe(err);
+        if (!isSafeVaultError(err) || err.code === 'bad-request' || err.code === 'not-found') engine.log.debug(`refused socket call: ${body.error.message}`);
+        push({ id, error: body.error });
+      });
+    });
+    ws.on('close', unsubscribe);
+    ws.on('error', () => ws.terminate());
+  };
 
   server.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  port = (server.address() as AddressInfo).port;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
-  const url = `http://127.0.0.1:${port}`;
+  url = `http://127.0.0.1:${port}`;
   const file = daemonFile(options.dataDir);
   try {
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
@@ -118,11 +201,13 @@ export async function startServer(engine: ServedEngine, options: { dataDir: stri
     server.close();
     throw err;
   }
+  engine.log.info(`daemon listening at ${url}`);
 
   return {
     url,
     token,
     async close() {
+      transfers.close();
       for (const ws of sockets.clients) ws.close(1001, 'the daemon is stopping');
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
@@ -140,7 +225,7 @@ function describe(err: unknown): { status: number; body: ErrorBody } {
     const status = err instanceof HttpError ? err.status : httpStatus[err.code] ?? 500;
     return { status, body: { error: { code: err.code, message: err.message } } };
   }
-  console.error('safevault daemon: internal error:', err);
+  console.error('safevault daemon: internal error:', err); // the stack, for the operator; the engine log gets the one line
   return { status: 500, body: { error: { code: 'internal', message: 'internal error in the daemon (details are in its log)' } } };
 }
 

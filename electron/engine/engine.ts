@@ -50,7 +50,7 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
   const db = openDatabase(join(options.dataDir, 'app.sqlite'));
   const engine = new VaultEngine(options, db);
   try {
-    await engine.network.start(options.vaults ?? DEFAULT_VAULTS);
+    await engine.start(options.vaults ?? DEFAULT_VAULTS);
     engine.log.info(`engine started in ${options.dataDir} with ${engine.network.running().length} vaults online`);
   } catch (error) {
     await engine.close();
@@ -80,11 +80,14 @@ class VaultEngine implements Engine {
   #opsInFlight = 0;
   /** Client operations finished since the last sample, and when that was (for opsPerSecond). */
   #opsDone = 0;
-  #lastSampleAt = Date.now();
+  readonly #now: () => number;
+  #lastSampleAt: number;
 
   constructor(options: EngineOptions, db: Db) {
     this.dataDir = options.dataDir;
     this.#db = db;
+    this.#now = options.samples?.now ?? Date.now;
+    this.#lastSampleAt = this.#now();
     this.log = new EngineLog(db);
     this.#events = new EventLog(db, this.#bus);
     this.#clients = new ClientBook(db, options.sealer ?? aesGcmSealer(masterKeyFile(options.dataDir)));
@@ -99,6 +102,13 @@ class VaultEngine implements Engine {
       measure: () => this.#measure(),
       onError: (error) => this.log.warn(`time series sample failed: ${(error as Error).message}`),
     });
+  }
+
+  /** Brings the network up; the vaults that start with it came online now (they join without churn events). */
+  async start(vaults: number): Promise<void> {
+    await this.network.start(vaults);
+    const now = Date.now();
+    for (const vault of this.network.running()) if (!this.#onlineSince.has(vault.id)) this.#onlineSince.set(vault.id, now);
   }
 
   onEvent(listener: (event: RecordedEvent) => void): () => void {
@@ -377,7 +387,7 @@ class VaultEngine implements Engine {
 
   async #measure(): Promise<Omit<Sample, 'at'>> {
     const vaults = (await this.network.list()).filter((v) => v.online);
-    const now = Date.now();
+    const now = this.#now();
     const opsPerSecond = (this.#opsDone * 1000) / Math.max(1, now - this.#lastSampleAt);
     this.#opsDone = 0;
     this.#lastSampleAt = now;

@@ -4,12 +4,16 @@
  * BENCH_RECORDS=100000 scales the data_manager measurements down for a quick run.
  */
 import { hash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../../electron/engine/constants.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
+import { UPLOAD_PATH } from '../../electron/api/contract.ts';
+import { startServer } from '../../electron/daemon/server.ts';
 import { openEngine } from '../../electron/engine/engine.ts';
 import { DataManagerRecords } from '../../electron/engine/personas/dataManagerRecords.ts';
 import { MAIDSAFE_NAME_BYTES, MaidSafeDataManager, type MaidSafeRecord } from './maidsafeLayout.ts';
@@ -259,9 +263,58 @@ async function measureFiles(dir: string): Promise<FileResult> {
   }
 }
 
+/**
+ * The same 64 MiB file stored through the daemon two ways, each on a fresh 12-vault network (so
+ * neither is deduplicated against the other): the CLI's path (POST /api/putFile naming the file) and
+ * the browser's (the bytes streamed to POST /upload). Both times run until the daemon answers "stored".
+ */
+async function measureUpload(dir: string): Promise<{ cliMs: number; uploadMs: number }> {
+  const src = join(dir, 'upload.bin');
+  await writeFile(src, randomBytes(FILE_BYTES));
+  const onFreshDaemon = async (name: string, store: (url: string, token: string) => Promise<void>): Promise<number> => {
+    const dataDir = join(dir, name);
+    const engine = await openEngine({ dataDir, vaults: 12 });
+    const server = await startServer(engine, { dataDir });
+    try {
+      return (await timedAsync(() => store(server.url, server.token))).ms;
+    } finally {
+      await server.close();
+      await engine.close();
+    }
+  };
+  const answered = (res: IncomingMessage) =>
+    new Promise<void>((resolve, reject) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`the daemon answered ${res.statusCode}`))));
+    });
+
+  progress('daemon: put by path (the CLI)');
+  const cliMs = await onFreshDaemon('cli', async (url, token) => {
+    const res = await fetch(`${url}/api/putFile`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ as: 'bench', path: src }),
+    });
+    await res.arrayBuffer();
+    if (!res.ok) throw new Error(`putFile answered ${res.status}`);
+  });
+  progress(`daemon: put by path in ${cliMs.toFixed(0)} ms; HTTP upload (the browser)`);
+  const uploadMs = await onFreshDaemon('upload', async (url, token) => {
+    const req = request(`${url}${UPLOAD_PATH}?as=bench&name=upload.bin`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-length': FILE_BYTES },
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => req.on('response', resolve).on('error', reject));
+    await pipeline(createReadStream(src), req);
+    await answered(await response);
+  });
+  progress(`daemon: upload in ${uploadMs.toFixed(0)} ms`);
+  return { cliMs, uploadMs };
+}
+
 // --- the report ---
 
-function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult): string {
+function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult, upload: { cliMs: number; uploadMs: number }): string {
   const per = (bytes: number): string => (bytes / RECORDS).toFixed(1);
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
   const part = (size: SizeReport, pick: (name: string) => boolean): number =>
@@ -290,6 +343,12 @@ function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult):
     ['file put MB/s (baseline: fs.copyFile)', files.putMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.putMBs, files.copyMBs)],
     ['file get MB/s (baseline: fs.copyFile)', files.getMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.getMBs, files.copyMBs)],
     ['file put again, deduplicated, MB/s (baseline: read + SHA-256)', files.putAgainMBs.toFixed(1), files.hashMBs.toFixed(1), ratio(files.putAgainMBs, files.hashMBs)],
+    [
+      'daemon: ms to "stored", HTTP upload (baseline: CLI put by path)',
+      upload.uploadMs.toFixed(0),
+      upload.cliMs.toFixed(0),
+      ratio(upload.uploadMs, upload.cliMs),
+    ],
   );
   const table = [
     '| measure | SafeVault | MaidSafe layout / baseline | ratio |',
@@ -320,7 +379,8 @@ async function main(): Promise<void> {
     const safevault = measureLayout(ours, data, dir);
     const maid = measureLayout(maidsafe, data, dir);
     const files = await measureFiles(dir);
-    process.stdout.write(report(safevault, maid, files) + '\n');
+    const upload = await measureUpload(dir);
+    process.stdout.write(report(safevault, maid, files, upload) + '\n');
     progress('done');
   } finally {
     rmSync(dir, { recursive: true, force: true });
