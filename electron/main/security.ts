@@ -6,25 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import type { App, Protocol, Session, Shell, WebPreferences } from 'electron';
+import { contentSecurityPolicy } from '../daemon/static.ts';
 import type { Logger } from './logging.ts';
 
 export const APP_SCHEME = 'app';
 export const APP_ORIGIN = 'app://safevault';
 export const APP_URL = `${APP_ORIGIN}/index.html`;
 
-/** Scripts, styles, fonts and images only from the app itself; nothing framed, posted or based elsewhere. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "object-src 'none'",
-].join('; ');
+/** The window's policy, the one the daemon serves it with: nothing but the app's own scripts and styles. */
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy();
 
 /** The window's webPreferences: isolated, sandboxed, no Node, no webviews. */
 export const secureWebPreferences = (preload: string): WebPreferences => ({
