@@ -44,10 +44,15 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
     switch (message.type) {
       case 'init':
         if (engine) return log('warn', 'engine host: ignored a second init');
+        const openedAt = Date.now();
         engine = open(message);
         engine.then(
           (opened) => {
             opened.onEvent((event) => port.post({ type: 'event', event }));
+            // What the engine logged while opening, before anyone could listen; then every line as it comes.
+            for (const { at, level, message } of opened.log.lines({ limit: 10_000 })) {
+              if (at >= openedAt) port.post({ type: 'log', level, message });
+            }
             opened.log.onLine(({ level, message }) => fromMain || port.post({ type: 'log', level, message }));
             port.post({ type: 'ready' });
           },

@@ -151,6 +151,7 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
 
   // One log both ways: the engine's lines reach main's file once; main's refusals reach the engine's
   // log, which the Logs view reads.
+  assert.equal(fake.logLines.filter((l) => /^info engine: engine started in .* with 6 vaults online$/.test(l)).length, 1);
   assert.equal((await call('setPaused', { paused: true })).ok, true);
   await eventually(() => fake.logLines.some((l) => /^info engine: own vault \w+ paused$/.test(l)), 'the engine’s line in main’s file');
   assert.equal(fake.logLines.filter((l) => /^info engine: own vault \w+ paused$/.test(l)).length, 1);
