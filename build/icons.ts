@@ -10,9 +10,9 @@ import { chromium } from 'playwright-core';
 import { TRAY_STATES, type TrayState } from '../electron/main/tray.ts';
 
 const root = join(import.meta.dirname, '..');
-export const APP_ICON_SIZES = [16, 32, 64, 128, 256, 512] as const;
+const APP_ICON_SIZES = [16, 32, 64, 128, 256, 512] as const;
 /** Tray icons are 16 px (1x) and 32 px (@2x), the size Windows and most Linux panels draw. */
-export const TRAY_SIZE = 16;
+const TRAY_SIZE = 16;
 
 /** A vault door: a rounded square, a dial and its spokes, on SafeVault's teal. */
 const appIcon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 256 256">

@@ -58,7 +58,7 @@ export interface DesktopOptions {
 }
 
 /** How long quit waits for the engine to close before killing it. */
-export const QUIT_TIMEOUT_MS = 10_000;
+const QUIT_TIMEOUT_MS = 10_000;
 const STATUS_POLL_MS = 5000;
 const DEFAULT_CLIENT = 'me';
 

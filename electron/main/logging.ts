@@ -16,9 +16,9 @@ export interface Logging extends Logger {
   relay(sink: (level: LogLevel, message: string) => void): void;
 }
 
-export const LOG_FILE = 'main.log';
+const LOG_FILE = 'main.log';
 /** electron-log keeps one rotated file beside the current one (main.old.log), so logs stay under twice this. */
-export const MAX_LOG_BYTES = 5 * 1024 * 1024;
+const MAX_LOG_BYTES = 5 * 1024 * 1024;
 
 /** Main logs only: electron-log's initialize() (a preload injected into every window) is deliberately not called. */
 export function createLogging(fileLog: ElectronLog.MainLogger, logsDir: string): Logging {

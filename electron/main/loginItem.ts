@@ -1,7 +1,7 @@
 /** Start at login: the OS login item, opened hidden (to the tray). */
 import type { App } from 'electron';
 
-export const HIDDEN_FLAG = '--hidden';
+const HIDDEN_FLAG = '--hidden';
 
 export interface LoginItem {
   readonly enabled: boolean;

@@ -9,7 +9,7 @@ import type { App, Protocol, Session, Shell, WebPreferences } from 'electron';
 import { contentSecurityPolicy } from '../daemon/static.ts';
 import type { Logger } from './logging.ts';
 
-export const APP_SCHEME = 'app';
+const APP_SCHEME = 'app';
 export const APP_ORIGIN = 'app://safevault';
 export const APP_URL = `${APP_ORIGIN}/index.html`;
 
@@ -42,7 +42,7 @@ export function serveApp(protocol: Pick<Protocol, 'handle'>, rendererDir: string
 }
 
 /** The file an app:// URL names, or null for another host or anything outside `rendererDir`. */
-export function resolveAppPath(rendererDir: string, url: string): string | null {
+function resolveAppPath(rendererDir: string, url: string): string | null {
   let parsed: URL;
   let pathname: string;
   try {
@@ -71,7 +71,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
-export async function appResponse(rendererDir: string, url: string): Promise<Response> {
+async function appResponse(rendererDir: string, url: string): Promise<Response> {
   const path = resolveAppPath(rendererDir, url);
   const headers = { 'content-security-policy': CONTENT_SECURITY_POLICY, 'x-content-type-options': 'nosniff' };
   if (!path) return new Response('not found', { status: 404, headers });
@@ -86,7 +86,7 @@ export async function appResponse(rendererDir: string, url: string): Promise<Res
 }
 
 /** Opens a link in the user's browser only if it is https; anything else is refused and logged. */
-export function openExternalSafely(shell: Pick<Shell, 'openExternal'>, url: string, log: Logger): boolean {
+function openExternalSafely(shell: Pick<Shell, 'openExternal'>, url: string, log: Logger): boolean {
   let protocol = '';
   try {
     protocol = new URL(url).protocol;

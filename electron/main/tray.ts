@@ -33,7 +33,7 @@ export function trayState({ connection, status }: TrayView): TrayState {
   return status.opsInFlight > 0 ? 'working' : 'online';
 }
 
-export function statusLine({ connection, status }: TrayView): string {
+function statusLine({ connection, status }: TrayView): string {
   if (connection === 'connecting' || (connection === 'connected' && !status)) return 'Starting the vault engine…';
   if (connection === 'disconnected' || !status) return 'Vault engine stopped: restarting…';
   const line = `${status.online} of ${status.vaults} vaults online · ${bytes(status.used)} of ${bytes(status.donated)} donated used`;
