@@ -1,13 +1,36 @@
 /**
- * One build for the app: electron-vite builds every target configured here (the desktop host adds
- * `main` and `preload`). The renderer section is exported on its own too, so `npm run build:renderer`
- * can build the window alone with plain vite (electron-vite has no single-target build).
+ * One build for the app: electron-vite builds every target here. The desktop host's main (with the
+ * engine host entry beside it) and its sandboxed preload, and the window (renderer/). The renderer
+ * section is exported on its own too, so `npm run build:renderer` can build the window alone with
+ * plain vite (electron-vite has no single-target build).
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'electron-vite';
 import vue from '@vitejs/plugin-vue';
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export const main = {
+  build: {
+    outDir: here('./out/main'),
+    rollupOptions: {
+      // The engine host runs in its own utilityProcess, so it is its own entry: out/main/engineHost.js.
+      input: { index: here('./electron/main/index.ts'), engineHost: here('./electron/host/engineHost.ts') },
+    },
+  },
+};
+
+export const preload = {
+  build: {
+    outDir: here('./out/preload'),
+    // A sandboxed preload can require nothing but electron: zod and the contract are bundled in, as CommonJS.
+    externalizeDeps: false,
+    rollupOptions: {
+      input: { index: here('./electron/preload/index.ts') },
+      output: { format: 'cjs' as const, entryFileNames: '[name].cjs' },
+    },
+  },
+};
 
 export const renderer = {
   root: here('./renderer'),
@@ -23,4 +46,4 @@ export const renderer = {
   },
 };
 
-export default defineConfig({ renderer });
+export default defineConfig({ main, preload, renderer });

@@ -80,7 +80,7 @@ const short = (id: string) => id.slice(0, 12);
 const yes = (b: boolean) => (b ? 'yes' : 'no');
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let i = 0;
   for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;

@@ -23,13 +23,14 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The window's policy: only our own scripts and styles, and sockets only to this daemon.
+ * The window's policy, for both hosts: only our own scripts and styles, and connections only to the
+ * app itself plus `connect` (the daemon's socket; the desktop app needs none).
  * style-src-attr allows style="…" attributes (never <style> elements or scripts): ECharts writes its
  * tooltips as HTML strings with inline style attributes, which a bare style-src 'self' would strip.
  * Vue's :style bindings and vue-virtual's positioning go through the CSSOM, which CSP does not restrict.
  * img-src and font-src allow data: because Vite inlines small assets as data URLs.
  */
-export function contentSecurityPolicy(port: number): string {
+export function contentSecurityPolicy(connect: readonly string[] = []): string {
   return [
     "default-src 'self'",
     "script-src 'self'",
@@ -37,7 +38,7 @@ export function contentSecurityPolicy(port: number): string {
     "style-src-attr 'unsafe-inline'",
     "img-src 'self' data:",
     "font-src 'self' data:",
-    `connect-src 'self' ws://127.0.0.1:${port} ws://localhost:${port}`,
+    `connect-src ${["'self'", ...connect].join(' ')}`,
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'none'",
@@ -48,7 +49,7 @@ export function contentSecurityPolicy(port: number): string {
 /** Headers every non-API answer carries, static or not. */
 export function securityHeaders(port: number): Record<string, string> {
   return {
-    'Content-Security-Policy': contentSecurityPolicy(port),
+    'Content-Security-Policy': contentSecurityPolicy([`ws://127.0.0.1:${port}`, `ws://localhost:${port}`]),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',

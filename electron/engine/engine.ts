@@ -20,6 +20,7 @@ import { Groups } from './group.ts';
 import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
 import { LocalNetwork } from './network.ts';
+import { aesGcmSealer, masterKeyFile, type SecretSealer } from './secretSealer.ts';
 import { SettingsBook } from './settings.ts';
 import { TimeSeries, type TimeSeriesOptions } from './timeSeries.ts';
 
@@ -27,6 +28,8 @@ export interface EngineOptions {
   dataDir: string;
   /** Vaults to create when the data dir is new. */
   vaults?: number;
+  /** Seals client secrets in app.sqlite; by default under a key in `<dataDir>/master.key` (the daemon's way). */
+  sealer?: SecretSealer;
   /** Time series sampling (tests shorten the interval and inject the clock). */
   samples?: Pick<TimeSeriesOptions, 'everyMs' | 'keepMs' | 'now'>;
 }
@@ -87,7 +90,7 @@ class VaultEngine implements Engine {
     this.#lastSampleAt = this.#now();
     this.log = new EngineLog(db);
     this.#events = new EventLog(db, this.#bus);
-    this.#clients = new ClientBook(db);
+    this.#clients = new ClientBook(db, options.sealer ?? aesGcmSealer(masterKeyFile(options.dataDir)));
     this.#settings = new SettingsBook(db);
     this.#bus.on((event) => {
       if (event.type === 'vault.joined') this.#onlineSince.set(event.vault, event.at);

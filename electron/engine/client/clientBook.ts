@@ -1,12 +1,14 @@
 /**
  * The app's own records of its users: each local client identity (made on first use) and the data
- * maps of the files it stored, sealed with a key derived from that client's secret.
+ * maps of the files it stored, sealed with a key derived from that client's secret. The secrets
+ * themselves are sealed by the host's SecretSealer, so app.sqlite alone reveals neither.
  */
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { migrate, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import { createIdentity, loadIdentity, type Identity } from '../identity.ts';
 import { toHex } from '../names.ts';
+import type { SecretSealer } from '../secretSealer.ts';
 import { openDataMap, sealDataMap, type DataMap } from './selfEncryption.ts';
 
 const migrations = [
@@ -15,6 +17,8 @@ const migrations = [
      size INTEGER NOT NULL, data_map BLOB NOT NULL, stored_at INTEGER NOT NULL,
      removed_chunks INTEGER NOT NULL DEFAULT 0) STRICT;
    CREATE INDEX file_by_client ON file (client, stored_at);`,
+  // Secrets written before sealing existed are sealed on open (sealClearSecrets).
+  `ALTER TABLE client ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export interface StoredFile {
@@ -31,13 +35,16 @@ interface FileRow { id: string; name: string; size: number; data_map: Buffer; st
 
 export class ClientBook {
   readonly #sql;
+  readonly #sealer: SecretSealer;
   readonly #identities = new Map<string, Identity>();
 
-  constructor(db: Db) {
+  constructor(db: Db, sealer: SecretSealer) {
     migrate(db, 'clients', migrations);
+    this.#sealer = sealer;
+    sealClearSecrets(db, sealer);
     this.#sql = {
       secret: db.prepare<[string], Buffer>('SELECT secret FROM client WHERE label = ?').pluck(),
-      addClient: db.prepare<[string, Buffer, number]>('INSERT INTO client (label, secret, created_at) VALUES (?, ?, ?)'),
+      addClient: db.prepare<[string, Buffer, number]>('INSERT INTO client (label, secret, created_at, sealed) VALUES (?, ?, ?, 1)'),
       labels: db.prepare<[], string>('SELECT label FROM client ORDER BY label').pluck(),
       clients: db.prepare<[], { label: string; createdAt: number; files: number }>(
         `SELECT label, created_at AS createdAt, (SELECT count(*) FROM file WHERE file.client = client.label) AS files FROM client ORDER BY label`,
@@ -57,8 +64,8 @@ export class ClientBook {
     let identity = this.#identities.get(label);
     if (!identity) {
       const secret = this.#sql.secret.get(label);
-      identity = secret ? loadIdentity(secret) : createIdentity();
-      if (!secret) this.#sql.addClient.run(label, identity.secret, Date.now());
+      identity = secret ? loadIdentity(this.#sealer.open(secret)) : createIdentity();
+      if (!secret) this.#sql.addClient.run(label, this.#sealer.seal(identity.secret), Date.now());
       this.#identities.set(label, identity);
     }
     return identity;
@@ -113,4 +120,21 @@ export class ClientBook {
   #mapKey(label: string): Buffer {
     return Buffer.from(hkdfSync('sha256', this.identity(label).secret, toHex(this.identity(label).name), 'safevault data map', 32));
   }
+}
+
+/**
+ * Seals the clear secrets an older SafeVault wrote. secure_delete zeroes the cells they leave behind and
+ * the checkpoint empties the WAL, so no copy of a clear secret survives in the database's files.
+ */
+function sealClearSecrets(db: Db, sealer: SecretSealer): void {
+  const clear = db.prepare<[], { label: string; secret: Buffer }>('SELECT label, secret FROM client WHERE sealed = 0').all();
+  if (clear.length === 0) return;
+  const secureDelete = db.pragma('secure_delete', { simple: true });
+  db.pragma('secure_delete = ON');
+  const seal = db.prepare<[Buffer, string]>('UPDATE client SET secret = ?, sealed = 1 WHERE label = ?');
+  db.transaction(() => {
+    for (const { label, secret } of clear) seal.run(sealer.seal(secret), label);
+  })();
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  db.pragma(`secure_delete = ${secureDelete ? 'ON' : 'OFF'}`);
 }

@@ -1,0 +1,125 @@
+/**
+ * The engine host for real: a Node child speaking the same message protocol as the utilityProcess,
+ * supervised by the same module main uses; killed with SIGKILL, restarted with backoff, data intact.
+ */
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { ConnectionState } from '../../electron/api/contract.ts';
+import type { FromHost } from '../../electron/host/protocol.ts';
+import { createEngineSupervisor, type EngineChild } from '../../electron/main/engineSupervisor.ts';
+import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
+
+const HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
+
+function nodeHosts() {
+  const children: ChildProcess[] = [];
+  after(() => children.forEach((c) => c.kill('SIGKILL')));
+  const spawn = (): EngineChild => {
+    const child = fork(HOST, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    return {
+      post: (m) => void (child.connected && child.send(m)),
+      onMessage: (l) => void child.on('message', l as (m: unknown) => void),
+      onExit: (l) => void child.on('exit', (code) => l(code)),
+      kill: () => void child.kill('SIGKILL'),
+    };
+  };
+  return { children, spawn };
+}
+
+/** Restarts run at once; the delays main would have waited are recorded. */
+function recordedSchedule() {
+  const delays: number[] = [];
+  const scheduleRestart = (run: () => void, ms: number) => {
+    delays.push(ms);
+    const timer = setImmediate(run);
+    return () => clearImmediate(timer);
+  };
+  return { delays, scheduleRestart };
+}
+
+test('the engine host serves the contract, survives SIGKILL with backoff 1 s, 2 s, and keeps its data', async () => {
+  const dataDir = tempDir();
+  const { children, spawn } = nodeHosts();
+  const { delays, scheduleRestart } = recordedSchedule();
+  const logs: string[] = [];
+  const states: ConnectionState[] = [];
+  const masterKey = randomBytes(32).toString('base64');
+  const supervisor = createEngineSupervisor({
+    spawn,
+    init: () => ({ type: 'init', dataDir, vaults: 6, masterKey }),
+    log: (level, message) => logs.push(`${level} ${message}`),
+    onEngineLog: (level, message) => logs.push(`${level} engine: ${message}`),
+    scheduleRestart,
+  });
+  after(() => supervisor.stop(2000));
+  supervisor.onState((s) => states.push(s));
+  const events: string[] = [];
+  supervisor.onEvent((e) => events.push(e.type));
+
+  await assert.rejects(supervisor.call('status', {}), (e: Error & { code?: string }) => e.code === 'unavailable');
+  supervisor.start();
+  await eventually(() => supervisor.state === 'connected', 'the host is ready');
+
+  const source = writeRandomFile(tempDir(), 'holiday.jpg', 250_000);
+  const stored = await supervisor.call('putFile', { as: 'alice', path: source });
+  assert.equal(stored.name, 'holiday.jpg');
+  await eventually(() => events.includes('chunk.stored'), 'events reach main');
+  assert.equal(existsSync(join(dataDir, 'master.key')), false, 'the key main passed seals secrets, not a file beside the database');
+
+  // Bad calls are refused by the host itself, with the contract's one-line errors.
+  await assert.rejects(supervisor.call('listFiles', { as: '../etc' } as never), /listFiles: as: a client name/);
+  await assert.rejects(supervisor.call('nope' as never, {} as never), /unknown method: nope/);
+
+  for (const [round, expected] of [[1, [1000]], [2, [1000, 2000]]] as const) {
+    const victim = children.at(-1)!;
+    victim.kill('SIGKILL');
+    await eventually(() => children.length === round + 1 && supervisor.state === 'connected', `restart ${round}`);
+    assert.deepEqual(delays, expected);
+    const files = await supervisor.call('listFiles', { as: 'alice' });
+    assert.deepEqual(files.map((f) => f.id), [stored.id]);
+  }
+  assert.ok(states.filter((s) => s === 'disconnected').length >= 2, 'main saw each death');
+  assert.ok(logs.some((l) => l.includes('engine host exited')));
+
+  const out = join(tempDir(), 'back.jpg');
+  await supervisor.call('getFile', { as: 'alice', id: stored.id, out });
+  assert.deepEqual(readFileSync(out), readFileSync(source));
+
+  // Quit: the host closes its engine and exits by itself, well inside the bound.
+  const last = children.at(-1)!;
+  await supervisor.stop(30_000);
+  assert.equal(last.exitCode, 0);
+  assert.equal(supervisor.state, 'disconnected');
+  assert.equal(children.length, 3, 'no restart after a stop');
+});
+
+test('a host that will not close in time is killed after the bound', async () => {
+  const logs: string[] = [];
+  let killed = false;
+  let exit: (code: number | null) => void = () => {};
+  const supervisor = createEngineSupervisor({
+    spawn: () => ({
+      post: (m) => m.type === 'init' && queueMicrotask(() => onMessage({ type: 'ready' })),
+      onMessage: (l) => void (onMessage = l),
+      onExit: (l) => void (exit = l),
+      kill: () => {
+        killed = true;
+        exit(null);
+      },
+    }),
+    init: () => ({ type: 'init', dataDir: '/nowhere' }),
+    log: (level, message) => logs.push(`${level} ${message}`),
+    onEngineLog: () => {},
+  });
+  let onMessage: (m: FromHost) => void = () => {};
+  supervisor.start();
+  await eventually(() => supervisor.state === 'connected', 'ready');
+  await supervisor.stop(250);
+  assert.ok(killed);
+  assert.ok(logs.some((l) => l.includes('did not close within 250 ms')));
+});

@@ -1,0 +1,243 @@
+/**
+ * The one fake in the desktop tests: Electron's main-process modules, as thin as the host's use of
+ * them allows (the binary cannot run here). utilityProcess.fork forks the REAL engine host in Node,
+ * which speaks the same protocol over process.send that it speaks over parentPort in Electron.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import type ElectronLog from 'electron-log';
+import type { ElectronParts } from '../../electron/main/desktop.ts';
+
+type Handler = (event: unknown, ...args: unknown[]) => unknown;
+const prevented = () => {
+  const event = { defaultPrevented: false, preventDefault: () => void (event.defaultPrevented = true) };
+  return event;
+};
+
+export function fakeElectron(root: string, { singleInstance = true, trayWorks = true, packaged = true } = {}) {
+  const paths: Record<string, string> = {};
+  for (const name of ['userData', 'logs', 'downloads']) mkdirSync((paths[name] = join(root, name)), { recursive: true });
+  const children: ChildProcess[] = [];
+  after(() => children.forEach((c) => c.kill('SIGKILL')));
+
+  let loginItem = { openAtLogin: false, wasOpenedAtLogin: false };
+  const app = Object.assign(new EventEmitter(), {
+    isPackaged: packaged,
+    quitted: false,
+    getPath: (name: string) => paths[name] ?? join(root, name),
+    getAppPath: () => root,
+    requestSingleInstanceLock: () => singleInstance,
+    whenReady: () => Promise.resolve(),
+    getLoginItemSettings: () => ({ ...loginItem }),
+    setLoginItemSettings: (s: { openAtLogin: boolean }) => void (loginItem = { ...loginItem, openAtLogin: s.openAtLogin }),
+    /** As Electron: before-quit first, which may cancel; then the app is gone. */
+    quit() {
+      const event = prevented();
+      app.emit('before-quit', event);
+      if (!event.defaultPrevented) app.quitted = true;
+    },
+  });
+
+  /** The page's side of IPC: what the preload's ipcRenderer hears. */
+  const rendererEvents = new EventEmitter();
+  const windows: FakeWindow[] = [];
+  class FakeWebContents extends EventEmitter {
+    sent: [string, unknown][] = [];
+    openHandler?: (details: { url: string }) => { action: string };
+    send(channel: string, value: unknown) {
+      this.sent.push([channel, value]);
+      rendererEvents.emit(channel, {}, value);
+    }
+    isDestroyed = () => false;
+    setWindowOpenHandler(handler: (details: { url: string }) => { action: string }) {
+      this.openHandler = handler;
+    }
+  }
+  class FakeWindow extends EventEmitter {
+    webContents = new FakeWebContents();
+    visible = false;
+    destroyed = false;
+    url?: string;
+    readonly options: { webPreferences: Record<string, unknown> } & Record<string, unknown>;
+    constructor(options: FakeWindow['options']) {
+      super();
+      this.options = options;
+      windows.push(this);
+      app.emit('web-contents-created', {}, this.webContents);
+    }
+    loadURL(url: string) {
+      this.url = url;
+      queueMicrotask(() => this.emit('ready-to-show'));
+      return Promise.resolve();
+    }
+    show = () => void (this.visible = true);
+    hide = () => void (this.visible = false);
+    focus = () => {};
+    isMinimized = () => false;
+    restore = () => {};
+    /** As a user clicking the close button. */
+    close() {
+      const event = prevented();
+      this.emit('close', event);
+      if (event.defaultPrevented) return;
+      this.destroyed = true;
+      this.visible = false;
+      this.emit('closed');
+      if (windows.every((w) => w.destroyed)) app.emit('window-all-closed');
+    }
+  }
+
+  const trays: FakeTray[] = [];
+  class FakeTray extends EventEmitter {
+    image: string;
+    tooltip = '';
+    menu: { items: { id?: string; label?: string; checked?: boolean; enabled?: boolean; click?: () => void }[] } = { items: [] };
+    destroyed = false;
+    constructor(image: string) {
+      super();
+      if (!trayWorks) throw new Error('no status notifier host');
+      this.image = image;
+      trays.push(this);
+    }
+    setImage = (image: string) => void (this.image = image);
+    setToolTip = (tip: string) => void (this.tooltip = tip);
+    setContextMenu = (menu: FakeTray['menu']) => void (this.menu = menu);
+    destroy = () => void (this.destroyed = true);
+    item(id: string) {
+      return this.menu.items.find((i) => i.id === id)!;
+    }
+  }
+
+  const notifications: { title: string; body: string }[] = [];
+  class FakeNotification extends EventEmitter {
+    static isSupported = () => true;
+    readonly options: { title: string; body: string };
+    constructor(options: { title: string; body: string }) {
+      super();
+      this.options = options;
+    }
+    show() {
+      notifications.push({ title: this.options.title, body: this.options.body });
+    }
+  }
+
+  const handlers = new Map<string, Handler>();
+  const ipcMain = {
+    handle: (channel: string, handler: Handler) => void handlers.set(channel, handler),
+    /** As ipcRenderer.invoke from a frame of `origin`: Electron refuses a channel nobody handles. */
+    async invoke(origin: string | null, channel: string, ...args: unknown[]) {
+      const handler = handlers.get(channel);
+      if (!handler) throw new Error(`Error invoking remote method '${channel}': Error: No handler registered for '${channel}'`);
+      return handler({ senderFrame: origin === null ? null : { origin } }, ...args);
+    },
+    handlers,
+  };
+
+  const dialogAnswers: unknown[] = [];
+  const opened: string[] = [];
+  const permissions: { request?: (wc: unknown, permission: string, cb: (ok: boolean) => void) => void; check?: () => boolean } = {};
+  const schemes: unknown[] = [];
+  let appHandler: ((request: { url: string }) => Promise<Response>) | undefined;
+
+  const electron = {
+    app,
+    BrowserWindow: FakeWindow,
+    Tray: FakeTray,
+    Menu: { buildFromTemplate: (items: unknown[]) => ({ items }) },
+    nativeTheme: Object.assign(new EventEmitter(), { shouldUseDarkColors: false, themeSource: 'system' }),
+    Notification: FakeNotification,
+    dialog: {
+      showOpenDialog: async () => dialogAnswers.shift(),
+      showSaveDialog: async (...args: unknown[]) => dialogAnswers.shift() ?? args,
+    },
+    shell: {
+      openExternal: async (url: string) => void opened.push(url),
+      openPath: async (path: string) => (opened.push(path), ''),
+    },
+    ipcMain,
+    protocol: {
+      registerSchemesAsPrivileged: (s: unknown[]) => void schemes.push(...s),
+      handle: (_scheme: string, handler: typeof appHandler) => void (appHandler = handler),
+    },
+    session: {
+      defaultSession: {
+        setPermissionRequestHandler: (h: typeof permissions.request) => void (permissions.request = h),
+        setPermissionCheckHandler: (h: typeof permissions.check) => void (permissions.check = h),
+      },
+    },
+    safeStorage: {
+      isEncryptionAvailable: () => true,
+      getSelectedStorageBackend: () => 'gnome_libsecret',
+      // A keychain stand-in: reversible, but never the plain text.
+      encryptString: (plain: string) => Buffer.from(`keychain:${Buffer.from(plain).toString('hex')}`),
+      decryptString: (sealed: Buffer) => Buffer.from(sealed.toString().replace(/^keychain:/, ''), 'hex').toString(),
+    },
+    utilityProcess: {
+      fork(entry: string) {
+        const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+        children.push(child);
+        // A message racing the child's exit fails with EPIPE here; a utilityProcess drops it silently.
+        child.on('error', () => {});
+        return Object.assign(new EventEmitter(), {
+          stdout: child.stdout,
+          stderr: child.stderr,
+          postMessage: (m: unknown) => void (child.connected && child.send(m as never)),
+          kill: () => child.kill('SIGKILL'),
+          wire(this: EventEmitter) {
+            child.on('message', (m) => this.emit('message', m));
+            child.on('exit', (code) => this.emit('exit', code));
+            return this;
+          },
+        }).wire();
+      },
+    },
+  };
+
+  const logLines: string[] = [];
+  const line = (level: string) => (message: string) => void logLines.push(`${level} ${message}`);
+  const fileLog = {
+    transports: { file: { maxSize: 0, level: 'silly', resolvePathFn: () => '' } },
+    debug: line('debug'),
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  };
+
+  /** The preload's electron: its calls reach this fake's ipcMain as from the app's own page. */
+  const exposed: Record<string, unknown> = {};
+  const preloadElectron = {
+    contextBridge: { exposeInMainWorld: (key: string, api: unknown) => void (exposed[key] = api) },
+    ipcRenderer: {
+      invoke: (channel: string, ...args: unknown[]) => ipcMain.invoke('app://safevault', channel, ...args),
+      on: (channel: string, listener: (...args: unknown[]) => void) => rendererEvents.on(channel, listener),
+      removeListener: (channel: string, listener: (...args: unknown[]) => void) => rendererEvents.removeListener(channel, listener),
+    },
+    webUtils: { getPathForFile: (file: { path: string }) => file.path },
+  };
+
+  return {
+    electron: electron as unknown as ElectronParts,
+    preloadElectron,
+    exposed,
+    fileLog: fileLog as unknown as ElectronLog.MainLogger,
+    app,
+    windows,
+    trays,
+    notifications,
+    ipcMain,
+    dialogAnswers,
+    opened,
+    permissions,
+    schemes,
+    children,
+    logLines,
+    nativeTheme: electron.nativeTheme,
+    get loginItem() {
+      return loginItem;
+    },
+    appRequest: (url: string) => appHandler!({ url }),
+  };
+}

@@ -1,0 +1,154 @@
+/** The desktop host's small pieces on their own: tray states, notifications, settings file, keychain key, argv. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Status } from '../../electron/api/contract.ts';
+import type { RecordedEvent } from '../../electron/api/events.ts';
+import { masterKeyPath } from '../../electron/engine/secretSealer.ts';
+import { desktopConfig } from '../../electron/main/desktopConfig.ts';
+import { desktopMasterKey, sealedKeyPath } from '../../electron/main/masterKey.ts';
+import { createNotifier, notificationFor, spaceWatch } from '../../electron/main/notifications.ts';
+import { filesFromArgv } from '../../electron/main/singleInstance.ts';
+import { TRAY_STATES, trayIconPath, trayMenu, trayState, type TrayView } from '../../electron/main/tray.ts';
+import { tempDir, writeRandomFile } from '../helpers.ts';
+
+const logger = () => {
+  const lines: string[] = [];
+  const at = (level: string) => (m: string) => void lines.push(`${level} ${m}`);
+  return { lines, log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+};
+const status = (over: Partial<Status> = {}): Status => ({
+  dataDir: '/d', vaults: 12, online: 12, clients: ['me'], paused: false, used: 1024 ** 3, donated: 4 * 1024 ** 3, opsInFlight: 0, ...over,
+});
+
+test('tray state per engine state, with its icon for light and dark panels', () => {
+  const view = (v: Partial<TrayView>): TrayView => ({ connection: 'connected', status: status(), startAtLogin: false, ...v });
+  assert.equal(trayState(view({})), 'online');
+  assert.equal(trayState(view({ status: status({ opsInFlight: 2 }) })), 'working');
+  assert.equal(trayState(view({ connection: 'connecting', status: undefined })), 'working');
+  assert.equal(trayState(view({ status: status({ paused: true, opsInFlight: 1 }) })), 'paused');
+  assert.equal(trayState(view({ connection: 'disconnected' })), 'error');
+  assert.equal(trayState(view({ status: status({ online: 0 }) })), 'error');
+  assert.deepEqual(TRAY_STATES, ['online', 'working', 'paused', 'error']);
+  assert.equal(trayIconPath('/icons', 'paused', true), join('/icons', 'tray-paused-dark.png'));
+  assert.equal(trayIconPath('/icons', 'error', false), join('/icons', 'tray-error-light.png'));
+
+  const acted: string[] = [];
+  const actions = {
+    open: () => acted.push('open'),
+    storeFiles: () => acted.push('store'),
+    setPaused: (p: boolean) => acted.push(`paused=${p}`),
+    setStartAtLogin: (on: boolean) => acted.push(`login=${on}`),
+    openLogs: () => acted.push('logs'),
+    quit: () => acted.push('quit'),
+  };
+  const menu = trayMenu(view({ status: status({ paused: true }), startAtLogin: true }), actions);
+  assert.equal(menu[0]!.label, 'Paused · 12 of 12 vaults online · 1.0 GiB of 4.0 GiB donated used');
+  assert.equal(menu[0]!.enabled, false);
+  for (const item of menu) (item.click as (() => void) | undefined)?.();
+  assert.deepEqual(acted, ['open', 'store', 'paused=false', 'login=false', 'logs', 'quit']);
+  assert.equal(menu.find((i) => i.id === 'pause')!.label, 'Resume vaulting');
+});
+
+test('notifications: one per kind per burst, off when the setting says so', () => {
+  const shown: string[] = [];
+  const timers: (() => void)[] = [];
+  class Note {
+    static isSupported = () => true;
+    title: string;
+    body: string;
+    constructor(o: { title: string; body: string }) {
+      this.title = o.title;
+      this.body = o.body;
+    }
+    show() {
+      shown.push(`${this.title} | ${this.body}`);
+    }
+    on() {
+      return this;
+    }
+  }
+  const notifier = createNotifier({ Notification: Note as never, onClick: () => {}, schedule: (run) => void timers.push(run) });
+  for (const f of ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg']) notifier.notify('storeFinished', f);
+  notifier.notify('storeFailed', 'e.jpg: no space');
+  assert.equal(timers.length, 2, 'one timer per kind, not per event');
+  assert.deepEqual(shown, []);
+  timers.splice(0).forEach((run) => run());
+  assert.deepEqual(shown, ['4 files stored | a.jpg\nb.jpg\nc.jpg\nand 1 more', 'A file could not be stored | e.jpg: no space']);
+
+  notifier.setEnabled({ storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true });
+  notifier.notify('storeFinished', 'f.jpg');
+  assert.equal(timers.length, 0);
+  notifier.notify('storeFinished', 'g.jpg');
+  notifier.tell('SafeVault is still running', 'in the tray');
+  assert.equal(shown.at(-1), 'SafeVault is still running | in the tray');
+});
+
+test('which events notify, and space nearly full once per crossing', () => {
+  const at = { seq: 1, at: 0 };
+  const ev = (e: object) => ({ ...at, ...e }) as RecordedEvent;
+  assert.deepEqual(notificationFor(ev({ type: 'file.stored', client: 'me', file: 'a.jpg', id: 'x', size: 1 }), 'v1'), ['storeFinished', 'a.jpg']);
+  assert.deepEqual(notificationFor(ev({ type: 'file.failed', client: 'me', file: 'a.jpg', direction: 'store', message: 'no space', cancelled: false }), 'v1'), ['storeFailed', 'a.jpg: no space']);
+  assert.equal(notificationFor(ev({ type: 'file.failed', client: 'me', file: 'a.jpg', direction: 'store', message: 'cancelled', cancelled: true }), 'v1'), undefined);
+  assert.equal(notificationFor(ev({ type: 'file.failed', client: 'me', file: 'a.jpg', direction: 'retrieve', message: 'x', cancelled: false }), 'v1'), undefined);
+  assert.equal(notificationFor(ev({ type: 'vault.left', vault: 'v1', graceful: false }), 'v1')![0], 'vaultOffline');
+  assert.equal(notificationFor(ev({ type: 'vault.left', vault: 'v1', graceful: true }), 'v1'), undefined, 'a pause is not news');
+  assert.equal(notificationFor(ev({ type: 'vault.left', vault: 'v2', graceful: false }), 'v1'), undefined, 'only the user’s own vault');
+
+  const warned: string[] = [];
+  const watch = spaceWatch((d) => warned.push(d));
+  for (const used of [50, 91, 95, 88, 80, 92]) watch(status({ used, donated: 100 }));
+  assert.deepEqual(warned, ['91 % of the donated space is used.', '92 % of the donated space is used.']);
+});
+
+test('the desktop settings file: round-trip, bad contents fall back to defaults with a warning', () => {
+  const userData = tempDir();
+  const { lines, log } = logger();
+  const config = desktopConfig(userData, log);
+  assert.deepEqual(config.get(), { dataDir: join(userData, 'data'), trayNoticeShown: false });
+  config.set({ dataDir: '/srv/safevault' });
+  assert.deepEqual(desktopConfig(userData, log).get(), { dataDir: '/srv/safevault', trayNoticeShown: false });
+  assert.throws(() => config.set({ dataDir: 'relative' }), /absolute/);
+  assert.equal(desktopConfig(userData, log).get().dataDir, '/srv/safevault', 'a refused change changes nothing');
+  writeFileSync(join(userData, 'desktop.json'), '{ not json');
+  assert.equal(desktopConfig(userData, log).get().dataDir, join(userData, 'data'));
+  writeFileSync(join(userData, 'desktop.json'), '{"dataDir": 7}');
+  assert.equal(desktopConfig(userData, log).get().dataDir, join(userData, 'data'));
+  assert.equal(lines.filter((l) => l.startsWith('warn')).length, 2);
+});
+
+test('the keychain key: made once, the daemon’s key adopted, none where the keychain is weak', () => {
+  const keychain = (backend = 'gnome_libsecret', available = true) => ({
+    isEncryptionAvailable: () => available,
+    getSelectedStorageBackend: () => backend as 'gnome_libsecret',
+    encryptString: (s: string) => Buffer.from(`sealed:${[...s].reverse().join('')}`),
+    decryptString: (b: Buffer) => [...b.toString().slice('sealed:'.length)].reverse().join(''),
+  });
+  const { lines, log } = logger();
+  const dataDir = tempDir();
+  const key = desktopMasterKey(keychain(), dataDir, 'linux', log)!;
+  assert.equal(Buffer.from(key, 'base64').length, 32);
+  assert.equal(desktopMasterKey(keychain(), dataDir, 'linux', log), key, 'the same key on the next start');
+  assert.equal(readFileSync(sealedKeyPath(dataDir)).includes(Buffer.from(key)), false);
+
+  const daemonDir = tempDir();
+  const daemonKey = Buffer.alloc(32, 9);
+  writeFileSync(masterKeyPath(daemonDir), daemonKey, { mode: 0o600 });
+  assert.equal(desktopMasterKey(keychain(), daemonDir, 'linux', log), daemonKey.toString('base64'));
+  assert.equal(existsSync(masterKeyPath(daemonDir)), false, 'the clear key file is gone');
+
+  const weakDir = tempDir();
+  assert.equal(desktopMasterKey(keychain('basic_text'), weakDir, 'linux', log), undefined);
+  assert.equal(desktopMasterKey(keychain('basic_text', false), weakDir, 'darwin', log), undefined);
+  assert.equal(existsSync(sealedKeyPath(weakDir)), false);
+  assert.ok(lines.some((l) => l.startsWith('warn no OS keychain')));
+});
+
+test('files on a command line: regular files only, relative to the launch folder', () => {
+  const dir = tempDir();
+  const a = writeRandomFile(dir, 'a.jpg', 10);
+  mkdirSync(join(dir, 'folder'));
+  assert.deepEqual(filesFromArgv(['/usr/bin/safevault', 'a.jpg', '--flag', 'folder', 'missing.txt', a], dir, 1), [a, a]);
+  assert.deepEqual(filesFromArgv(['electron', '.', 'a.jpg'], dir, 2), [a]);
+});
