@@ -163,4 +163,21 @@ describe('daemon server', () => {
     assert.ok(!existsSync(join(otherDir, 'daemon.json')));
     await rm(otherDir, { recursive: true, force: true });
   });
+
+  test('a restarted daemon keeps its token and port, so an open window reconnects; a taken port falls back', async () => {
+    const otherDir = await mkdtemp(join(tmpdir(), 'safevault-daemon-'));
+    const first = await startServer(engine, { dataDir: otherDir });
+    await first.close();
+    assert.equal((await stat(join(otherDir, 'window-session.json'))).mode & 0o777, 0o600);
+    const second = await startServer(engine, { dataDir: otherDir });
+    assert.equal(second.url, first.url);
+    assert.equal(second.token, first.token);
+    // While the second runs, its port is taken: a third daemon on the same data dir gets another one.
+    const third = await startServer(engine, { dataDir: otherDir });
+    assert.notEqual(third.url, second.url);
+    assert.equal(third.token, first.token);
+    await third.close();
+    await second.close();
+    await rm(otherDir, { recursive: true, force: true });
+  });
 });

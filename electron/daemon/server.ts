@@ -1,5 +1,5 @@
 /**
- * The daemon's HTTP/WebSocket face on 127.0.0.1: the API contract behind a per-start random token.
+ * The daemon's HTTP/WebSocket face on 127.0.0.1: the API contract behind a random token.
  * - POST /api/<method> with JSON params -> JSON result.
  * - WS_PATH (token in the Authorization header or ?token=): RPC {id, method, params} -> {id, result} |
  *   {id, error}, and every engine event pushed as {event}. The CLI's `events --follow` uses it too.
@@ -9,7 +9,7 @@
  */
 import { once } from 'node:events';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -57,7 +57,9 @@ class HttpError extends SafeVaultError {
 }
 
 export async function startServer(engine: ServedEngine, options: ServerOptions): Promise<RunningServer> {
-  const token = randomBytes(32).toString('hex');
+  // The token and port outlive a restart (in a 0600 file), so an open window reconnects by itself.
+  const session = await readSession(options.dataDir);
+  const token = session?.token ?? randomBytes(32).toString('hex');
   const tokenBytes = Buffer.from(token);
   const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
   const transfers = new Transfers(engine, options.dataDir, { maxUpload: options.maxUploadBytes, now: options.now });
@@ -188,8 +190,7 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
     ws.on('error', () => ws.terminate());
   };
 
-  server.listen({ host: '127.0.0.1', port: options.port ?? 0 });
-  await once(server, 'listening');
+  await listen(server, options.port ?? session?.port ?? 0, options.port === undefined);
   port = (server.address() as AddressInfo).port;
   allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
   url = `http://127.0.0.1:${port}`;
@@ -197,6 +198,7 @@ export async function startServer(engine: ServedEngine, options: ServerOptions):
   try {
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
     await writePrivateJson(file, { url, token, pid: process.pid } satisfies DaemonInfo);
+    await writePrivateJson(sessionFile(options.dataDir), { token, port } satisfies Session);
   } catch (err) {
     server.close();
     throw err;
@@ -263,6 +265,32 @@ function readJson(req: IncomingMessage): Promise<unknown> {
       }
     });
   });
+}
+
+interface Session { token: string; port: number }
+const sessionFile = (dataDir: string): string => join(dataDir, 'window-session.json');
+
+/** The last daemon's token and port, if a readable, well-formed file says so. */
+async function readSession(dataDir: string): Promise<Session | undefined> {
+  try {
+    const { token, port } = JSON.parse(await readFile(sessionFile(dataDir), 'utf8')) as Partial<Session>;
+    if (typeof token === 'string' && /^[0-9a-f]{64}$/.test(token) && Number.isInteger(port) && port! > 0 && port! < 65536) return { token, port: port! };
+  } catch {
+    // none yet, or unreadable: a new session
+  }
+  return undefined;
+}
+
+/** Listens on `port`; a remembered port that is taken now falls back to any free one. */
+async function listen(server: Server, port: number, fallback: boolean): Promise<void> {
+  try {
+    server.listen({ host: '127.0.0.1', port });
+    await once(server, 'listening');
+  } catch (err) {
+    if (!fallback || port === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    server.listen({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+  }
 }
 
 /** Atomically replaces `file` with JSON only its owner can read: created 0600 under a temp name, then renamed. */

@@ -17,7 +17,7 @@ export interface Daemon {
   dataDir: string;
   /** The URL the daemon prints: it opens the window already authorised. */
   windowUrl: string;
-  stop(): Promise<void>;
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /** Polls `check` until it returns a truthy value; the last error or falsy value is in the timeout message. */
@@ -37,9 +37,11 @@ export async function eventually<T>(check: () => T | Promise<T>, what: string, t
   }
 }
 
-export async function startDaemon(vaults = 12): Promise<Daemon> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'safevault-e2e-'));
-  const child: ChildProcess = spawn(process.execPath, ['electron/daemon/cli.ts', 'daemon', '--data-dir', dataDir, '--vaults', String(vaults), '--port', '0'], {
+/** A new daemon on a fresh data dir, or (given `dataDir`) a restart that takes back its remembered port and token. */
+export async function startDaemon(vaults = 12, restartIn?: string): Promise<Daemon> {
+  const dataDir = restartIn ?? (await mkdtemp(join(tmpdir(), 'safevault-e2e-')));
+  const port = restartIn ? [] : ['--port', '0'];
+  const child: ChildProcess = spawn(process.execPath, ['electron/daemon/cli.ts', 'daemon', '--data-dir', dataDir, '--vaults', String(vaults), ...port], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -56,12 +58,12 @@ export async function startDaemon(vaults = 12): Promise<Daemon> {
     ...info,
     dataDir,
     windowUrl: `${info.url}/#token=${info.token}`,
-    async stop() {
+    async stop({ keepData = false } = {}) {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
         await exited;
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -287,13 +287,19 @@ describe('the window in Chromium against a real daemon', () => {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  test('when the daemon goes away the window says so, and a drop then stores nothing and says why', async () => {
+  test('when the daemon goes away the window says so, a drop then stores nothing and says why, and it reconnects when the daemon is back', async () => {
     await go('files');
-    await daemon.stop();
+    await daemon.stop({ keepData: true });
     await page.locator('[data-test="connection"][data-state="disconnected"]').waitFor();
     assert.match((await page.textContent('[data-test="connection"]')) ?? '', /unreachable/);
     await page.setInputFiles('[data-test="file-input"]', { name: 'late.txt', mimeType: 'text/plain', buffer: Buffer.from('too late') });
     await eventually(async () => (await page.locator('[data-test="notice"]', { hasText: 'Not connected to the daemon' }).count()) > 0, 'the refusal message');
     assert.equal(await page.locator('[data-test="transfer"]', { hasText: 'late.txt' }).count(), 0);
+    daemon = await startDaemon(12, daemon.dataDir);
+    await page.locator('[data-test="connection"][data-state="connected"]').waitFor({ timeout: 60_000 });
+    // Reconnected with no new link: a drop now goes all the way to stored.
+    await page.setInputFiles('[data-test="file-input"]', { name: 'back.txt', mimeType: 'text/plain', buffer: Buffer.from('back again') });
+    const back = page.locator('[data-test="transfer"]', { hasText: 'back.txt' });
+    await eventually(async () => /^Stored/.test((await back.locator('[data-test="transfer-detail"]').textContent()) ?? ''), 'the store after reconnecting');
   });
 });
