@@ -222,6 +222,8 @@ describe('the window in Chromium against a real daemon', () => {
       }, `the feed shows ${vault} leaving`);
     }
     await eventually(async () => /10/.test((await page.textContent('[data-test="vaults-online"]')) ?? ''), 'the status bar counts 10 online');
+    // The charts move: the next samples show the two vaults gone.
+    await page.locator('[role="img"][aria-label="Vaults online over time, now online 10"]').waitFor({ timeout: 30_000 });
     await go('files');
     await openDetails(FILE_NAME);
     const repaired = await chunksWhen((r) => onlineHolders(r).length === 4 && !onlineHolders(r).includes(stopped!) && !onlineHolders(r).includes(killed!), 'every chunk back at 4 online holders', 60_000);
