@@ -70,7 +70,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
     void fake.appRequest(`app://safevault${request.url}`).then(async (answer) => {
       response.writeHead(answer.status, Object.fromEntries(answer.headers));
       response.end(Buffer.from(await answer.arrayBuffer()));
-    });
+    }, (error: Error) => response.writeHead(500).end(error.message));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
