@@ -2,6 +2,9 @@
  * The window end to end: the built renderer served by a real daemon running a real local network of 12
  * vaults, driven in Debian's Chromium. Seed 004's walk-through by mouse, churn from the Network view,
  * 10,000 files in a virtual list, themes, accessibility, screenshots, and a page without the token.
+ * Every scenario runs over both bridges: the daemon's WebSocket, and the desktop's preload (the real main
+ * IPC, preload and engine host with Electron faked, see desktopHost.ts); the few that mean nothing for
+ * one bridge are skipped for it with the reason.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startDesktopHost, type DesktopHost } from './desktopHost.ts';
 import { eventually, launchChromium, root, startDaemon, type Daemon } from './harness.ts';
 import { seedFiles } from './seed.ts';
 
@@ -36,8 +40,17 @@ const chunkRows = (page: Page): Promise<ChunkRow[]> =>
   );
 const onlineHolders = (row: ChunkRow) => row.holders.filter((h) => h.online).map((h) => h.vault).sort();
 
-describe('the window in Chromium against a real daemon', () => {
+type Bridge = 'websocket' | 'preload';
+const BRIDGES: Bridge[] = ['websocket', 'preload'];
+const title: Record<Bridge, string> = { websocket: 'against a real daemon over its WebSocket', preload: 'as the desktop app, over the preload bridge' };
+/** Scenarios that mean nothing for a bridge, and why. */
+const notFor = (bridge: Bridge, only: Bridge, why: string) => (bridge === only ? false : `${only} bridge only: ${why}`);
+
+for (const bridge of BRIDGES) describe(`the window in Chromium ${title[bridge]}`, () => {
+  const onlyWebsocket = (why: string) => ({ skip: notFor(bridge, 'websocket', why) });
   let daemon: Daemon;
+  let desktop: DesktopHost;
+  const sockets: string[] = [];
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -76,18 +89,26 @@ describe('the window in Chromium against a real daemon', () => {
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'safevault-e2e-files-'));
     bytes = randomBytes(2.5 * 1024 * 1024);
-    daemon = await startDaemon(12);
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', acceptDownloads: true });
     page = await context.newPage();
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    if (bridge === 'websocket') daemon = await startDaemon(12);
+    else {
+      desktop = await startDesktopHost(12);
+      await desktop.wire(page, scratch);
+      // What a drop hands over: the desktop engine reads it from disk by its path.
+      await writeFile(join(scratch, FILE_NAME), bytes);
+    }
   });
   after(async () => {
     await browser?.close();
     await daemon?.stop();
+    await desktop?.stop();
     await rm(scratch, { recursive: true, force: true });
   });
 
-  test('a page without the token shows "not authorised" and asks the daemon for nothing', async () => {
+  test('a page without the token shows "not authorised" and asks the daemon for nothing', onlyWebsocket('the desktop window has no token; main refuses other origins (test/desktop/main.test.ts)'), async () => {
     const stranger = await browser.newContext();
     const lonely = await stranger.newPage();
     const asked: string[] = [];
@@ -100,11 +121,16 @@ describe('the window in Chromium against a real daemon', () => {
     await stranger.close();
   });
 
-  test('the printed URL opens the window authorised, and the token leaves the address bar', async () => {
-    await page.goto(daemon.windowUrl);
+  test('the window opens connected (from the printed URL, the token leaving the address bar; or as the desktop\'s page)', async () => {
+    await page.goto(bridge === 'websocket' ? daemon.windowUrl : `${desktop.url}/`);
     await page.locator('[data-test="connection"][data-state="connected"]').waitFor();
-    assert.doesNotMatch(page.url(), /token/);
-    assert.equal(await page.evaluate(() => sessionStorage.getItem('safevault.token')), daemon.token);
+    if (bridge === 'websocket') {
+      assert.doesNotMatch(page.url(), /token/);
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('safevault.token')), daemon.token);
+    } else {
+      assert.ok(desktop.calls > 0, 'the page called window.safevault');
+      assert.deepEqual(sockets, [], 'no WebSocket opened');
+    }
     await eventually(async () => /12/.test((await page.textContent('[data-test="vaults-online"]')) ?? ''), 'the status bar counts 12 vaults online');
   });
 
@@ -199,10 +225,17 @@ describe('the window in Chromium against a real daemon', () => {
 
     await actAs('bob');
     await row(FILE_NAME).waitFor();
-    const [download] = await Promise.all([page.waitForEvent('download'), row(FILE_NAME).locator('[data-test="retrieve"]').click()]);
-    assert.equal(download.suggestedFilename(), FILE_NAME);
     const saved = join(scratch, 'retrieved.bin');
-    await download.saveAs(saved);
+    if (bridge === 'websocket') {
+      const [download] = await Promise.all([page.waitForEvent('download'), row(FILE_NAME).locator('[data-test="retrieve"]').click()]);
+      assert.equal(download.suggestedFilename(), FILE_NAME);
+      await download.saveAs(saved);
+    } else {
+      // The native "Save as…" answers a temp path; the engine writes the file there itself.
+      desktop.dialogAnswers.push({ canceled: false, filePath: saved });
+      await row(FILE_NAME).locator('[data-test="retrieve"]').click();
+      await eventually(async () => (await readFile(saved).catch(() => Buffer.alloc(0))).length === bytes.length, 'the engine to write the chosen file');
+    }
     assert.ok((await readFile(saved)).equals(bytes), 'byte-identical');
   });
 
@@ -246,7 +279,7 @@ describe('the window in Chromium against a real daemon', () => {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  test(`${BULK.toLocaleString('en')} files: the DOM holds only the visible rows, and scrolling to the end shows the last`, async () => {
+  test(`${BULK.toLocaleString('en')} files: the DOM holds only the visible rows, and scrolling to the end shows the last`, onlyWebsocket('the virtual list is the same component over either bridge, and seeding 10,000 files twice would add a minute to npm test'), async () => {
     const started = Date.now();
     await seedFiles(daemon, 'bulk', BULK, scratch);
     console.log(`# seeded ${BULK} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -268,7 +301,11 @@ describe('the window in Chromium against a real daemon', () => {
   test('each view passes an axe scan (no serious or critical violations) in light and dark, and is saved as a screenshot', async () => {
     await actAs('bob');
     // Enough samples for the charts to draw lines (the engine samples every few seconds).
-    await eventually(async () => (await page.evaluate(() => fetch('/api/timeSeries', { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('safevault.token')}`, 'content-type': 'application/json' }, body: '{}' }).then((r) => r.json()))).length >= 3, 'three samples', 30_000);
+    const samples = () =>
+      bridge === 'websocket'
+        ? page.evaluate(() => fetch('/api/timeSeries', { method: 'POST', headers: { authorization: `Bearer ${sessionStorage.getItem('safevault.token')}`, 'content-type': 'application/json' }, body: '{}' }).then((r) => r.json() as Promise<unknown[]>))
+        : desktop.bridge.timeSeries({});
+    await eventually(async () => (await samples()).length >= 3, 'three samples', 30_000);
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       for (const view of VIEWS) {
@@ -283,13 +320,14 @@ describe('the window in Chromium against a real daemon', () => {
         const bad = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
         assert.deepEqual(bad.map((v) => `${view}/${scheme}: ${v.id} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), []);
         for (const close of await page.locator('.notice .close').all()) await close.click();
-        await page.screenshot({ path: join(root, 'renderer', 'screenshots', `${view}-${scheme}.png`) });
+        // The screenshots are the browser window's; the desktop one looks the same.
+        if (bridge === 'websocket') await page.screenshot({ path: join(root, 'renderer', 'screenshots', `${view}-${scheme}.png`) });
       }
     }
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
-  test('when the daemon goes away the window says so, a drop then stores nothing and says why, and it reconnects when the daemon is back', async () => {
+  test('when the daemon goes away the window says so, a drop then stores nothing and says why, and it reconnects when the daemon is back', onlyWebsocket('the desktop restarts its own engine host at once (test/desktop/engineHost.test.ts), so there is no daemon to stop'), async () => {
     await go('files');
     await daemon.stop({ keepData: true });
     await page.locator('[data-test="connection"][data-state="disconnected"]').waitFor();
@@ -303,5 +341,15 @@ describe('the window in Chromium against a real daemon', () => {
     await page.setInputFiles('[data-test="file-input"]', { name: 'back.txt', mimeType: 'text/plain', buffer: Buffer.from('back again') });
     const back = page.locator('[data-test="transfer"]', { hasText: 'back.txt' });
     await eventually(async () => /^Stored/.test((await back.locator('[data-test="transfer-detail"]').textContent()) ?? ''), 'the store after reconnecting');
+  });
+
+  test('the whole run used only its own bridge', async () => {
+    if (bridge === 'preload') {
+      assert.deepEqual(sockets, [], 'no WebSocket opened');
+      assert.ok(desktop.calls > 0, 'every call went through window.safevault');
+    } else {
+      assert.ok(sockets.length > 0, 'the daemon\'s WebSocket was used');
+      assert.equal(await page.evaluate(() => 'safevault' in window), false);
+    }
   });
 });
