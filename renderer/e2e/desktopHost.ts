@@ -7,14 +7,13 @@
  * the connection state are pushed back into the page.
  */
 import { createServer, type Server } from 'node:http';
-import { registerHooks } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { methods, type ConnectionState, type DesktopBridge } from '../../electron/api/contract.ts';
 import { startDesktop } from '../../electron/main/desktop.ts';
-import { fakeElectron } from '../../test/desktop/fakeElectron.ts';
+import { fakeElectron, loadPreload } from '../../test/desktop/fakeElectron.ts';
 import { eventually, root } from './harness.ts';
 
 export interface DesktopHost {
@@ -28,23 +27,6 @@ export interface DesktopHost {
   /** Wires `page` so its window.safevault is this desktop's preload; files given by name come from `filesDir`. */
   wire(page: Page, filesDir: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** The preload is a module with a side effect (exposeInMainWorld), so it is loaded once per process. */
-let preloaded: ReturnType<typeof fakeElectron> | null = null;
-async function loadPreload(fake: ReturnType<typeof fakeElectron>): Promise<DesktopBridge> {
-  if (preloaded) throw new Error('one desktop per test process: the preload is loaded once');
-  preloaded = fake;
-  (globalThis as { fakePreloadElectron?: unknown }).fakePreloadElectron = fake.preloadElectron;
-  const hooks = registerHooks({
-    resolve: (specifier, context, next) =>
-      specifier === 'electron'
-        ? { url: 'data:text/javascript,export const { contextBridge, ipcRenderer, webUtils } = globalThis.fakePreloadElectron;', shortCircuit: true }
-        : next(specifier, context),
-  });
-  await import('../../electron/preload/index.ts');
-  hooks.deregister();
-  return fake.exposed['safevault'] as DesktopBridge;
 }
 
 export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {

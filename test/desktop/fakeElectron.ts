@@ -6,9 +6,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import type ElectronLog from 'electron-log';
+import type { DesktopBridge } from '../../electron/api/contract.ts';
 import type { ElectronParts } from '../../electron/main/desktop.ts';
 
 type Handler = (event: unknown, ...args: unknown[]) => unknown;
@@ -240,4 +242,21 @@ export function fakeElectron(root: string, { singleInstance = true, trayWorks = 
     },
     appRequest: (url: string) => appHandler!({ url }),
   };
+}
+
+/** The preload is a module with a side effect (exposeInMainWorld), so it is loaded once per process. */
+let preloaded: ReturnType<typeof fakeElectron> | null = null;
+export async function loadPreload(fake: ReturnType<typeof fakeElectron>): Promise<DesktopBridge> {
+  if (preloaded) throw new Error('one desktop per test process: the preload is loaded once');
+  preloaded = fake;
+  (globalThis as { fakePreloadElectron?: unknown }).fakePreloadElectron = fake.preloadElectron;
+  const hooks = registerHooks({
+    resolve: (specifier, context, next) =>
+      specifier === 'electron'
+        ? { url: 'data:text/javascript,export const { contextBridge, ipcRenderer, webUtils } = globalThis.fakePreloadElectron;', shortCircuit: true }
+        : next(specifier, context),
+  });
+  await import('../../electron/preload/index.ts');
+  hooks.deregister();
+  return fake.exposed['safevault'] as DesktopBridge;
 }

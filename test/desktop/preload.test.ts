@@ -3,14 +3,13 @@
  * exactly the DesktopBridge, and its calls go through main's IPC checks to the real engine host.
  */
 import assert from 'node:assert/strict';
-import { registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { methods, type ConnectionState, type DesktopBridge } from '../../electron/api/contract.ts';
+import { methods, type ConnectionState } from '../../electron/api/contract.ts';
 import type { RecordedEvent } from '../../electron/api/events.ts';
 import { startDesktop } from '../../electron/main/desktop.ts';
 import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
-import { fakeElectron } from './fakeElectron.ts';
+import { fakeElectron, loadPreload } from './fakeElectron.ts';
 
 test('the preload exposes exactly the DesktopBridge, wired through main to the engine', async (t) => {
   const root = tempDir('safevault-preload-');
@@ -22,17 +21,7 @@ test('the preload exposes exactly the DesktopBridge, wired through main to the e
     await eventually(() => fake.app.quitted, 'quit', 20_000);
   });
 
-  (globalThis as { fakePreloadElectron?: unknown }).fakePreloadElectron = fake.preloadElectron;
-  const hooks = registerHooks({
-    resolve: (specifier, context, next) =>
-      specifier === 'electron'
-        ? { url: 'data:text/javascript,export const { contextBridge, ipcRenderer, webUtils } = globalThis.fakePreloadElectron;', shortCircuit: true }
-        : next(specifier, context),
-  });
-  await import('../../electron/preload/index.ts');
-  hooks.deregister();
-
-  const bridge = fake.exposed['safevault'] as DesktopBridge;
+  const bridge = await loadPreload(fake);
   assert.deepEqual(Object.keys(bridge).sort(), [...Object.keys(methods), 'onEvent', 'onConnection', 'getPathForFile', 'chooseSavePath'].sort());
 
   const states: ConnectionState[] = [];
