@@ -18,5 +18,16 @@ export const DEFAULT_ALLOWANCE_BYTES = 10 * 1024 ** 3;
 export const QUORUM_TIMEOUT_MS = 10_000;
 /** A request with no reply by then fails as unreachable, as over a real link: nothing waits forever. */
 export const REQUEST_TIMEOUT_MS = 3 * QUORUM_TIMEOUT_MS;
+/** How long a record remembers an operation it applied (and its reply), so a retry within it counts once. */
+export const OP_MEMORY_MS = 10 * 60_000;
+/** How long a client keeps retrying one operation before it reports failure. */
+export const OP_DEADLINE_MS = 2 * 60_000;
+/** A storage node keeps bytes no data_manager lists any more this long before sweeping them (placements in flight finish well within it). */
+export const SWEEP_GRACE_MS = 5 * 60_000;
+/** How often a vault audits its records (holders short, lists too long) and sweeps its disk. */
+export const AUDIT_INTERVAL_MS = 30_000;
+/** Staged uploads wait this long for their data_manager to fetch them. */
+export const STAGE_TTL_MS = 5 * 60_000;
+export const MAX_STAGED_BYTES = 256 * 1024 * 1024;
 /** Signed client requests older or newer than this are refused (replay window). */
 export const REQUEST_WINDOW_MS = 5 * 60_000;

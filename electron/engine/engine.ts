@@ -16,7 +16,6 @@ import { EngineLog } from './engineLog.ts';
 import { EventLog } from './eventLog.ts';
 import type { RecordedEvent } from '../api/events.ts';
 import { EventBus } from './events.ts';
-import { Groups } from './group.ts';
 import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
 import { LocalNetwork } from './network.ts';
@@ -204,7 +203,7 @@ class VaultEngine implements Engine {
       while (next < chunks.length) {
         const chunk = chunks[next++]!;
         const record = await this.network.chunkRecord(fromHex(chunk)).catch(() => null);
-        online.set(chunk, record ? record.holders.filter((h) => this.network.net.isOnline(h)).length : 0);
+        online.set(chunk, record ? record.holders.filter((h) => this.network.hub.isOnline(h)).length : 0);
       }
     };
     await Promise.all(Array.from({ length: Math.min(HEALTH_CONCURRENCY, chunks.length) }, worker));
@@ -246,7 +245,7 @@ class VaultEngine implements Engine {
       }),
     );
     const refcount = as && this.#clients.has(as) ? await this.#client(as).refcount(chunk) : 0;
-    const managers = this.network.net.closest(chunk, GROUP_SIZE).map(toHex);
+    const managers = this.network.closest(chunk, GROUP_SIZE).map(toHex);
     return { name, size: record.size, subscribers: record.subscribers, refcount, holders, managers };
   }
 
@@ -412,8 +411,7 @@ class VaultEngine implements Engine {
   }
 
   #storageClient(label: string, identity: Identity): StorageClient {
-    const transport = this.network.transportFor(identity.name);
-    return new StorageClient(label, identity, { groups: new Groups(this.network.net, transport), routing: this.network.net, transport, events: this.#bus });
+    return new StorageClient(label, identity, this.network.networkOf(identity.name), this.#bus);
   }
 }
 

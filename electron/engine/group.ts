@@ -1,70 +1,80 @@
-/** Talking to and hearing from close groups: the 4 vaults closest to a name. */
-import { GROUP_SIZE, QUORUM } from './constants.ts';
+/** Close groups: the vaults closest to a name, as one vault's routing view sees them. */
+import { sleep } from './clock.ts';
+import { GROUP_SIZE, OP_DEADLINE_MS, QUORUM } from './constants.ts';
 import { SafeVaultError, isSafeVaultError } from '../api/errors.ts';
-import type { Message, Reply } from './messages.ts';
+import type { MessageOf, MessageType, Reply } from './messages.ts';
 import type { Name } from './names.ts';
-import type { RoutingTable, Transport } from './transport.ts';
+import type { Network } from './transport.ts';
+import { digestOf, type WireValue } from './wire/codec.ts';
 
-/** Matching copies needed from a group of `size` members: 3 of 4, or a majority of a smaller network. */
+/** Matching answers needed from a group of `size` members: 3 of 4, or a majority of a smaller network. */
 export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
 
-export class Groups {
-  readonly #routing: RoutingTable;
-  readonly #transport: Transport;
+/** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
+type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
 
-  constructor(routing: RoutingTable, transport: Transport) {
-    this.#routing = routing;
-    this.#transport = transport;
+export class Groups {
+  readonly #network: Network;
+
+  constructor(network: Network) {
+    this.#network = network;
   }
 
   /** The close group of `target`; `exclude` leaves out the subject itself (a node is not its own manager). */
   members(target: Name, exclude?: Name): Name[] {
-    return this.#routing.closest(target, GROUP_SIZE, exclude);
+    return this.#network.view.closest(target, GROUP_SIZE, exclude);
   }
 
-  /** Whether `sender` may speak for the group of `target`; one extra place allows for churn in flight. */
-  isMember(target: Name, sender: Name, exclude?: Name): boolean {
-    return this.#routing.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(sender));
-  }
-
-  threshold(target: Name, exclude?: Name): number {
-    return quorumOf(this.members(target, exclude).length);
+  /** Whether `vault` may act for the group of `target`; one extra place allows for views that lag. */
+  isMember(target: Name, vault: Name, exclude?: Name): boolean {
+    return this.#network.view.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(vault));
   }
 
   /**
-   * Sends `message` to every member of `target`'s group and returns the reply a quorum agrees on, as
-   * soon as it does: a slow or diverging member doesn't hold up the group's answer. If a quorum
-   * refuses with the same error, that error is thrown: the group's answer is a refusal.
+   * Asks every member and returns the reply a quorum agrees on (compared by the hash of its
+   * canonical encoding); if the members' versions differ, the newest reply that enough members
+   * answered at all. Refusals from a quorum are the group's answer.
    */
-  ask<M extends Message>(target: Name, message: M, exclude?: Name): Promise<Reply<M['type']>> {
+  async read<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<Reply<T>> {
     const members = this.members(target, exclude);
-    if (members.length === 0) return Promise.reject(new SafeVaultError('unavailable', 'no vaults are online'));
+    if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
     const needed = quorumOf(members.length);
-    const { promise, resolve, reject } = Promise.withResolvers<Reply<M['type']>>();
+    const settled = await Promise.allSettled(members.map((m) => this.#network.request(m, message)));
+    const replies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value as Reply<T>] : []));
+    if (replies.length < needed) {
+      const reason = settled.find((s) => s.status === 'rejected')?.reason as Error | undefined;
+      throw new SafeVaultError('unavailable', `the group could not answer (${needed} of ${members.length} needed)${reason ? `: ${reason.message}` : ''}`);
+    }
     const tally = new Map<string, number>();
-    let pending = members.length;
-    let firstError: unknown;
-    const count = (key: string, settle: () => void) => {
+    for (const reply of replies) {
+      const key = digestOf(reply as unknown as WireValue);
       const votes = (tally.get(key) ?? 0) + 1;
       tally.set(key, votes);
-      if (votes === needed) settle();
-      // Once no answer can still reach a quorum, say so without waiting for the stragglers.
-      if (--pending + Math.max(...tally.values()) < needed || pending === 0) {
-        const detail = firstError ? `: ${(firstError as Error).message}` : '';
-        reject(new SafeVaultError('unavailable', `the group could not agree (${needed} of ${members.length} needed)${detail}`));
-      }
-    };
-    for (const member of members) {
-      this.#transport.request(member, message).then(
-        (reply) => count(`ok:${JSON.stringify(reply)}`, () => resolve(reply)),
-        (error: unknown) => {
-          firstError ??= error;
-          count(`error:${errorKey(error)}`, () => reject(error));
-        },
-      );
+      if (votes >= needed) return reply;
     }
-    return promise;
+    return replies.sort((a, b) => b.version - a.version)[0]!;
+  }
+
+  /**
+   * Has one member of `target`'s group handle `message` (it decides with the rest of its group):
+   * the closest first, then the next while they are unreachable, round after round with backoff
+   * until `deadlineMs` passed. The message carries its operation id, so a repeat counts once.
+   */
+  async askMember<T extends MessageType>(target: Name, message: MessageOf<T>, options: { exclude?: Name; deadlineMs?: number } = {}): Promise<Reply<T>> {
+    const { clock } = this.#network;
+    const deadline = clock.now() + (options.deadlineMs ?? OP_DEADLINE_MS);
+    let last: unknown;
+    for (let round = 0; clock.now() < deadline; round++) {
+      for (const member of this.members(target, options.exclude)) {
+        try {
+          return await this.#network.request(member, message);
+        } catch (error) {
+          if (!isSafeVaultError(error) || error.code !== 'unavailable') throw error;
+          last = error;
+        }
+      }
+      await sleep(clock, Math.min(5000, 50 * 2 ** round) * (0.5 + clock.random()));
+    }
+    throw new SafeVaultError('unavailable', `no member of the group answered in time${last ? `: ${(last as Error).message}` : ''}`);
   }
 }
-
-const errorKey = (error: unknown): string => (isSafeVaultError(error) ? `${error.code}:${error.message}` : String(error));

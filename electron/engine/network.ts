@@ -1,7 +1,8 @@
 /**
  * The local network: N vaults in this process, each with its own data dir, joined by the
- * in-process transport. Vaults can be added, stopped (goodbye), killed (no goodbye) and started;
- * which vaults exist and which should run is kept in the app database, so a restart resumes it.
+ * in-process hub (every message through the codec). Vaults can be added, stopped (goodbye), killed
+ * (no goodbye) and started; which vaults exist and which should run is kept in the app database,
+ * so a restart resumes it. The simulation runs this same class on a virtual clock.
  */
 import { join } from 'node:path';
 import type { VaultInfo } from '../api/contract.ts';
@@ -10,28 +11,39 @@ import { migrate, type Db } from './db.ts';
 import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import type { ChunkRecord } from './messages.ts';
+import { sleep, systemClock, type Clock } from './clock.ts';
 import { Groups } from './group.ts';
-import { createIdentity } from './identity.ts';
-import { fromHex, toHex, type Name } from './names.ts';
-import { InProcessNetwork, type Transport } from './transport.ts';
+import { createIdentity, type Identity } from './identity.ts';
+import { closest, fromHex, toHex, type Name } from './names.ts';
+import { InProcessHub, PERFECT_LINKS, type LinkConditions, type Network } from './transport.ts';
 import { Vault } from './vault.ts';
+
+export interface LocalNetworkOptions {
+  clock?: Clock;
+  links?: LinkConditions;
+  /** New identities (the simulation derives them from its seed). */
+  newIdentity?: () => Identity;
+}
 
 const migrations = [
   `CREATE TABLE local_vault (id TEXT PRIMARY KEY, donated INTEGER NOT NULL, running INTEGER NOT NULL, added_at INTEGER NOT NULL) STRICT;`,
 ];
 
 export class LocalNetwork {
-  readonly net = new InProcessNetwork();
+  readonly hub: InProcessHub;
   readonly #root: string;
+  readonly #newIdentity: () => Identity;
   readonly #events: EventBus;
   readonly #vaults = new Map<string, Vault>();
   readonly #sql;
   /** Used for reads any observer may make (chunk records, node accounts). */
   readonly #observer: Groups;
 
-  constructor(root: string, appDb: Db, events: EventBus) {
+  constructor(root: string, appDb: Db, events: EventBus, options: LocalNetworkOptions = {}) {
     this.#root = root;
     this.#events = events;
+    this.hub = new InProcessHub(options.clock ?? systemClock, options.links ?? PERFECT_LINKS);
+    this.#newIdentity = options.newIdentity ?? createIdentity;
     migrate(appDb, 'local_network', migrations);
     this.#sql = {
       all: appDb.prepare<[], { id: string; donated: number; running: number }>('SELECT id, donated, running FROM local_vault ORDER BY added_at, id'),
@@ -39,15 +51,17 @@ export class LocalNetwork {
       setRunning: appDb.prepare<[number, string]>('UPDATE local_vault SET running = ? WHERE id = ?'),
       setDonated: appDb.prepare<[number, string]>('UPDATE local_vault SET donated = ? WHERE id = ?'),
     };
-    this.#observer = new Groups(this.net, this.transportFor(createIdentity().name));
-    this.net.onChange((change) => {
+    const observer = this.networkOf(this.#newIdentity().name);
+    this.#observer = new Groups(observer);
+    observer.view.onChange((change) => {
       const vault = toHex(change.vault);
       this.#events.emit(change.kind === 'joined' ? { type: 'vault.joined', vault } : { type: 'vault.left', vault, graceful: change.graceful });
     });
   }
 
-  transportFor(name: Name): Transport {
-    return this.net.transportFor(name);
+  /** The network as `name` sees it (a vault, or a client that only asks). */
+  networkOf(name: Name): Network {
+    return this.hub.networkOf(name);
   }
 
   /**
@@ -60,9 +74,10 @@ export class LocalNetwork {
     }
     const running = this.#sql.all.all().filter((v) => v.running);
     const vaults = running.map((v) => this.#open(v.id));
-    this.net.start(vaults.map((v) => v.name));
+    this.hub.start(vaults.map((v) => v.name));
     await Promise.all(vaults.map((v) => v.register()));
     await Promise.all(vaults.map((v) => v.audit()));
+    for (const vault of vaults) vault.startAudits();
   }
 
   async add(donated = DEFAULT_DONATED_BYTES): Promise<VaultInfo> {
@@ -99,8 +114,8 @@ export class LocalNetwork {
    * them through their holder index of the offline vaults (see DataManager.underReplicated for the cost).
    */
   underReplicated(): number {
-    const offline = this.#sql.all.all().map((v) => fromHex(v.id)).filter((name) => !this.net.isOnline(name));
-    const isOnline = (name: Name) => this.net.isOnline(name);
+    const offline = this.#sql.all.all().map((v) => fromHex(v.id)).filter((name) => !this.hub.isOnline(name));
+    const isOnline = (name: Name) => this.hub.isOnline(name);
     const short = new Set<string>();
     for (const vault of this.running()) for (const chunk of vault.dataManager.underReplicated(offline, isOnline)) short.add(chunk);
     return short.size;
@@ -108,24 +123,26 @@ export class LocalNetwork {
 
   /** Graceful: the vault says goodbye and its data dir stays. */
   stopVault(idOrPrefix: string): Promise<VaultInfo> {
-    return this.#takeDown(idOrPrefix, (name) => this.net.leave(name));
+    return this.#takeDown(idOrPrefix, false);
   }
 
   /** No goodbye: the vault stops answering mid-whatever, as in a crash; the failure detector notices. */
   killVault(idOrPrefix: string): Promise<VaultInfo> {
-    return this.#takeDown(idOrPrefix, (name) => this.net.vanish(name));
+    return this.#takeDown(idOrPrefix, true);
   }
 
-  /** Takes a running vault off the network; returns once the others have handled its departure. */
-  async #takeDown(idOrPrefix: string, depart: (name: Name) => void | Promise<void>): Promise<VaultInfo> {
+  /** Takes a running vault off the network; returns once the others have noticed and handled its departure. */
+  async #takeDown(idOrPrefix: string, crash: boolean): Promise<VaultInfo> {
     const id = this.resolve(idOrPrefix);
     const vault = this.#vaults.get(id);
     if (vault) {
       this.#sql.setRunning.run(0, id);
       this.#vaults.delete(id);
-      const departed = depart(vault.name);
+      if (crash) this.hub.vanish(vault.name);
+      else this.hub.leave(vault.name);
       vault.close();
-      await departed;
+      const { detectMs, viewLagMs } = this.hub.conditions;
+      await sleep(this.hub.clock, (crash ? detectMs : 0) + viewLagMs[1]);
       await this.settled();
     }
     return this.info(id);
@@ -153,11 +170,14 @@ export class LocalNetwork {
   /** A vault as the network sees it: its storage_node_manager group's account of it. */
   async info(id: string): Promise<VaultInfo> {
     const name = fromHex(id);
-    const account = await this.#observer.ask(name, { type: 'snm.account', node: name }, name).catch(() => null);
+    const account = await this.#observer
+      .read(name, { type: 'snm.account', node: name }, name)
+      .then((r) => r.account)
+      .catch(() => null);
     const row = this.#sql.all.all().find((v) => v.id === id)!;
     return {
       id,
-      online: this.net.isOnline(name),
+      online: this.hub.isOnline(name),
       donated: account?.donated ?? row.donated,
       used: account?.storedBytes ?? 0,
       chunks: account?.storedCount ?? 0,
@@ -166,8 +186,13 @@ export class LocalNetwork {
   }
 
   /** A chunk's record as its data_manager group agrees on it. */
-  chunkRecord(chunk: Name): Promise<ChunkRecord | null> {
-    return this.#observer.ask(chunk, { type: 'dm.info', chunk });
+  async chunkRecord(chunk: Name): Promise<ChunkRecord | null> {
+    return (await this.#observer.read(chunk, { type: 'dm.info', chunk })).record;
+  }
+
+  /** The `count` online vaults closest to `target`, as the network stands (not as any one vault sees it). */
+  closest(target: Name, count: number): Name[] {
+    return closest(target, this.hub.online(), count);
   }
 
   /** Resolves when every vault has handled every membership change so far. */
@@ -177,33 +202,34 @@ export class LocalNetwork {
 
   /** Shuts every vault without churn: the network as a whole is going down, not its members. */
   close(): void {
-    this.net.close();
     for (const vault of this.#vaults.values()) vault.close();
     this.#vaults.clear();
   }
 
   #create(donated: number): string {
-    const identity = createIdentity();
+    const identity = this.#newIdentity();
     const id = toHex(identity.name);
-    new Vault({ dir: this.#dirOf(id), routing: this.net, transportFor: (n) => this.transportFor(n), events: this.#events, donated, identity: identity.secret }).close();
+    new Vault({ dir: this.#dirOf(id), networkOf: (n) => this.networkOf(n), events: this.#events, donated, identity: identity.secret }).close();
     this.#sql.add.run(id, donated, Date.now());
     return id;
   }
 
   #open(id: string, donated?: number): Vault {
-    const vault = new Vault({ dir: this.#dirOf(id), routing: this.net, transportFor: (n) => this.transportFor(n), events: this.#events, ...(donated ? { donated } : {}) });
+    const vault = new Vault({ dir: this.#dirOf(id), networkOf: (n) => this.networkOf(n), events: this.#events, ...(donated ? { donated } : {}) });
     if (vault.id !== id) {
       vault.close();
       fail('conflict', `vault data dir ${this.#dirOf(id)} belongs to another vault`);
     }
-    this.net.attach(vault.name, vault);
+    this.hub.attach(vault.name, vault);
     this.#vaults.set(id, vault);
     return vault;
   }
 
   async #bringOnline(vault: Vault): Promise<void> {
-    this.net.join([vault.name]);
+    this.hub.join(vault.name);
+    await sleep(this.hub.clock, this.hub.conditions.viewLagMs[1]);
     await vault.register();
+    vault.startAudits();
     await this.settled();
   }
 

@@ -1,22 +1,18 @@
 /**
- * How vaults reach each other. The engine sees only `Transport` (send a message, await its reply)
- * and `RoutingTable` (who is online, who is closest); the in-process network implements both for the
- * local network, and a libp2p transport implements the same two for network mode.
+ * How vaults reach each other. The engine sees only `Network`: send a message and await its reply,
+ * and its own `RoutingView` of who is online. Every vault has its own view, fed membership changes
+ * asynchronously, so views disagree for a while as they do over a real network.
+ *
+ * `InProcessHub` implements it for the vaults of one process (the local network and the
+ * simulation): every message is encoded to a codec frame and decoded at the receiver, and may be
+ * delayed, dropped, duplicated and reordered according to its `LinkConditions`.
  */
-import { EventEmitter } from 'node:events';
+import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../api/errors.ts';
+import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
-import { SafeVaultError } from '../api/errors.ts';
-import type { Message, Reply } from './messages.ts';
+import { parseMessage, parseReply, type Message, type MessageOf, type MessageType, type Reply } from './messages.ts';
 import { closest, toHex, type Name } from './names.ts';
-
-export interface Transport {
-  /** Resolves with the receiver's reply; rejects with the receiver's error, or 'unavailable' if unreachable. */
-  request<M extends Message>(to: Name, message: M): Promise<Reply<M['type']>>;
-}
-
-export interface Endpoint {
-  receive(from: Name, message: Message): Promise<unknown>;
-}
+import { decodeFrame, encodeFrame, type WireValue } from './wire/codec.ts';
 
 export interface MembershipChange {
   kind: 'joined' | 'left';
@@ -27,8 +23,8 @@ export interface MembershipChange {
   after: readonly Name[];
 }
 
-/** A vault's view of which vaults are online. */
-export interface RoutingTable {
+/** One vault's view of which vaults are online. */
+export interface RoutingView {
   online(): readonly Name[];
   isOnline(name: Name): boolean;
   /** The `count` online vaults closest to `target`, closest first. */
@@ -36,108 +32,227 @@ export interface RoutingTable {
   onChange(listener: (change: MembershipChange) => void): () => void;
 }
 
-/**
- * All vaults of one process: delivery is a function call, and membership is one shared table
- * (every vault sees the same changes in the same order).
- */
-export class InProcessNetwork implements RoutingTable {
+export interface Network {
+  readonly self: Name;
+  readonly view: RoutingView;
+  readonly clock: Clock;
+  /** Resolves with the receiver's reply; rejects with its error, or 'unavailable' if it is unreachable or silent. */
+  request<T extends MessageType>(to: Name, message: MessageOf<T>): Promise<Reply<T>>;
+}
+
+export interface Endpoint {
+  receive(from: Name, message: Message): Promise<unknown>;
+}
+
+export interface LinkConditions {
+  /** One-way delay of each frame, uniform in [min, max] ms. */
+  delayMs: [number, number];
+  /** Chance that a frame is lost, and that it arrives twice. */
+  loss: number;
+  duplicate: number;
+  /** How long after a membership change each view hears of it, uniform in [min, max] ms. */
+  viewLagMs: [number, number];
+  /** How long a vanished vault takes to be noticed. */
+  detectMs: number;
+  /** A request with no reply by then fails as unreachable. */
+  timeoutMs: number;
+}
+
+export const PERFECT_LINKS: LinkConditions = { delayMs: [0, 0], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: REQUEST_TIMEOUT_MS };
+
+/** Frames and bytes on the wire, by message type (what the benchmark reports per chunk). */
+export interface WireStats {
+  messages: number;
+  bytes: number;
+  byType: Record<string, { messages: number; bytes: number }>;
+}
+
+class View implements RoutingView {
+  readonly online_ = new Map<string, Name>();
+  readonly #listeners = new Set<(change: MembershipChange) => void>();
+
+  online(): readonly Name[] {
+    return [...this.online_.values()];
+  }
+
+  isOnline(name: Name): boolean {
+    return this.online_.has(toHex(name));
+  }
+
+  closest(target: Name, count: number, exclude?: Name): Name[] {
+    return closest(target, this.online_.values(), count, exclude);
+  }
+
+  onChange(listener: (change: MembershipChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  apply(kind: MembershipChange['kind'], vault: Name, graceful: boolean): void {
+    const hex = toHex(vault);
+    if ((kind === 'joined') === this.online_.has(hex)) return;
+    const before = this.online();
+    if (kind === 'joined') this.online_.set(hex, vault);
+    else this.online_.delete(hex);
+    const change = { kind, vault, graceful, before, after: this.online() };
+    for (const listener of [...this.#listeners]) listener(change);
+  }
+}
+
+export class InProcessHub {
+  readonly clock: Clock;
+  conditions: LinkConditions;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #online = new Map<string, Name>();
-  readonly #changes = new EventEmitter();
-  #detector: NodeJS.Timeout | undefined;
+  readonly #views = new Map<string, View>();
+  /** Vaults that left or vanished: whatever they still had in flight goes nowhere. */
+  readonly #stopped = new Set<string>();
+  readonly #stats: WireStats = { messages: 0, bytes: 0, byType: {} };
 
-  constructor() {
-    this.#changes.setMaxListeners(0);
+  constructor(clock: Clock = systemClock, conditions: LinkConditions = PERFECT_LINKS) {
+    this.clock = clock;
+    this.conditions = conditions;
   }
 
-  /** A transport whose messages come from `from` (the receiver learns the sender from the link, as with a secure channel). */
-  transportFor(from: Name): Transport {
-    return { request: (to, message) => this.#deliver(from, to, message) };
+  /** The network as `self` sees it: its messages come from `self` (the link names the sender, as a secure channel does). */
+  networkOf(self: Name): Network {
+    // A fresh view each time: a vault that restarts learns the network anew, with nothing stale.
+    const view = new View();
+    this.#views.set(toHex(self), view);
+    for (const vault of this.#online.values()) view.apply('joined', vault, true);
+    return { self, view, clock: this.clock, request: (to, message) => this.#request(self, to, message) };
   }
 
+  /** A vault starts answering; it learns the membership as it stands. */
   attach(name: Name, endpoint: Endpoint): void {
     this.#endpoints.set(toHex(name), endpoint);
+    this.#stopped.delete(toHex(name));
   }
 
   /** A cold start: the vaults come online together, as the network they were, so nothing churns. */
   start(names: readonly Name[]): void {
     for (const name of names) this.#online.set(toHex(name), name);
+    for (const view of this.#views.values()) for (const name of names) view.apply('joined', name, true);
   }
 
-  /** Vaults join a running network, each announced as a membership change. */
-  join(names: readonly Name[]): void {
-    for (const name of names) this.#change('joined', name, true);
+  join(name: Name): void {
+    this.#online.set(toHex(name), name);
+    this.#tell('joined', name, true, 0);
   }
 
-  /** A goodbye: the vault leaves the routing table at once. */
+  /** A goodbye: the vault leaves; each view hears of it after its lag. */
   leave(name: Name): void {
     this.#endpoints.delete(toHex(name));
-    if (this.#online.has(toHex(name))) this.#change('left', name, true);
+    this.#stopped.add(toHex(name));
+    if (this.#online.delete(toHex(name))) this.#tell('left', name, true, 0);
   }
 
-  /** No goodbye: the vault stops answering; resolves when the failure detector has noticed. */
-  vanish(name: Name): Promise<void> {
+  /** No goodbye: the vault stops answering at once; views notice after the failure detector's delay. */
+  vanish(name: Name): void {
     this.#endpoints.delete(toHex(name));
-    this.#detector ??= setTimeout(() => this.#detectFailures(), 100);
-    return new Promise((resolve) => {
-      const stop = this.onChange((change) => {
-        if (change.kind === 'left' && change.vault.equals(name)) resolve(stop());
-      });
-    });
-  }
-
-  online(): readonly Name[] {
-    return [...this.#online.values()];
+    this.#stopped.add(toHex(name));
+    if (this.#online.delete(toHex(name))) this.#tell('left', name, false, this.conditions.detectMs);
   }
 
   isOnline(name: Name): boolean {
     return this.#online.has(toHex(name));
   }
 
-  closest(target: Name, count: number, exclude?: Name): Name[] {
-    return closest(target, this.#online.values(), count, exclude);
+  online(): Name[] {
+    return [...this.#online.values()];
   }
 
-  onChange(listener: (change: MembershipChange) => void): () => void {
-    this.#changes.on('change', listener);
-    return () => this.#changes.off('change', listener);
+  stats(): WireStats {
+    return structuredClone(this.#stats);
   }
 
-  close(): void {
-    clearTimeout(this.#detector);
-    this.#changes.removeAllListeners();
-  }
-
-  #detectFailures(): void {
-    this.#detector = undefined;
-    for (const [hex, name] of this.#online) {
-      if (!this.#endpoints.has(hex)) this.#change('left', name, false);
+  #tell(kind: MembershipChange['kind'], vault: Name, graceful: boolean, afterMs: number): void {
+    for (const [hex, view] of this.#views) {
+      // The vault itself knows at once; everyone else after its own lag.
+      const lag = hex === toHex(vault) ? 0 : afterMs + this.#uniform(this.conditions.viewLagMs);
+      if (lag === 0) view.apply(kind, vault, graceful);
+      else this.clock.after(lag, () => view.apply(kind, vault, graceful));
     }
   }
 
-  #change(kind: MembershipChange['kind'], name: Name, graceful: boolean): void {
-    const before = this.online();
-    if (kind === 'joined') this.#online.set(toHex(name), name);
-    else this.#online.delete(toHex(name));
-    this.#changes.emit('change', { kind, vault: name, graceful, before, after: this.online() } satisfies MembershipChange);
+  #uniform([min, max]: [number, number]): number {
+    return min === max ? min : min + Math.floor(this.clock.random() * (max - min + 1));
   }
 
-  async #deliver<M extends Message>(from: Name, to: Name, message: M): Promise<Reply<M['type']>> {
-    const endpoint = this.#endpoints.get(toHex(to));
-    if (!endpoint) {
-      if (this.#online.has(toHex(to))) this.#detectFailures();
-      throw new SafeVaultError('unavailable', `vault ${toHex(to).slice(0, 12)} is unreachable`);
+  /** One frame across the link: encoded, counted, maybe lost, delayed (and so reordered), maybe duplicated. */
+  #send(type: string, frame: Buffer, deliver: (frame: Buffer) => void): void {
+    this.#count(type, frame.length);
+    const { loss, duplicate } = this.conditions;
+    if (loss > 0 && this.clock.random() < loss) return;
+    const copies = duplicate > 0 && this.clock.random() < duplicate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delay = this.#uniform(this.conditions.delayMs);
+      if (delay === 0) queueMicrotask(() => deliver(frame));
+      else this.clock.after(delay, () => deliver(frame));
     }
-    // Hop through the event loop as a real link would, so no caller relies on synchronous delivery.
-    await Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SafeVaultError('unavailable', `vault ${toHex(to).slice(0, 12)} did not answer in time`)), REQUEST_TIMEOUT_MS);
-    });
+  }
+
+  #count(type: string, bytes: number): void {
+    this.#stats.messages++;
+    this.#stats.bytes += bytes;
+    const entry = (this.#stats.byType[type] ??= { messages: 0, bytes: 0 });
+    entry.messages++;
+    entry.bytes += bytes;
+  }
+
+  #request<T extends MessageType>(from: Name, to: Name, message: MessageOf<T>): Promise<Reply<T>> {
+    const short = toHex(to).slice(0, 12);
+    if (this.#stopped.has(toHex(from))) return Promise.reject(new SafeVaultError('unavailable', 'this vault is stopped'));
+    let frame: Buffer;
     try {
-      return (await Promise.race([endpoint.receive(from, message), timeout])) as Reply<M['type']>;
-    } finally {
-      clearTimeout(timer);
+      frame = encodeFrame('message', message as unknown as WireValue);
+    } catch (error) {
+      return Promise.reject(error);
     }
+    const reply = new Promise<Reply<T>>((resolve, reject) => {
+      let answered = false;
+      const answer = (replyFrame: Buffer) => {
+        if (answered) return; // a duplicated reply is dropped, as a request id would have it
+        answered = true;
+        try {
+          const { kind, value } = decodeFrame(replyFrame);
+          if (kind === 'error') {
+            const { code, message: text } = value as { code: ErrorCode; message: string };
+            reject(new SafeVaultError(code, text));
+          } else resolve(parseReply(message.type, value));
+        } catch (error) {
+          reject(error);
+        }
+      };
+      this.#send(message.type, frame, (arrived) => {
+        const endpoint = this.#endpoints.get(toHex(to));
+        if (!endpoint) return; // nobody there: the caller times out, as over a real link
+        let decoded: Message;
+        try {
+          decoded = parseMessage(decodeFrame(arrived).value);
+        } catch (error) {
+          return this.#send('error', errorFrame(error), answer);
+        }
+        endpoint.receive(from, decoded).then(
+          (result) => {
+            let out: Buffer;
+            try {
+              out = encodeFrame('reply', result as WireValue);
+            } catch (error) {
+              out = errorFrame(error);
+            }
+            this.#send(`${message.type}:reply`, out, answer);
+          },
+          (error: unknown) => this.#send(`${message.type}:error`, errorFrame(error), answer),
+        );
+      });
+    });
+    return within(this.clock, this.conditions.timeoutMs, reply, () => new SafeVaultError('unavailable', `vault ${short} did not answer in time`));
   }
+}
+
+function errorFrame(error: unknown): Buffer {
+  const code: ErrorCode = isSafeVaultError(error) ? error.code : 'bad-request';
+  const message = error instanceof Error ? error.message : String(error);
+  return encodeFrame('error', { code, message: message.slice(0, 500) });
 }

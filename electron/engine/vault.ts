@@ -1,33 +1,39 @@
 /**
  * One vault: its identity, its SQLite file, its chunk files, and the four personas it performs.
- * Messages are dispatched here; messages from another group are acted on only with a quorum.
+ * Messages are dispatched here (who may send what is in messages.ts); membership changes in this
+ * vault's own view move records to the vaults newly responsible for them and start churn handling.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tombstones, type AccountBook, type AccountRecord } from './accounts.ts';
-import { GROUP_SIZE } from './constants.ts';
+import { derivedOp } from './clientRequest.ts';
+import { AUDIT_INTERVAL_MS, GROUP_SIZE } from './constants.ts';
 import { migrate, openDatabase, type Db } from './db.ts';
 import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import { Groups } from './group.ts';
 import { createIdentity, loadIdentity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import type { Message, MessageOf, Reply, TransferredRecord } from './messages.ts';
-import { closest, sha256, toHex, type Name } from './names.ts';
+import type { Message, MessageOf, RecordState } from './messages.ts';
+import { closest, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
 import { StorageClientManager } from './personas/storageClientManager.ts';
 import { StorageNode } from './personas/storageNode.ts';
 import { StorageNodeManager } from './personas/storageNodeManager.ts';
-import { QuorumCollector } from './quorum.ts';
-import type { Endpoint, MembershipChange, RoutingTable, Transport } from './transport.ts';
+import { Replicas, type Place } from './replica.ts';
+import type { Endpoint, MembershipChange, Network } from './transport.ts';
 
 const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;`];
 
+/** Records sent to one new member per message. */
+const TRANSFER_BATCH = 512;
+/** Members of a record's group, plus this many places of slack for views that lag, may take part in its decisions. */
+const SLACK = 2;
+
 export interface VaultOptions {
   dir: string;
-  routing: RoutingTable;
-  transportFor: (self: Name) => Transport;
+  /** This vault's link to the others, given its name once the identity is known. */
+  networkOf: (self: Name) => Network;
   events: EventBus;
   /** Bytes donated to the network; stored on first open, kept afterwards unless given again. */
   donated?: number;
@@ -43,10 +49,9 @@ export class Vault implements Endpoint {
   readonly storageNodeManager: StorageNodeManager;
   readonly storageClientManager: StorageClientManager;
   readonly #ctx: VaultContext;
-  readonly #books: Map<string, AccountBook>;
-  readonly #quorum = new QuorumCollector();
   readonly #stopWatching: () => void;
   #changes: Promise<void> = Promise.resolve();
+  #stopAudit: () => void = () => undefined;
   #closed = false;
 
   constructor(options: VaultOptions) {
@@ -58,37 +63,56 @@ export class Vault implements Endpoint {
     const self = loadIdentity(identity).name;
     this.name = self;
     this.id = toHex(self);
-    const transport = options.transportFor(self);
+    const network = options.networkOf(self);
+    const locks = new KeyedLock();
     this.#ctx = {
       self,
       db,
-      routing: options.routing,
-      transport,
-      groups: new Groups(options.routing, transport),
-      locks: new KeyedLock(),
-      tombstones: new Tombstones(db),
+      network,
+      clock: network.clock,
+      groups: new Groups(network),
+      locks,
+      replicas: new Replicas({ self, db, network, locks }),
       events: options.events,
-      pull: (book, kind, key) => this.#pull(book, kind, key),
     };
-    this.storageNode = new StorageNode({ self, db, chunksDir: join(options.dir, 'chunks'), donated: decodeNumber(donatedBytes), events: options.events });
-    this.dataManager = new DataManager(this.#ctx);
+    this.storageNode = new StorageNode(this.#ctx, join(options.dir, 'chunks'), decodeNumber(donatedBytes));
+    this.dataManager = new DataManager(this.#ctx, (chunk) => this.storageNode.staged(chunk));
     this.storageNodeManager = new StorageNodeManager(this.#ctx);
     this.storageClientManager = new StorageClientManager(this.#ctx);
-    this.#books = new Map<string, AccountBook>(
-      [this.dataManager, this.storageNodeManager, this.storageClientManager].map((book) => [book.persona, book]),
-    );
-    // Changes are handled one at a time, in the order the routing table reports them.
-    this.#stopWatching = options.routing.onChange((change) => {
+    for (const book of [this.storageClientManager, this.dataManager, this.storageNodeManager]) this.#ctx.replicas.register(book);
+    // Changes are handled one at a time, in the order this vault's view reports them.
+    this.#stopWatching = network.view.onChange((change) => {
       this.#changes = this.#changes.then(() => this.#onMembershipChange(change)).catch(() => undefined);
     });
   }
 
   /** Tells this vault's storage_node_manager group how much space it donates. */
   async register(): Promise<void> {
-    await this.#ctx.groups.ask(this.name, { type: 'snm.register', donated: this.storageNode.donated }, this.name);
+    const { donated } = this.storageNode;
+    const op = derivedOp('snm.register', this.name, this.#ctx.clock.bytes(16));
+    await this.#ctx.groups.askMember(this.name, { type: 'snm.register', op, donated }, { exclude: this.name });
   }
 
-  /** Changes the space this vault donates: kept in its meta, then told to its storage_node_manager group as at registration. */
+  /** Starts the periodic audit of records and sweep of the disk (churn that went unseen, bytes nobody lists). */
+  startAudits(): void {
+    const { clock } = this.#ctx;
+    const tick = () => {
+      if (this.#closed) return;
+      this.#changes = this.#changes
+        .then(async () => {
+          if (this.#closed) return;
+          await this.dataManager.audit();
+          if (!this.#closed) await this.storageNode.sweep();
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          if (!this.#closed) this.#stopAudit = clock.after(AUDIT_INTERVAL_MS * (0.75 + clock.random() / 2), tick);
+        });
+    };
+    this.#stopAudit = clock.after(AUDIT_INTERVAL_MS * clock.random(), tick);
+  }
+
+  /** Changes this vault's donated space: kept in its meta, then told to its storage_node_manager group as at registration. */
   async setDonated(bytes: number): Promise<void> {
     loadOrCreate(this.#ctx.db, 'donated', () => encodeNumber(bytes), true);
     this.storageNode.donated = bytes;
@@ -110,182 +134,128 @@ export class Vault implements Endpoint {
     return this.#changes;
   }
 
-  /** Tops up any chunk this vault manages that has too few online holders (after a cold start). */
-  async audit(): Promise<void> {
-    await this.dataManager.auditAll();
+  /** Reviews every record with too few online holders (after a cold start). */
+  audit(): Promise<void> {
+    return this.dataManager.audit();
   }
 
   receive(from: Name, message: Message): Promise<unknown> {
     if (this.#closed) fail('unavailable', `vault ${this.id.slice(0, 12)} is stopped`);
-    return this.#dispatch(from, message);
+    return Promise.resolve().then(() => this.#dispatch(from, message));
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopWatching();
-    this.#quorum.clear();
+    this.#stopAudit();
     this.#ctx.db.close();
   }
 
-  async #dispatch(from: Name, msg: Message): Promise<unknown> {
-    const self = this.name;
+  #dispatch(from: Name, msg: Message): unknown {
     switch (msg.type) {
       case 'client.put':
         return this.storageClientManager.onClientPut(msg);
       case 'client.delete':
         return this.storageClientManager.onClientDelete(msg);
       case 'cm.refcount':
-        return { refcount: this.storageClientManager.refcount(msg.client, msg.chunk) };
+        return this.storageClientManager.onRefcount(msg);
+      case 'chunk.stage':
+        return this.storageNode.onStage(msg);
+      case 'stage.fetch':
+        return this.storageNode.onStageFetch(msg);
       case 'dm.put':
-        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.put:${msg.requestId}:${toHex(msg.client)}:${toHex(msg.chunk)}`, () => this.dataManager.onPut(msg));
+        return this.dataManager.onPut(from, msg);
       case 'dm.delete':
-        return this.#fromGroup(from, msg.client, undefined, msg.chunk, `dm.delete:${msg.requestId}:${toHex(msg.client)}:${toHex(msg.chunk)}`, () => this.dataManager.onDelete(msg));
+        return this.dataManager.onDelete(from, msg);
       case 'dm.info':
         return this.dataManager.onInfo(msg);
       case 'dm.badHolder':
         return this.dataManager.onBadHolder(msg);
-      case 'snm.put':
-        return this.#toManagerOf(from, msg, `snm.put:${toHex(msg.chunk)}:${msg.copy}`, () => this.storageNodeManager.onPut(msg));
-      case 'snm.delete':
-        return this.#toManagerOf(from, msg, `snm.delete:${toHex(msg.chunk)}:${msg.reason}:${msg.size}`, () => this.storageNodeManager.onDelete(msg));
-      case 'snm.lost':
-        return this.#toManagerOf(from, msg, `snm.lost:${toHex(msg.chunk)}:${msg.size}`, () => this.storageNodeManager.onLost(msg));
-      case 'snm.register':
-        return this.storageNodeManager.onRegister(from, msg);
-      case 'snm.account':
-        return this.storageNodeManager.onAccount(msg);
-      case 'node.put':
-        return this.#fromGroup(from, self, self, undefined, `node.put:${toHex(msg.chunk)}:${msg.copy}`, () => this.storageNode.onPut(msg));
-      case 'node.delete':
-        return this.#fromGroup(from, self, self, undefined, `node.delete:${toHex(msg.chunk)}:${msg.reason}`, () => this.storageNode.onDelete(msg));
+      case 'node.store':
+        return this.storageNode.onStore(from, msg);
       case 'node.get':
         return this.storageNode.onGet(msg);
-      case 'account.transfer':
-        return this.#onTransfer(from, msg);
-      case 'account.read':
-        return this.#onRead(from, msg);
+      case 'node.sweep':
+        return this.storageNode.onSweep(msg);
+      case 'snm.register':
+        this.#mustManage(from, from);
+        return this.storageNodeManager.onRegister(from, msg);
+      case 'snm.report':
+        this.#mustManage(msg.node, from);
+        return this.storageNodeManager.onReport(from, msg);
+      case 'snm.account':
+        return this.storageNodeManager.onAccount(msg);
+      case 'rec.prepare':
+        this.#mustShare(msg, from);
+        return this.#ctx.replicas.onPrepare(msg);
+      case 'rec.accept':
+        this.#mustShare(msg, from);
+        return this.#ctx.replicas.onAccept(msg);
+      case 'rec.commit':
+        this.#mustShare(msg, from);
+        return this.#ctx.replicas.onCommit(msg);
+      case 'rec.transfer': {
+        const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
+        if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
+        return reply;
+      }
     }
   }
 
-  /** A data_manager group's message to the storage_node_manager group of `msg.node`. */
-  #toManagerOf<R>(from: Name, msg: { node: Name; chunk: Name }, key: string, act: () => Promise<R>): Promise<R> {
-    if (!this.#ctx.groups.isMember(msg.node, this.name, msg.node)) fail('bad-request', `this vault does not manage vault ${toHex(msg.node).slice(0, 12)}`);
-    return this.#fromGroup(from, msg.chunk, undefined, undefined, `${key}:${toHex(msg.node)}`, act);
+  #mustManage(node: Name, from: Name): void {
+    if (!this.#ctx.groups.isMember(node, this.name, node)) fail('unavailable', `this vault does not manage vault ${toHex(node).slice(0, 12)}`);
+    if (from.equals(this.name)) fail('unauthorized', 'a vault may not manage itself');
   }
 
-  /**
-   * Acts once a quorum of the group of `senderGroup` (leaving out `exclude`) sent the same message.
-   * `receiverGroup`, when given, is the group this vault must belong to for the message to be its business.
-   */
-  #fromGroup<R>(from: Name, senderGroup: Name, exclude: Name | undefined, receiverGroup: Name | undefined, key: string, act: () => Promise<R>): Promise<R> {
-    const groups = this.#ctx.groups;
-    if (!groups.isMember(senderGroup, from, exclude)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not speak for that group`);
-    if (receiverGroup && !groups.isMember(receiverGroup, this.name)) fail('bad-request', 'this vault is not in the group that message is for');
-    return this.#quorum.submit(key, toHex(from), groups.threshold(senderGroup, exclude), act);
+  /** A record decision is between members of the record's group (with slack for lagging views). */
+  #mustShare(msg: MessageOf<'rec.prepare' | 'rec.accept' | 'rec.commit'>, from: Name): void {
+    const place = this.#ctx.replicas.book(msg.persona).placeOf(msg.key) ?? fail('bad-request', `malformed ${msg.persona} key`);
+    if (!this.#near(place, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} is not in that record's group`);
+    if (!this.#near(place, this.name)) fail('unavailable', 'this vault is not in that record\'s group');
+  }
+
+  #near(place: Place, vault: Name): boolean {
+    return this.#ctx.network.view.closest(place.group, GROUP_SIZE + SLACK, place.exclude).some((m) => m.equals(vault));
   }
 
   // --- churn ---
 
   async #onMembershipChange(change: MembershipChange): Promise<void> {
-    if (this.#closed) return;
-    if (change.vault.equals(this.name)) {
-      if (change.kind === 'joined') this.#dropForeign(change.after);
-      return;
-    }
-    if (change.kind === 'left') {
-      await this.dataManager.onHolderLost(change.vault);
-    } else {
-      await this.dataManager.onHolderJoined(change.vault);
-      await this.storageNodeManager.onNodeJoined(change.vault);
-    }
-    if (!this.#closed) await this.#transferAccounts(change);
+    if (this.#closed || change.vault.equals(this.name)) return;
+    await this.dataManager.onMembershipChange(change.vault, change.kind === 'joined');
+    if (!this.#closed) await this.#transferRecords(change);
   }
 
-  /** Old members hand each record to the vaults newly responsible for it, and forget what is no longer theirs. */
-  async #transferAccounts(change: MembershipChange): Promise<void> {
-    const batches = new Map<string, { to: Name; records: TransferredRecord[] }>();
-    const forget: [AccountBook, AccountRecord][] = [];
-    for (const book of this.#books.values()) {
-      for (const record of this.#ctx.tombstones.recordsOf(book)) {
-        const before = closest(record.group, change.before, GROUP_SIZE, record.exclude);
-        if (!before.some((m) => m.equals(this.name))) continue;
-        const after = closest(record.group, change.after, GROUP_SIZE, record.exclude);
+  /** Members hand each record to the vaults newly in its group, and forget records well outside theirs. */
+  async #transferRecords(change: MembershipChange): Promise<void> {
+    const sends: Promise<unknown>[] = [];
+    for (const book of this.#ctx.replicas.books()) {
+      const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
+      const forget: Buffer[] = [];
+      for (const { key, state } of this.#ctx.replicas.records(book)) {
+        const place = book.placeOf(key)!;
+        const after = closest(place.group, change.after, GROUP_SIZE, place.exclude);
+        if (!after.some((m) => m.equals(this.name))) {
+          if (!closest(place.group, change.after, GROUP_SIZE + SLACK, place.exclude).some((m) => m.equals(this.name))) forget.push(key);
+          continue;
+        }
+        const before = closest(place.group, change.before, GROUP_SIZE, place.exclude);
         for (const member of after) {
-          if (before.some((m) => m.equals(member))) continue;
+          if (member.equals(this.name) || before.some((m) => m.equals(member))) continue;
           const batch = batches.get(toHex(member)) ?? { to: member, records: [] };
-          batch.records.push({ persona: book.persona, kind: record.kind, key: record.key, value: record.value });
+          batch.records.push({ key, state });
           batches.set(toHex(member), batch);
         }
-        if (!after.some((m) => m.equals(this.name))) forget.push([book, record]);
       }
+      for (const { to, records } of batches.values()) {
+        for (let i = 0; i < records.length; i += TRANSFER_BATCH) {
+          sends.push(this.#ctx.network.request(to, { type: 'rec.transfer', persona: book.persona, records: records.slice(i, i + TRANSFER_BATCH) }));
+        }
+      }
+      for (const key of forget) this.#ctx.replicas.forget(book, key);
     }
-    await Promise.allSettled([...batches.values()].map(({ to, records }) => this.#ctx.transport.request(to, { type: 'account.transfer', records })));
-    for (const [book, record] of forget) this.#forget(book, record);
-  }
-
-  /** A vault coming back forgets records whose groups it is no longer in. */
-  #dropForeign(online: readonly Name[]): void {
-    for (const book of this.#books.values()) {
-      const foreign = [...this.#ctx.tombstones.recordsOf(book)].filter(
-        (record) => !closest(record.group, online, GROUP_SIZE, record.exclude).some((m) => m.equals(this.name)),
-      );
-      for (const record of foreign) this.#forget(book, record);
-    }
-  }
-
-  #forget(book: AccountBook, record: AccountRecord): void {
-    if (record.value === null) this.#ctx.tombstones.clear(book.persona, record.kind, record.key);
-    else book.drop(record.kind, record.key);
-  }
-
-  /** Adopts each transferred record once a quorum of its old group sent the same value. */
-  #onTransfer(from: Name, msg: MessageOf<'account.transfer'>): Reply<'account.transfer'> {
-    let accepted = 0;
-    for (const { persona, kind, key, value } of msg.records) {
-      const book = this.#books.get(persona);
-      const place = book?.placeOf(kind, key);
-      if (!book || !place) continue;
-      const groups = this.#ctx.groups;
-      if (!groups.isMember(place.group, from, place.exclude) || !groups.isMember(place.group, this.name, place.exclude)) continue;
-      const digest = value ? toHex(sha256(value)) : 'deleted';
-      const adopt = () => {
-        accepted++;
-        return this.#adopt(book, kind, key, value);
-      };
-      this.#quorum.submit(`xfer:${persona}:${kind}:${toHex(key)}:${digest}`, toHex(from), groups.threshold(place.group, place.exclude), adopt).catch(() => undefined);
-    }
-    if (accepted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: accepted });
-    return { accepted };
-  }
-
-  /** Replaces a record under the persona's own lock, so it never lands in the middle of an operation on it. */
-  #adopt(book: AccountBook, kind: string, key: Buffer, value: Buffer | null): Promise<void> {
-    return this.#ctx.locks.run(book.lockKey(kind, key), async () => {
-      book.adopt(kind, key, value);
-      if (value) this.#ctx.tombstones.clear(book.persona, kind, key);
-      else this.#ctx.tombstones.add(book.persona, kind, key);
-    });
-  }
-
-  /** Members of a record's group may read it, to heal a copy they lack. */
-  #onRead(from: Name, msg: MessageOf<'account.read'>): Reply<'account.read'> {
-    const book = this.#books.get(msg.persona);
-    const place = book?.placeOf(msg.kind, msg.key);
-    if (!book || !place) fail('bad-request', `no such record kind: ${msg.persona}/${msg.kind}`);
-    if (!this.#ctx.groups.isMember(place!.group, from, place!.exclude)) fail('unauthorized', 'only members of its group may read a record');
-    return { value: book!.read(msg.kind, msg.key) };
-  }
-
-  /** Called with the persona's lock held: adopts what a quorum of the group holds (it answers as one of them). */
-  async #pull(book: AccountBook, kind: string, key: Buffer): Promise<boolean> {
-    const place = book.placeOf(kind, key);
-    if (!place) return false;
-    const { value } = await this.#ctx.groups.ask(place.group, { type: 'account.read', persona: book.persona, kind, key }, place.exclude);
-    if (!value) return false;
-    book.adopt(kind, key, value);
-    this.#ctx.tombstones.clear(book.persona, kind, key);
-    return true;
+    await Promise.allSettled(sends);
   }
 }
 

@@ -1,56 +1,73 @@
 /**
- * storage_client: a user's identity on the network. It signs its requests, sends them to its
- * manager group, takes the group's quorum answer, and reads chunks from their holders, checking
- * every one: a holder that serves bad bytes is skipped and reported.
+ * storage_client: a user's identity on the network. It signs each request once and sends it to a
+ * member of its manager group, retrying the same signed request (the same operation id) until
+ * answered, so a lost answer never becomes a second count. A new chunk's bytes go up once, to the
+ * vault closest to the chunk. Reads check every chunk: a holder that serves bad bytes is skipped and reported.
  */
+import { sleep } from '../clock.ts';
 import { signRequest } from '../clientRequest.ts';
+import { OP_DEADLINE_MS } from '../constants.ts';
 import { fail, isSafeVaultError } from '../../api/errors.ts';
 import type { EventBus } from '../events.ts';
-import type { Groups } from '../group.ts';
+import { Groups } from '../group.ts';
 import type { Identity } from '../identity.ts';
 import type { ChunkRecord, Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
 import { checkChunk } from '../personas/storageNode.ts';
-import type { RoutingTable, Transport } from '../transport.ts';
+import type { Network } from '../transport.ts';
 
-export interface StorageClientLinks {
-  groups: Groups;
-  routing: RoutingTable;
-  transport: Transport;
-  events: EventBus;
-}
+/** One round of trying to store a chunk before it is uploaded again. */
+const ATTEMPT_MS = 20_000;
 
 export class StorageClient {
   readonly label: string;
   readonly identity: Identity;
-  readonly #links: StorageClientLinks;
+  readonly #network: Network;
+  readonly #groups: Groups;
+  readonly #events: EventBus;
 
-  constructor(label: string, identity: Identity, links: StorageClientLinks) {
+  constructor(label: string, identity: Identity, network: Network, events: EventBus) {
     this.label = label;
     this.identity = identity;
-    this.#links = links;
+    this.#network = network;
+    this.#groups = new Groups(network);
+    this.#events = events;
   }
 
   async putChunk(bytes: Buffer): Promise<Reply<'client.put'> & { name: Name }> {
     const name = sha256(bytes);
     checkChunk(name, bytes);
-    const request = signRequest(this.identity, 'put', name, bytes.length);
-    const reply = await this.#links.groups.ask(this.identity.name, { type: 'client.put', request, bytes });
+    const request = signRequest(this.identity, 'put', name, bytes.length, this.#network.clock);
+    const { clock, view } = this.#network;
+    const deadline = clock.now() + OP_DEADLINE_MS;
+    let reply: Reply<'client.put'>;
+    for (let round = 0; ; round++) {
+      try {
+        // Staged again each round: the vault it went to may have gone since.
+        const stagedAt = view.closest(name, 1)[0] ?? fail('unavailable', 'no vaults are online');
+        await this.#network.request(stagedAt, { type: 'chunk.stage', bytes });
+        reply = await this.#groups.askMember(this.identity.name, { type: 'client.put', request, stagedAt }, { deadlineMs: ATTEMPT_MS });
+        break;
+      } catch (error) {
+        if (!isSafeVaultError(error) || error.code !== 'unavailable' || clock.now() > deadline) throw error;
+        await sleep(clock, Math.min(5000, 100 * 2 ** round) * (0.5 + clock.random()));
+      }
+    }
     const chunk = toHex(name);
     if (reply.refcount === 1 && reply.subscribers === 1) {
-      this.#links.events.emit({ type: 'chunk.stored', client: this.label, chunk, size: bytes.length, holders: reply.holders.map(toHex) });
+      this.#events.emit({ type: 'chunk.stored', client: this.label, chunk, size: bytes.length, holders: reply.holders.map(toHex) });
     } else {
-      this.#links.events.emit({ type: 'chunk.deduplicated', client: this.label, chunk, refcount: reply.refcount, subscribers: reply.subscribers });
+      this.#events.emit({ type: 'chunk.deduplicated', client: this.label, chunk, refcount: reply.refcount, subscribers: reply.subscribers });
     }
     return { ...reply, name };
   }
 
   async deleteChunk(name: Name): Promise<Reply<'client.delete'>> {
-    const request = signRequest(this.identity, 'delete', name, 0);
+    const request = signRequest(this.identity, 'delete', name, 0, this.#network.clock);
     const chunk = toHex(name);
     try {
-      const reply = await this.#links.groups.ask(this.identity.name, { type: 'client.delete', request });
-      this.#links.events.emit(
+      const reply = await this.#groups.askMember(this.identity.name, { type: 'client.delete', request });
+      this.#events.emit(
         reply.deleted
           ? { type: 'chunk.deleted', client: this.label, chunk }
           : { type: 'chunk.released', client: this.label, chunk, refcount: reply.refcount, subscribers: reply.subscribers },
@@ -58,34 +75,33 @@ export class StorageClient {
       return reply;
     } catch (error) {
       if (isSafeVaultError(error) && error.code === 'non-owner') {
-        this.#links.events.emit({ type: 'delete.refused', client: this.label, chunk, reason: error.message });
+        this.#events.emit({ type: 'delete.refused', client: this.label, chunk, reason: error.message });
       }
       throw error;
     }
   }
 
-  refcount(name: Name): Promise<number> {
-    return this.#links.groups.ask(this.identity.name, { type: 'cm.refcount', client: this.identity.name, chunk: name }).then((r) => r.refcount);
+  async refcount(name: Name): Promise<number> {
+    return (await this.#groups.read(this.identity.name, { type: 'cm.refcount', client: this.identity.name, chunk: name })).refcount;
   }
 
   /** The chunk's record, as its data_manager group agrees on it. */
-  info(name: Name): Promise<ChunkRecord | null> {
-    return this.#links.groups.ask(name, { type: 'dm.info', chunk: name });
+  async info(name: Name): Promise<ChunkRecord | null> {
+    return (await this.#groups.read(name, { type: 'dm.info', chunk: name })).record;
   }
 
   /** The chunk's bytes from the first online holder, in list order, that serves them intact. */
   async getChunk(name: Name): Promise<Buffer> {
     const record = (await this.info(name)) ?? fail('not-found', `chunk ${toHex(name)} is not stored on the network`);
-    const { routing, transport, groups, events } = this.#links;
-    for (const holder of record.holders.filter((h) => routing.isOnline(h))) {
+    for (const holder of record.holders.filter((h) => this.#network.view.isOnline(h))) {
       try {
-        const { bytes } = await transport.request(holder, { type: 'node.get', chunk: name });
+        const { bytes } = await this.#network.request(holder, { type: 'node.get', chunk: name });
         checkChunk(name, bytes);
         return bytes;
       } catch (error) {
         if (!isSafeVaultError(error) || !['bad-hash', 'not-found', 'too-large'].includes(error.code)) continue;
-        events.emit({ type: 'holder.bad', chunk: toHex(name), vault: toHex(holder) });
-        void groups.ask(name, { type: 'dm.badHolder', chunk: name, holder }).catch(() => undefined);
+        this.#events.emit({ type: 'holder.bad', chunk: toHex(name), vault: toHex(holder) });
+        void this.#groups.askMember(name, { type: 'dm.badHolder', chunk: name, holder }, { deadlineMs: 10_000 }).catch(() => undefined);
       }
     }
     return fail('unavailable', `no holder of chunk ${toHex(name)} could serve it intact`);

@@ -5,35 +5,43 @@
  *   MIN_HOLDERS online holders gets a new copy on the best-ranked candidate;
  * - a holder (re)joins: it goes to the top of the list; a list longer than MAX_HOLDERS loses its
  *   bottom holder, which is downranked and told (through its manager group) to delete.
- * Every choice is deterministic, so each member of the group makes the same one.
+ * Every change is one decision of the group (replica.ts): its closest member proposes it, so new
+ * holders are chosen once, and the others accept it. Bytes go only to the vaults that will hold them.
  */
-import type { AccountBook, AccountRecord } from '../accounts.ts';
+import { derivedOp, verifyRequest } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
-import type { ChunkRecord, MessageOf, NodeAccount, Reply } from '../messages.ts';
+import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply, SignedRequest } from '../messages.ts';
 import { compareDistance, NAME_BYTES, toHex, type Name } from '../names.ts';
+import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
-import { DataManagerRecords, type DataRecord } from './dataManagerRecords.ts';
+import { DataManagerRecords } from './dataManagerRecords.ts';
 import { checkChunk } from './storageNode.ts';
 
-/** Node accounts fetched once per operation, with room already promised deducted. */
-type Directory = Map<string, Promise<NodeAccount | null>>;
+/** Node accounts read for ranking are reused this long: ranks change slowly, and reading 16 accounts per placement is costly. */
+const ACCOUNT_CACHE_MS = 10_000;
 
-export class DataManager implements AccountBook {
+export class DataManager implements RecordBook {
   readonly persona = 'data_manager';
   readonly chunks: DataManagerRecords;
   readonly #ctx: VaultContext;
+  readonly #staged: (chunk: Name) => Buffer | undefined;
+  readonly #accounts = new Map<string, { at: number; account: Promise<NodeAccount | null> }>();
 
-  constructor(ctx: VaultContext) {
+  constructor(ctx: VaultContext, staged: (chunk: Name) => Buffer | undefined) {
     this.#ctx = ctx;
+    this.#staged = staged;
     this.chunks = new DataManagerRecords(ctx.db);
+  }
+
+  /** Records held: one per chunk this vault manages. */
+  count(): number {
+    return this.chunks.count();
   }
 
   /**
    * Chunks this vault manages with fewer than MIN_HOLDERS online holders, found through the holder
-   * index of the `offline` vaults only: a chunk every holder of which is online cannot be short of
-   * holders unless it never got MIN_HOLDERS, which placement refuses. Costs one posting read per
-   * offline vault plus one record read per chunk it held, not a scan of every record.
+   * index of the offline vaults only (a chunk whose holders are all online is not short).
    */
   underReplicated(offline: readonly Name[], isOnline: (vault: Name) => boolean): string[] {
     const short = new Set<string>();
@@ -46,154 +54,146 @@ export class DataManager implements AccountBook {
     return [...short];
   }
 
-  /** Records held: one per chunk this vault manages. */
-  count(): number {
-    return this.chunks.count();
-  }
-
   onInfo(msg: MessageOf<'dm.info'>): Reply<'dm.info'> {
-    return this.chunks.get(msg.chunk) ?? null;
+    const record = this.chunks.get(msg.chunk);
+    const version = record?.version ?? this.#ctx.replicas.state(this, msg.chunk).version;
+    return { version, record: record ? { subscribers: record.subscribers, size: record.size, holders: record.holders } : null };
   }
 
-  /** A client's manager group passes down a chunk new to that client. */
-  onPut(msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
-    return this.#locked(msg.chunk, async () => {
-      const known = await this.#recordOf(msg.chunk);
-      if (known) {
-        const record = { ...known, subscribers: known.subscribers + 1 };
-        this.chunks.put(msg.chunk, record);
-        return { subscribers: record.subscribers, holders: record.holders };
+  /** A client's manager group passes down a chunk new to that client: one subscriber more, or a first placement. */
+  onPut(from: Name, msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
+    const request = this.#fromManagers(from, msg.request, 'put');
+    const chunk = request.chunk;
+    return this.#ctx.replicas.decide(this, chunk, derivedOp('dm.put', request.opId), async (current, version) => {
+      if (current) {
+        const record = decodeRecord(current);
+        const next = { ...record, subscribers: record.subscribers + 1 };
+        return { value: encodeRecord(next), reply: { subscribers: next.subscribers, holders: next.holders } };
       }
-      checkChunk(msg.chunk, msg.bytes);
-      const holders = await this.#placeCopies(msg.chunk, msg.bytes, [], MIN_HOLDERS, false, new Map());
-      if (holders.length === 0) fail('no-space', `no vault could take chunk ${toHex(msg.chunk)}`);
-      this.chunks.put(msg.chunk, { subscribers: 1, size: msg.bytes.length, holders });
-      this.#ctx.tombstones.clear(this.persona, 'chunk', msg.chunk);
-      return { subscribers: 1, holders };
+      const bytes = await this.#stagedBytes(chunk, msg.stagedAt);
+      if (bytes.length !== request.size) fail('bad-request', 'request size does not match the chunk');
+      const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version);
+      if (holders.length === 0) fail('no-space', `no vault could take chunk ${toHex(chunk)}`);
+      return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders } };
     });
   }
 
-  /** A client's last reference went: one subscriber fewer; at none, every holder deletes. */
-  onDelete(msg: MessageOf<'dm.delete'>): Promise<Reply<'dm.delete'>> {
-    return this.#locked(msg.chunk, async () => {
-      const record = await this.#recordOf(msg.chunk);
-      if (!record) return { subscribers: 0 };
+  /** A client's last reference went: one subscriber fewer; at none the record becomes a tombstone and every holder sweeps. */
+  async onDelete(from: Name, msg: MessageOf<'dm.delete'>): Promise<Reply<'dm.delete'>> {
+    const request = this.#fromManagers(from, msg.request, 'delete');
+    const chunk = request.chunk;
+    let holders: Name[] = [];
+    const reply = await this.#ctx.replicas.decide(this, chunk, derivedOp('dm.delete', request.opId), async (current) => {
+      if (!current) return { value: null, reply: { subscribers: 0 } };
+      const record = decodeRecord(current);
       if (record.subscribers > 1) {
-        this.chunks.put(msg.chunk, { ...record, subscribers: record.subscribers - 1 });
-        return { subscribers: record.subscribers - 1 };
+        return { value: encodeRecord({ ...record, subscribers: record.subscribers - 1 }), reply: { subscribers: record.subscribers - 1 } };
       }
-      await Promise.allSettled(record.holders.map((holder) => this.#tellToDelete(msg.chunk, holder, record.size, 'deleted')));
-      this.chunks.delete(msg.chunk);
-      this.#ctx.tombstones.add(this.persona, 'chunk', msg.chunk);
-      return { subscribers: 0 };
+      holders = record.holders;
+      return { value: null, reply: { subscribers: 0 } };
     });
+    for (const holder of holders) this.#hintSweep(chunk, holder);
+    return reply;
   }
 
   /**
-   * A client says a holder served bad bytes. Each member checks for itself (a client's word alone
+   * A client says a holder served bad bytes. The member checks for itself (a client's word alone
    * changes nothing); a holder that really fails loses the chunk, is charged the loss, and is replaced.
    */
-  onBadHolder(msg: MessageOf<'dm.badHolder'>): Promise<Reply<'dm.badHolder'>> {
-    return this.#locked(msg.chunk, async () => {
-      const record = this.chunks.get(msg.chunk);
-      if (!record || !record.holders.some((h) => h.equals(msg.holder))) return { removed: false };
-      if (!(await this.#servesBadBytes(msg.chunk, msg.holder))) return { removed: false };
-      const holders = record.holders.filter((h) => !h.equals(msg.holder));
-      await this.#ctx.groups
-        .ask(msg.holder, { type: 'snm.lost', node: msg.holder, chunk: msg.chunk, size: record.size }, msg.holder)
-        .catch(() => undefined);
-      await this.#repair(msg.chunk, { ...record, holders }, new Map());
-      return { removed: true };
+  async onBadHolder(msg: MessageOf<'dm.badHolder'>): Promise<Reply<'dm.badHolder'>> {
+    const record = this.chunks.get(msg.chunk);
+    if (!record || !record.holders.some((h) => h.equals(msg.holder))) return { removed: false };
+    if (!(await this.#servesBadBytes(msg.chunk, msg.holder))) return { removed: false };
+    const op = derivedOp('dm.badHolder', msg.chunk, msg.holder, versionBytes(record.version));
+    const removed = await this.#ctx.replicas.decide(this, msg.chunk, op, async (current, version) => {
+      if (!current) return { value: null, reply: false };
+      const latest = decodeRecord(current);
+      if (!latest.holders.some((h) => h.equals(msg.holder))) return { value: current, reply: false };
+      const holders = await this.#topUp(msg.chunk, { ...latest, holders: latest.holders.filter((h) => !h.equals(msg.holder)) }, version);
+      return { value: encodeRecord({ ...latest, holders }), reply: true };
     });
+    if (removed) this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
+    return { removed };
   }
 
-  /** Churn: `vault` left the routing table. */
-  async onHolderLost(vault: Name): Promise<void> {
-    await this.#repairAll(this.chunks.chunksHeldBy(vault));
+  // --- churn ---
+
+  /** A vault left or (re)joined this vault's view: every chunk it held is reviewed. */
+  async onMembershipChange(vault: Name, joined: boolean): Promise<void> {
+    for (const chunk of this.chunks.chunksHeldBy(vault)) await this.review(chunk, joined ? vault : undefined).catch(() => undefined);
   }
 
-  /** After a cold start: top up every record that has too few online holders. */
-  async auditAll(): Promise<void> {
-    const short: Name[] = [];
-    for (const [chunk, record] of this.chunks.all()) {
-      if (record.holders.filter((h) => this.#ctx.routing.isOnline(h)).length < MIN_HOLDERS) short.push(chunk);
+  /** Reviews the chunks of every vault this one sees offline (holders short after missed changes). */
+  async audit(): Promise<void> {
+    const { view } = this.#ctx.network;
+    for (const vault of this.chunks.vaults()) {
+      if (view.isOnline(vault)) continue;
+      for (const chunk of this.chunks.chunksHeldBy(vault)) await this.review(chunk).catch(() => undefined);
     }
-    await this.#repairAll(short);
-  }
-
-  async #repairAll(chunks: readonly Name[]): Promise<void> {
-    const directory: Directory = new Map();
-    for (const chunk of chunks) {
-      await this.#locked(chunk, async () => {
-        const record = this.chunks.get(chunk);
-        if (record) await this.#repair(chunk, record, directory);
-      }).catch(() => undefined); // one chunk's failure must not stop the others; the next churn retries it
-    }
-  }
-
-  /** Churn: `vault` came (back) online: to the top of its lists, and prune what grew past MAX_HOLDERS. */
-  async onHolderJoined(vault: Name): Promise<void> {
-    for (const chunk of this.chunks.chunksHeldBy(vault)) {
-      await this.#locked(chunk, async () => {
-        const record = this.chunks.get(chunk);
-        if (!record) return;
-        const holders = [vault, ...record.holders.filter((h) => !h.equals(vault))];
-        await this.#save(chunk, { ...record, holders });
-      }).catch(() => undefined);
-    }
-  }
-
-  #locked<T>(chunk: Name, work: () => Promise<T>): Promise<T> {
-    return this.#ctx.locks.run(this.lockKey('chunk', chunk), work);
-  }
-
-  /** The record, pulled from the group first if this member lacks it: never mistake a missing record for a new chunk. */
-  async #recordOf(chunk: Name): Promise<DataRecord | undefined> {
-    const local = this.chunks.get(chunk);
-    if (local || !(await this.#ctx.pull(this, 'chunk', chunk))) return local;
-    return this.chunks.get(chunk);
-  }
-
-  /** Tops the record up to MIN_HOLDERS online holders, then saves (and prunes) it. */
-  async #repair(chunk: Name, record: DataRecord, directory: Directory): Promise<void> {
-    const online = record.holders.filter((h) => this.#ctx.routing.isOnline(h));
-    if (online.length < MIN_HOLDERS) {
-      const bytes = await this.#fetchAny(chunk, online);
-      if (bytes) {
-        const added = await this.#placeCopies(chunk, bytes, record.holders, MIN_HOLDERS - online.length, true, directory);
-        record = { ...record, holders: [...added, ...record.holders] };
-      }
-    }
-    await this.#save(chunk, record);
   }
 
   /**
-   * Saves the record; past MAX_HOLDERS, holders are pruned from the bottom, downranked and told to
-   * delete. An offline entry goes before an online one, so a prune never costs a live copy needlessly.
+   * Brings one record in line with the rules, if this vault is the closest member of its group (so
+   * one member proposes): `cameBack` to the top, copies up to MIN_HOLDERS online, prunes past MAX_HOLDERS.
    */
-  async #save(chunk: Name, record: DataRecord): Promise<void> {
-    const holders = [...record.holders];
-    const pruned: Name[] = [];
-    while (holders.length > MAX_HOLDERS) {
-      const offline = holders.findLastIndex((h) => !this.#ctx.routing.isOnline(h));
-      pruned.push(...holders.splice(offline >= 0 ? offline : holders.length - 1, 1));
+  async review(chunk: Name, cameBack?: Name): Promise<void> {
+    const record = this.chunks.get(chunk);
+    if (!record || !this.#ctx.groups.members(chunk)[0]?.equals(this.#ctx.self)) return;
+    if (!this.#needsReview(record, cameBack)) return;
+    const op = derivedOp('dm.review', chunk, versionBytes(record.version), cameBack ?? Buffer.alloc(0));
+    let pruned: Name[] = [];
+    await this.#ctx.replicas.decide(this, chunk, op, async (current, version): Promise<Change<number>> => {
+      if (!current) return { value: null, reply: 0 };
+      const latest = decodeRecord(current);
+      let holders = cameBack && latest.holders.some((h) => h.equals(cameBack)) ? [cameBack, ...latest.holders.filter((h) => !h.equals(cameBack))] : latest.holders;
+      holders = await this.#topUp(chunk, { ...latest, holders }, version);
+      ({ holders, pruned } = this.#prune(holders));
+      return { value: encodeRecord({ ...latest, holders }), reply: holders.length };
+    });
+    for (const holder of pruned) {
+      this.#report(chunk, holder, record.size, 'pruned', record.version);
+      this.#hintSweep(chunk, holder);
+      this.#ctx.events.emit({ type: 'holder.pruned', chunk: toHex(chunk), vault: toHex(holder) });
     }
-    this.chunks.put(chunk, { ...record, holders });
-    await Promise.allSettled(pruned.map((holder) => this.#tellToDelete(chunk, holder, record.size, 'pruned')));
   }
 
-  #tellToDelete(chunk: Name, holder: Name, size: number, reason: 'deleted' | 'pruned'): Promise<unknown> {
-    return this.#ctx.groups.ask(holder, { type: 'snm.delete', node: holder, chunk, size, reason }, holder);
+  #needsReview(record: ChunkRecord, cameBack?: Name): boolean {
+    const online = record.holders.filter((h) => this.#ctx.network.view.isOnline(h)).length;
+    return online < MIN_HOLDERS || record.holders.length > MAX_HOLDERS || (!!cameBack && !record.holders[0]?.equals(cameBack) && record.holders.some((h) => h.equals(cameBack)));
   }
+
+  /** New copies at the top until MIN_HOLDERS holders are online (as far as candidates allow). */
+  async #topUp(chunk: Name, record: ChunkRecord, base: number): Promise<Name[]> {
+    const online = record.holders.filter((h) => this.#ctx.network.view.isOnline(h));
+    if (online.length >= MIN_HOLDERS) return record.holders;
+    const bytes = await this.#fetchAny(chunk, online);
+    if (!bytes) return record.holders;
+    const added = await this.#placeCopies(chunk, bytes, record.holders, MIN_HOLDERS - online.length, true, base);
+    return [...added, ...record.holders];
+  }
+
+  /** Past MAX_HOLDERS, holders go from the bottom; an offline one before an online one, so a prune never costs a live copy needlessly. */
+  #prune(list: Name[]): { holders: Name[]; pruned: Name[] } {
+    const holders = [...list];
+    const pruned: Name[] = [];
+    while (holders.length > MAX_HOLDERS) {
+      const offline = holders.findLastIndex((h) => !this.#ctx.network.view.isOnline(h));
+      pruned.push(...holders.splice(offline >= 0 ? offline : holders.length - 1, 1));
+    }
+    return { holders, pruned };
+  }
+
+  // --- placement ---
 
   /**
    * Puts `count` new copies on the best candidates among the chunk's CANDIDATES closest online
    * vaults that don't hold it and have room: highest rank first, ties by XOR distance. A candidate
-   * that refuses is passed over for the next. Returns the new holders, best first.
+   * that refuses is passed over for the next. `base` is the record version the placement builds on.
+   * Returns the new holders, best first.
    */
-  async #placeCopies(chunk: Name, bytes: Buffer, holding: readonly Name[], count: number, copy: boolean, directory: Directory): Promise<Name[]> {
-    const candidates = this.#ctx.routing.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
-    const accounts = await Promise.all(candidates.map((c) => this.#accountOf(c, directory)));
+  async #placeCopies(chunk: Name, bytes: Buffer, holding: readonly Name[], count: number, copy: boolean, base: number): Promise<Name[]> {
+    const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
+    const accounts = await Promise.all(candidates.map((c) => this.#accountOf(c)));
     const ranked = candidates
       .map((vault, i) => ({ vault, account: accounts[i] }))
       .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= bytes.length)
@@ -202,41 +202,57 @@ export class DataManager implements AccountBook {
     for (let next = 0; placed.length < count && next < ranked.length; ) {
       const batch = ranked.slice(next, next + count - placed.length);
       next += batch.length;
-      const results = await Promise.allSettled(
-        batch.map(({ vault }) => this.#ctx.groups.ask(vault, { type: 'snm.put', node: vault, chunk, bytes, copy }, vault)),
-      );
-      batch.forEach(({ vault, account }, i) => {
-        if (results[i]!.status !== 'fulfilled') return;
-        placed.push(vault);
-        account.storedBytes += bytes.length;
+      const results = await Promise.allSettled(batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, bytes, copy, base })));
+      batch.forEach(({ vault }, i) => {
+        if (results[i]!.status === 'fulfilled') placed.push(vault);
       });
     }
     return placed;
   }
 
-  #accountOf(vault: Name, directory: Directory): Promise<NodeAccount | null> {
-    let account = directory.get(toHex(vault));
-    if (!account) {
-      account = this.#ctx.groups.ask(vault, { type: 'snm.account', node: vault }, vault).catch(() => null);
-      directory.set(toHex(vault), account);
-    }
+  #accountOf(vault: Name): Promise<NodeAccount | null> {
+    const now = this.#ctx.clock.now();
+    const cached = this.#accounts.get(toHex(vault));
+    if (cached && now - cached.at < ACCOUNT_CACHE_MS) return cached.account;
+    const account = this.#ctx.groups
+      .read(vault, { type: 'snm.account', node: vault }, vault)
+      .then((r) => r.account)
+      .catch(() => null);
+    this.#accounts.set(toHex(vault), { at: now, account });
     return account;
+  }
+
+  /** The bytes the client staged: here, or fetched once from the vault it staged them at. */
+  async #stagedBytes(chunk: Name, stagedAt: Name): Promise<Buffer> {
+    const bytes =
+      this.#staged(chunk) ??
+      (await this.#ctx.network.request(stagedAt, { type: 'stage.fetch', chunk }).then(
+        (r) => r.bytes,
+        () => fail('unavailable', `the upload of chunk ${toHex(chunk).slice(0, 12)} is gone; upload it again`),
+      ));
+    checkChunk(chunk, bytes);
+    return bytes;
   }
 
   /** The chunk's bytes from the first of `holders` that serves them intact. */
   async #fetchAny(chunk: Name, holders: readonly Name[]): Promise<Buffer | undefined> {
     for (const holder of holders) {
-      const bytes = await this.#fetchFrom(chunk, holder);
-      if (bytes) return bytes;
+      try {
+        const { bytes } = await this.#ctx.network.request(holder, { type: 'node.get', chunk });
+        checkChunk(chunk, bytes);
+        return bytes;
+      } catch {
+        // the next holder
+      }
     }
     return undefined;
   }
 
   /** Only an online holder that answers with the wrong bytes, or none, is bad; an unreachable one is churn. */
   async #servesBadBytes(chunk: Name, holder: Name): Promise<boolean> {
-    if (!this.#ctx.routing.isOnline(holder)) return false;
+    if (!this.#ctx.network.view.isOnline(holder)) return false;
     try {
-      const { bytes } = await this.#ctx.transport.request(holder, { type: 'node.get', chunk });
+      const { bytes } = await this.#ctx.network.request(holder, { type: 'node.get', chunk });
       checkChunk(chunk, bytes);
       return false;
     } catch (error) {
@@ -244,47 +260,45 @@ export class DataManager implements AccountBook {
     }
   }
 
-  async #fetchFrom(chunk: Name, holder: Name): Promise<Buffer | undefined> {
-    try {
-      const { bytes } = await this.#ctx.transport.request(holder, { type: 'node.get', chunk });
-      checkChunk(chunk, bytes);
-      return bytes;
-    } catch {
-      return undefined;
-    }
+  /** A dm.put or dm.delete must come from the client's manager group and carry the client's own signed request. */
+  #fromManagers(from: Name, signed: SignedRequest, op: 'put' | 'delete') {
+    const request = verifyRequest(signed, this.#ctx.clock.now());
+    if (request.op !== op) fail('bad-request', `expected a signed ${op} request`);
+    if (!this.#ctx.groups.isMember(request.client, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not speak for that client's managers`);
+    return request;
   }
 
-  // --- account transfer ---
-
-  *records(): Iterable<AccountRecord> {
-    for (const [name, record] of this.chunks.all()) {
-      yield { kind: 'chunk', key: name, group: name, value: encodeRecord(record) };
-    }
+  #hintSweep(chunk: Name, holder: Name): void {
+    void this.#ctx.network.request(holder, { type: 'node.sweep', chunk }).catch(() => undefined);
   }
 
-  placeOf(kind: string, key: Buffer): { group: Name } | undefined {
-    return kind === 'chunk' && key.length === NAME_BYTES ? { group: key } : undefined;
+  #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): void {
+    const op = derivedOp(`dm.${change}`, chunk, node, versionBytes(version));
+    void this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, chunk, size, change }, { exclude: node }).catch(() => undefined);
   }
 
-  read(kind: string, key: Buffer): Buffer | null {
-    const record = kind === 'chunk' ? this.chunks.get(key) : undefined;
-    return record ? encodeRecord(record) : null;
+  // --- the record book ---
+
+  placeOf(key: Buffer): { group: Name } | undefined {
+    return key.length === NAME_BYTES ? { group: key } : undefined;
   }
 
-  lockKey(_kind: string, key: Buffer): string {
-    return `dm:${toHex(key)}`;
+  load(key: Buffer): { version: number; value: Buffer } | undefined {
+    const record = this.chunks.get(key);
+    return record && { version: record.version, value: encodeRecord(record) };
   }
 
-  adopt(kind: string, key: Buffer, value: Buffer | null): void {
-    if (kind !== 'chunk') return;
+  store(key: Buffer, version: number, value: Buffer | null): void {
     if (value === null) this.chunks.delete(key);
-    else this.chunks.put(key, decodeRecord(value));
+    else this.chunks.put(key, { ...decodeRecord(value), version });
   }
 
-  drop(kind: string, key: Buffer): void {
-    this.adopt(kind, key, null);
+  *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const [name, record] of this.chunks.all()) yield { key: name, version: record.version, value: encodeRecord(record) };
   }
 }
+
+const versionBytes = (version: number): Buffer => Buffer.from(String(version));
 
 function encodeRecord(record: ChunkRecord): Buffer {
   const head = Buffer.alloc(12);

@@ -13,6 +13,8 @@ import { fail } from '../../api/errors.ts';
 import { toHex, type Name } from '../names.ts';
 
 export interface DataRecord {
+  /** The record's version in its group (replica.ts): only a newer one replaces it. */
+  version: number;
   subscribers: number;
   size: number;
   /** In list order: the most recently (re)joined holder first. */
@@ -25,6 +27,7 @@ const migrations = [
      subscribers INTEGER NOT NULL, holders BLOB NOT NULL) STRICT;
    CREATE TABLE dm_holding (vault INTEGER NOT NULL, bucket INTEGER NOT NULL, keys BLOB NOT NULL,
      PRIMARY KEY (vault, bucket)) WITHOUT ROWID, STRICT;`,
+  `ALTER TABLE dm_chunk ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 const KEY_BYTES = 8;
@@ -47,16 +50,16 @@ export class DataManagerRecords {
     const s = {
       vaults: db.prepare<[], { id: number; name: Buffer }>('SELECT id, name FROM dm_vault'),
       addVault: db.prepare<[Buffer], { id: number }>('INSERT INTO dm_vault (name) VALUES (?) RETURNING id'),
-      get: db.prepare<[bigint], { tail: Buffer; size: number; subscribers: number; holders: Buffer }>(
-        'SELECT tail, size, subscribers, holders FROM dm_chunk WHERE key = ?',
+      get: db.prepare<[bigint], { tail: Buffer; size: number; subscribers: number; holders: Buffer; version: number }>(
+        'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
-      upsert: db.prepare<[bigint, Buffer, number, number, Buffer]>(
-        `INSERT INTO dm_chunk (key, tail, size, subscribers, holders) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders`,
+      upsert: db.prepare<[bigint, Buffer, number, number, Buffer, number]>(
+        `INSERT INTO dm_chunk (key, tail, size, subscribers, holders, version) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
       ),
       remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
-      all: db.prepare<[], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer }>(
-        'SELECT key, tail, size, subscribers, holders FROM dm_chunk',
+      all: db.prepare<[], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
+        'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk',
       ),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
@@ -75,7 +78,7 @@ export class DataManagerRecords {
     const row = this.#sql.get.get(keyOf(name));
     if (!row) return undefined;
     if (!row.tail.equals(name.subarray(KEY_BYTES))) return undefined;
-    return { subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) };
+    return { version: row.version, subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) };
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
@@ -89,7 +92,7 @@ export class DataManagerRecords {
     const after = record.holders.map((h) => this.#idOf(h));
     for (const id of before) if (!after.includes(id)) this.#unindex(id, name);
     for (const id of after) if (!before.includes(id)) this.#index(id, name);
-    this.#sql.upsert.run(key, name.subarray(KEY_BYTES), record.size, record.subscribers, encodeIds(after));
+    this.#sql.upsert.run(key, name.subarray(KEY_BYTES), record.size, record.subscribers, encodeIds(after), record.version);
   }
 
   delete(name: Name): void {
@@ -115,12 +118,17 @@ export class DataManagerRecords {
     return names;
   }
 
+  /** Every vault that has held a chunk recorded here. */
+  vaults(): Name[] {
+    return [...this.#vaultNames.values()];
+  }
+
   *all(): Iterable<[Name, DataRecord]> {
     for (const row of this.#sql.all.iterate()) {
       const head = Buffer.alloc(KEY_BYTES);
       head.writeBigInt64BE(row.key);
       const name = Buffer.concat([head, row.tail]);
-      yield [name, { subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
+      yield [name, { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
     }
   }
 

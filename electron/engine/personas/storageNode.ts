@@ -1,28 +1,30 @@
 /**
  * storage_node: holds chunk bytes as content-addressed files within its donated space. The hash is
- * checked on every write and every read, so it never keeps or serves a chunk that fails it.
+ * checked on every write and every read, so it never keeps or serves a chunk that fails it. Bytes
+ * that no data_manager lists any more are swept, only on the group's word: a quorum read showing the
+ * chunk's record, at a version newer than the one the placement built on, deleted or listing other
+ * holders (so a placement still being decided is never swept). Disk work is synchronous: one chunk
+ * at a time, so the space check cannot race.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_CHUNK_SIZE } from '../constants.ts';
-import { migrate, type Db } from '../db.ts';
-import { fail, SafeVaultError } from '../../api/errors.ts';
-import type { EventBus } from '../events.ts';
-import type { MessageOf, Reply } from '../messages.ts';
+import { AUDIT_INTERVAL_MS, GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_GRACE_MS } from '../constants.ts';
+import { migrate } from '../db.ts';
+import { fail } from '../../api/errors.ts';
+import type { MessageOf, NodeChange, Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
+import type { VaultContext } from './context.ts';
 
 const migrations = [
   `CREATE TABLE sn_chunk (name BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID, STRICT;`,
+  // When the bytes last arrived and when a data_manager group last confirmed them.
+  `ALTER TABLE sn_chunk ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE sn_chunk ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE sn_chunk ADD COLUMN base INTEGER NOT NULL DEFAULT 0;`,
 ];
 
-export interface StorageNodeOptions {
-  self: Name;
-  db: Db;
-  chunksDir: string;
-  donated: number;
-  events: EventBus;
-}
+/** Chunks checked with their data_manager group per sweep: the disk is reviewed a slice at a time. */
+const SWEEP_BATCH = 64;
 
 /** Refuses bytes that are not the chunk they claim to be, or bigger than any chunk may be. */
 export function checkChunk(name: Name, bytes: Buffer): void {
@@ -31,54 +33,48 @@ export function checkChunk(name: Name, bytes: Buffer): void {
 }
 
 export class StorageNode {
-  readonly #opts: StorageNodeOptions;
+  readonly #ctx: VaultContext;
+  readonly #chunksDir: string;
   readonly #sql;
+  readonly #staged = new Map<string, { bytes: Buffer; at: number }>();
+  #stagedBytes = 0;
   #usage: { count: number; bytes: number };
+  donated: number;
 
-  constructor(opts: StorageNodeOptions) {
-    this.#opts = opts;
-    migrate(opts.db, 'storage_node', migrations);
-    const db = opts.db;
+  constructor(ctx: VaultContext, chunksDir: string, donated: number) {
+    this.#ctx = ctx;
+    this.#chunksDir = chunksDir;
+    this.donated = donated;
+    migrate(ctx.db, 'storage_node', migrations);
+    const db = ctx.db;
     this.#sql = {
       has: db.prepare<[Buffer], 1>('SELECT 1 FROM sn_chunk WHERE name = ?').pluck(),
-      insert: db.prepare<[Buffer, number]>('INSERT OR IGNORE INTO sn_chunk (name, size) VALUES (?, ?)'),
+      insert: db.prepare<[Buffer, number, number, number]>('INSERT INTO sn_chunk (name, size, stored_at, base) VALUES (?, ?, ?, ?)'),
+      touch: db.prepare<[number, number, Buffer]>('UPDATE sn_chunk SET stored_at = ?, base = max(base, ?) WHERE name = ?'),
+      base: db.prepare<[Buffer], number>('SELECT base FROM sn_chunk WHERE name = ?').pluck(),
+      checked: db.prepare<[number, Buffer]>('UPDATE sn_chunk SET checked_at = ? WHERE name = ?'),
       remove: db.prepare<[Buffer], number>('DELETE FROM sn_chunk WHERE name = ? RETURNING size').pluck(),
+      due: db.prepare<[number, number, number], { name: Buffer; size: number }>(
+        'SELECT name, size FROM sn_chunk WHERE stored_at < ? AND checked_at < ? ORDER BY checked_at LIMIT ?',
+      ),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
     };
-    this.#sweep();
+    this.#dropUnlisted();
     // Counted once at open and kept in step, so a put doesn't sum the whole table.
     this.#usage = this.#sql.usage.get()!;
-  }
-
-  #forget(chunk: Name): void {
-    const size = this.#sql.remove.get(chunk);
-    if (size !== undefined) this.#count(-1, -size);
-  }
-
-  #count(chunks: number, bytes: number): void {
-    this.#usage = { count: this.#usage.count + chunks, bytes: this.#usage.bytes + bytes };
   }
 
   /**
    * A vault that stopped mid-write can leave a temp file, or a chunk file whose row never committed.
    * Neither was acknowledged, so both go: the disk holds exactly what the table says.
    */
-  #sweep(): void {
-    const root = this.#opts.chunksDir;
+  #dropUnlisted(): void {
+    const root = this.#chunksDir;
     for (const dir of existsSync(root) ? readdirSync(root) : []) {
       for (const file of readdirSync(join(root, dir))) {
         if (!/^[0-9a-f]{64}$/.test(file) || !this.#sql.has.get(Buffer.from(file, 'hex'))) rmSync(join(root, dir, file), { force: true });
       }
     }
-  }
-
-  get donated(): number {
-    return this.#opts.donated;
-  }
-
-  /** A new donation takes effect for the next put; what is already stored stays (the caller refuses shrinking below it). */
-  set donated(bytes: number) {
-    this.#opts.donated = bytes;
   }
 
   usage(): { count: number; bytes: number } {
@@ -87,53 +83,137 @@ export class StorageNode {
 
   pathOf(chunk: Name): string {
     const hex = toHex(chunk);
-    return join(this.#opts.chunksDir, hex.slice(0, 2), hex);
+    return join(this.#chunksDir, hex.slice(0, 2), hex);
   }
 
-  async onPut(msg: MessageOf<'node.put'>): Promise<Reply<'node.put'>> {
+  // --- staging: the client's one upload of a chunk, kept in memory until a data_manager fetches it ---
+
+  onStage(msg: MessageOf<'chunk.stage'>): Reply<'chunk.stage'> {
+    const now = this.#ctx.clock.now();
+    for (const [hex, entry] of this.#staged) {
+      if (now - entry.at <= STAGE_TTL_MS) break;
+      this.#unstage(hex);
+    }
+    const hex = toHex(sha256(msg.bytes));
+    if (this.#staged.has(hex)) this.#unstage(hex); // re-staged: moves to the back of the expiry order
+    if (this.#stagedBytes + msg.bytes.length > MAX_STAGED_BYTES) fail('unavailable', 'this vault has too many uploads waiting; try again shortly');
+    this.#staged.set(hex, { bytes: msg.bytes, at: now });
+    this.#stagedBytes += msg.bytes.length;
+    return { staged: true };
+  }
+
+  staged(chunk: Name): Buffer | undefined {
+    return this.#staged.get(toHex(chunk))?.bytes ?? this.#read(chunk);
+  }
+
+  onStageFetch(msg: MessageOf<'stage.fetch'>): Reply<'stage.fetch'> {
+    const bytes = this.staged(msg.chunk) ?? fail('not-found', `chunk ${toHex(msg.chunk).slice(0, 12)} is not staged here (upload it again)`);
+    return { bytes };
+  }
+
+  #unstage(hex: string): void {
+    const entry = this.#staged.get(hex);
+    if (!entry) return;
+    this.#staged.delete(hex);
+    this.#stagedBytes -= entry.bytes.length;
+  }
+
+  // --- holding chunks ---
+
+  /** A data_manager of the chunk hands this node a copy to hold. */
+  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> {
+    // Two places of slack: the sender's view of the group may be ahead of this node's.
+    if (!this.#ctx.network.view.closest(msg.chunk, GROUP_SIZE + 2).some((m) => m.equals(from))) {
+      fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
+    }
     checkChunk(msg.chunk, msg.bytes);
-    if (this.#sql.has.get(msg.chunk)) return { added: false };
-    const used = this.#usage.bytes;
-    if (used + msg.bytes.length > this.#opts.donated) {
-      fail('no-space', `vault ${toHex(this.#opts.self).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
+    const now = this.#ctx.clock.now();
+    // Already held: the new placement counts on these bytes, so they are now its.
+    if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };
+    if (this.#usage.bytes + msg.bytes.length > this.donated) {
+      fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
     }
     const path = this.pathOf(msg.chunk);
-    await mkdir(join(path, '..'), { recursive: true });
+    mkdirSync(join(path, '..'), { recursive: true });
     // Write then rename: a crash leaves either no file or the whole chunk, never a torn one.
     const temp = `${path}.${process.pid}.tmp`;
-    await writeFile(temp, msg.bytes);
-    await rename(temp, path);
-    if (this.#sql.insert.run(msg.chunk, msg.bytes.length).changes) this.#count(1, msg.bytes.length);
-    if (msg.copy) this.#opts.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#opts.self) });
+    writeFileSync(temp, msg.bytes);
+    renameSync(temp, path);
+    this.#sql.insert.run(msg.chunk, msg.bytes.length, now, msg.base);
+    this.#count(1, msg.bytes.length);
+    this.#unstage(toHex(msg.chunk));
+    if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
+    this.#report(msg.chunk, msg.bytes.length, 'stored', now);
     return { added: true };
   }
 
-  async onDelete(msg: MessageOf<'node.delete'>): Promise<Reply<'node.delete'>> {
-    const held = this.#sql.has.get(msg.chunk) !== undefined;
-    await rm(this.pathOf(msg.chunk), { force: true });
-    this.#forget(msg.chunk);
-    if (held && msg.reason === 'pruned') {
-      this.#opts.events.emit({ type: 'holder.pruned', chunk: toHex(msg.chunk), vault: toHex(this.#opts.self) });
-    }
-    return { deleted: held };
-  }
-
-  async onGet(msg: MessageOf<'node.get'>): Promise<Reply<'node.get'>> {
-    if (!this.#sql.has.get(msg.chunk)) fail('not-found', `vault ${toHex(this.#opts.self).slice(0, 12)} does not hold chunk ${toHex(msg.chunk)}`);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(this.pathOf(msg.chunk));
-    } catch {
-      throw new SafeVaultError('not-found', `chunk ${toHex(msg.chunk)} is missing from vault ${toHex(this.#opts.self).slice(0, 12)}'s disk`);
-    }
+  onGet(msg: MessageOf<'node.get'>): Reply<'node.get'> {
+    if (!this.#sql.has.get(msg.chunk)) fail('not-found', `vault ${toHex(this.#ctx.self).slice(0, 12)} does not hold chunk ${toHex(msg.chunk)}`);
+    const bytes = this.#read(msg.chunk) ?? fail('not-found', `chunk ${toHex(msg.chunk)} is missing from vault ${toHex(this.#ctx.self).slice(0, 12)}'s disk`);
     try {
       checkChunk(msg.chunk, bytes);
     } catch (error) {
       // Never keep a chunk that fails its hash: drop it, so the data_manager replaces this copy.
-      await rm(this.pathOf(msg.chunk), { force: true });
-      this.#forget(msg.chunk);
+      this.#delete(msg.chunk);
       throw error;
     }
     return { bytes };
+  }
+
+  /** A hint that a chunk may be gone: checked with its data_manager group before anything is deleted. */
+  async onSweep(msg: MessageOf<'node.sweep'>): Promise<Reply<'node.sweep'>> {
+    return { deleted: await this.#sweepOne(msg.chunk) };
+  }
+
+  /** Reviews a slice of the disk: chunks past their grace period that were not confirmed lately. */
+  async sweep(): Promise<void> {
+    const now = this.#ctx.clock.now();
+    for (const { name } of this.#sql.due.all(now - SWEEP_GRACE_MS, now - 10 * AUDIT_INTERVAL_MS, SWEEP_BATCH)) {
+      await this.#sweepOne(name).catch(() => undefined);
+    }
+  }
+
+  async #sweepOne(chunk: Name): Promise<boolean> {
+    if (!this.#sql.has.get(chunk)) return false;
+    const { version, record } = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk });
+    const now = this.#ctx.clock.now();
+    const listed = record?.holders.some((h) => h.equals(this.#ctx.self));
+    // Only positive evidence deletes: a decision made after this placement's, that deleted the record or left this node out.
+    if (listed || version <= (this.#sql.base.get(chunk) ?? Number.MAX_SAFE_INTEGER)) {
+      this.#sql.checked.run(now, chunk);
+      return false;
+    }
+    const size = this.#delete(chunk);
+    if (size === undefined) return false;
+    this.#report(chunk, size, 'released', now);
+    return true;
+  }
+
+  /** Drops the chunk; returns its size if it was held. */
+  #delete(chunk: Name): number | undefined {
+    rmSync(this.pathOf(chunk), { force: true });
+    const size = this.#sql.remove.get(chunk);
+    if (size !== undefined) this.#count(-1, -size);
+    return size;
+  }
+
+  #read(chunk: Name): Buffer | undefined {
+    try {
+      return readFileSync(this.pathOf(chunk));
+    } catch {
+      return undefined;
+    }
+  }
+
+  #count(chunks: number, bytes: number): void {
+    this.#usage = { count: this.#usage.count + chunks, bytes: this.#usage.bytes + bytes };
+  }
+
+  /** Tells this node's manager group what changed on its disk; the operation id makes a repeat count once. */
+  #report(chunk: Name, size: number, change: NodeChange, at: number): void {
+    const self = this.#ctx.self;
+    const op = sha256(Buffer.concat([Buffer.from(`node.${change}:${at}`), self, chunk]));
+    // Space is checked against this disk, not the account, so an account that misses a report only ranks this node less exactly.
+    void this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self }).catch(() => undefined);
   }
 }

@@ -1,0 +1,350 @@
+/**
+ * Replicated records: what the manager personas keep (a client's reference count, a chunk's
+ * record, a node's account) lives on the members of a close group, and every change to a record is
+ * decided once, by the group, for one version at a time (single-decree Paxos per record version):
+ * a member proposes, a quorum of members promises and accepts, and the chosen state is committed.
+ * Whoever proposes first finishes any half-made decision it finds, so two members acting at once,
+ * or a member that died half way, never leave two different versions of one record.
+ *
+ * A record's state carries its version and the operations applied lately with their replies, so an
+ * operation that is repeated (a retry, a duplicate) gets its stored reply and never counts twice.
+ * States only move forward: transfers and repairs adopt a state only if it is newer, and a deletion
+ * is a state of its own (a tombstone), so a deleted record never comes back.
+ */
+import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
+import { sleep } from './clock.ts';
+import { GROUP_SIZE, OP_MEMORY_MS } from './constants.ts';
+import { migrate, type Db } from './db.ts';
+import type { KeyedLock } from './keyedLock.ts';
+import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
+import { NAME_BYTES, toHex, type Name } from './names.ts';
+import { quorumOf } from './group.ts';
+import type { Network } from './transport.ts';
+import { canonical, decodeCanonical, type WireValue } from './wire/codec.ts';
+
+export interface Place {
+  /** The record lives with the close group of `group`, leaving out `exclude` (a node is not its own manager). */
+  group: Name;
+  exclude?: Name;
+}
+
+/** A persona's own table of live records, as the replica layer sees it. */
+export interface RecordBook {
+  readonly persona: Persona;
+  /** Where a record lives, or undefined if the key is malformed. */
+  placeOf(key: Buffer): Place | undefined;
+  /** The live record's canonical value and version. */
+  load(key: Buffer): { version: number; value: Buffer } | undefined;
+  /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
+  store(key: Buffer, version: number, value: Buffer | null): void;
+  /** Every live record, for transfers to new members. */
+  entries(): Iterable<{ key: Buffer; version: number; value: Buffer }>;
+}
+
+export interface Change<R> {
+  /** The record's next value (null: delete it). */
+  value: Buffer | null;
+  reply: R;
+}
+
+const migrations = [
+  `CREATE TABLE rec_tomb (persona TEXT NOT NULL, key BLOB NOT NULL, version INTEGER NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (persona, key)) WITHOUT ROWID, STRICT;
+   CREATE TABLE rec_op (persona TEXT NOT NULL, key BLOB NOT NULL, op BLOB NOT NULL, reply BLOB NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (persona, key, op)) WITHOUT ROWID, STRICT;
+   CREATE TABLE rec_slot (persona TEXT NOT NULL, key BLOB NOT NULL, slot INTEGER NOT NULL, promised BLOB NOT NULL,
+     ballot BLOB, value BLOB, PRIMARY KEY (persona, key)) WITHOUT ROWID, STRICT;`,
+];
+
+/** How long a tombstone outlives its record: longer than any vault is expected to stay away. */
+const TOMBSTONE_TTL_MS = 30 * 24 * 3600_000;
+/** A proposer that fails this many rounds gives up; its caller retries the operation later. */
+const MAX_ROUNDS = 12;
+const BALLOT_BYTES = 4 + NAME_BYTES;
+
+interface Slot {
+  slot: number;
+  promised: Buffer;
+  ballot: Buffer | null;
+  value: RecordState | null;
+}
+
+interface ReplicaLinks {
+  self: Name;
+  db: Db;
+  network: Network;
+  locks: KeyedLock;
+}
+
+export class Replicas {
+  readonly #links: ReplicaLinks;
+  readonly #books = new Map<Persona, RecordBook>();
+  readonly #sql;
+  /** The highest ballot round this vault has seen, so its next ballot outranks it. */
+  #round = 0;
+
+  constructor(links: ReplicaLinks) {
+    this.#links = links;
+    migrate(links.db, 'replica', migrations);
+    const db = links.db;
+    this.#sql = {
+      tomb: db.prepare<[string, Buffer], number>('SELECT version FROM rec_tomb WHERE persona = ? AND key = ?').pluck(),
+      tombs: db.prepare<[string], { key: Buffer; version: number }>('SELECT key, version FROM rec_tomb WHERE persona = ?'),
+      setTomb: db.prepare<[string, Buffer, number, number]>('INSERT OR REPLACE INTO rec_tomb (persona, key, version, at) VALUES (?, ?, ?, ?)'),
+      clearTomb: db.prepare<[string, Buffer]>('DELETE FROM rec_tomb WHERE persona = ? AND key = ?'),
+      expireTombs: db.prepare<[number]>('DELETE FROM rec_tomb WHERE at < ?'),
+      ops: db.prepare<[string, Buffer, number], { op: Buffer; reply: Buffer }>('SELECT op, reply FROM rec_op WHERE persona = ? AND key = ? AND at >= ? ORDER BY seq'),
+      clearOps: db.prepare<[string, Buffer]>('DELETE FROM rec_op WHERE persona = ? AND key = ?'),
+      addOp: db.prepare<[string, Buffer, Buffer, Buffer, number, number]>('INSERT OR REPLACE INTO rec_op (persona, key, op, reply, seq, at) VALUES (?, ?, ?, ?, ?, ?)'),
+      expireOps: db.prepare<[number]>('DELETE FROM rec_op WHERE at < ?'),
+      slot: db.prepare<[string, Buffer], { slot: number; promised: Buffer; ballot: Buffer | null; value: Buffer | null }>(
+        'SELECT slot, promised, ballot, value FROM rec_slot WHERE persona = ? AND key = ?',
+      ),
+      setSlot: db.prepare<[string, Buffer, number, Buffer, Buffer | null, Buffer | null]>(
+        'INSERT OR REPLACE INTO rec_slot (persona, key, slot, promised, ballot, value) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      clearSlot: db.prepare<[string, Buffer, number]>('DELETE FROM rec_slot WHERE persona = ? AND key = ? AND slot <= ?'),
+    };
+    const now = links.network.clock.now();
+    // Rounds start from the time, so a vault that restarts never reuses a ballot it used before.
+    this.#round = Math.floor(now / 1000) % 2 ** 31;
+    this.#sql.expireTombs.run(now - TOMBSTONE_TTL_MS);
+    this.#sql.expireOps.run(now - OP_MEMORY_MS);
+    this.install = db.transaction(this.install.bind(this));
+  }
+
+  register(book: RecordBook): void {
+    this.#books.set(book.persona, book);
+  }
+
+  books(): RecordBook[] {
+    return [...this.#books.values()];
+  }
+
+  book(persona: Persona): RecordBook {
+    return this.#books.get(persona) ?? fail('bad-request', `no persona ${persona}`);
+  }
+
+  // --- committed state ---
+
+  /** The record as this member last committed it. */
+  state(book: RecordBook, key: Buffer): RecordState {
+    const live = book.load(key);
+    const version = live?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0;
+    const ops = this.#sql.ops.all(book.persona, key, this.#links.network.clock.now() - OP_MEMORY_MS);
+    return { version, value: live?.value ?? null, ops };
+  }
+
+  /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
+  install(book: RecordBook, key: Buffer, state: RecordState): boolean {
+    const current = book.load(key)?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0;
+    if (state.version <= current) return false;
+    const now = this.#links.network.clock.now();
+    book.store(key, state.version, state.value);
+    if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
+    else this.#sql.clearTomb.run(book.persona, key);
+    this.#sql.clearOps.run(book.persona, key);
+    state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
+    this.#sql.clearSlot.run(book.persona, key, state.version);
+    return true;
+  }
+
+  /** Forgets a record this vault is no longer responsible for (not a delete). */
+  forget(book: RecordBook, key: Buffer): void {
+    this.#links.db.transaction(() => {
+      book.store(key, 0, null);
+      this.#sql.clearTomb.run(book.persona, key);
+      this.#sql.clearOps.run(book.persona, key);
+      this.#sql.clearSlot.run(book.persona, key, Number.MAX_SAFE_INTEGER);
+    })();
+  }
+
+  /** Every record this vault holds, deleted ones included, with its state. */
+  *records(book: RecordBook): Iterable<{ key: Buffer; state: RecordState }> {
+    const since = this.#links.network.clock.now() - OP_MEMORY_MS;
+    for (const { key, version, value } of book.entries()) yield { key, state: { version, value, ops: this.#sql.ops.all(book.persona, key, since) } };
+    for (const { key, version } of this.#sql.tombs.all(book.persona)) yield { key, state: { version, value: null, ops: this.#sql.ops.all(book.persona, key, since) } };
+  }
+
+  // --- acceptor: what each member answers ---
+
+  onPrepare(msg: MessageOf<'rec.prepare'>): Reply<'rec.prepare'> {
+    const book = this.book(msg.persona);
+    const committed = this.state(book, msg.key);
+    if (committed.version >= msg.slot) return { promised: false, promise: null, accepted: null, committed };
+    this.#seeRound(msg.ballot);
+    const slot = this.#slot(book, msg.key);
+    const current = slot && slot.slot === msg.slot ? slot : undefined;
+    if (current && Buffer.compare(msg.ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
+    this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
+    const accepted = current?.ballot && current.value ? { ballot: current.ballot, value: current.value } : null;
+    return { promised: true, promise: msg.ballot, accepted, committed: committed.version > 0 ? committed : null };
+  }
+
+  onAccept(msg: MessageOf<'rec.accept'>): Reply<'rec.accept'> {
+    const book = this.book(msg.persona);
+    if (msg.value.version !== msg.slot) fail('bad-request', 'an accepted state must be the slot it is for');
+    const committed = this.state(book, msg.key);
+    if (committed.version >= msg.slot) return { accepted: false, promise: null, committed };
+    this.#seeRound(msg.ballot);
+    const slot = this.#slot(book, msg.key);
+    if (slot && slot.slot === msg.slot && Buffer.compare(msg.ballot, slot.promised) < 0) return { accepted: false, promise: slot.promised, committed: null };
+    this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: msg.ballot, value: msg.value });
+    return { accepted: true, promise: msg.ballot, committed: null };
+  }
+
+  onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
+    return { installed: this.install(this.book(msg.persona), msg.key, msg.value) };
+  }
+
+  onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (place: Place) => boolean): Reply<'rec.transfer'> {
+    const book = this.book(msg.persona);
+    let adopted = 0;
+    for (const { key, state } of msg.records) {
+      const place = book.placeOf(key);
+      if (place && mayHold(place) && this.install(book, key, state)) adopted++;
+    }
+    return { adopted };
+  }
+
+  // --- proposer ---
+
+  /**
+   * Applies operation `op` to a record once: returns its stored reply if it was applied already;
+   * otherwise has the group choose the record's next version, computed by `change` from the
+   * current value, and returns the reply `change` gave. `change` may talk to other groups; it must
+   * be idempotent (it is called again if another decision got in first).
+   */
+  decide<R extends WireValue>(book: RecordBook, key: Buffer, op: Buffer, change: (current: Buffer | null, version: number) => Promise<Change<R>>): Promise<R> {
+    return this.#links.locks.run(`${book.persona}:${toHex(key)}`, async () => {
+      const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
+      const { view } = this.#links.network;
+      for (let round = 0; round < MAX_ROUNDS; round++) {
+        const current = this.state(book, key);
+        const done = current.ops.find((o) => o.op.equals(op));
+        if (done) return decodeCanonical(done.reply) as R;
+        const members = view.closest(place.group, GROUP_SIZE, place.exclude);
+        if (!members.some((m) => m.equals(this.#links.self))) fail('unavailable', `this vault is not in the ${book.persona} group of that record`);
+        const needed = quorumOf(members.length);
+        const slot = current.version + 1;
+        const ballot = this.#nextBallot();
+        // Phase 1: the members promise; two more vaults are asked too, in case one still holds a newer state.
+        const witnesses = view.closest(place.group, GROUP_SIZE + 2, place.exclude);
+        const prepared = await this.#gather(witnesses, members, needed, { type: 'rec.prepare', persona: book.persona, key, slot, ballot }, (r) => r.promised);
+        if (this.#adoptNewest(book, key, prepared.map((p) => p.reply.committed))) continue;
+        if (prepared.filter((p) => p.member && p.reply.promised).length < needed) {
+          await this.#backoff(round);
+          continue;
+        }
+        // A value some member already accepted for this slot may have been chosen: it must be finished first.
+        const earlier = prepared
+          .map((p) => p.reply.accepted)
+          .filter((a): a is NonNullable<typeof a> => a !== null)
+          .sort((a, b) => Buffer.compare(b.ballot, a.ballot))[0];
+        let proposal: RecordState;
+        let reply: R | undefined;
+        if (earlier) proposal = earlier.value;
+        else {
+          const next = await change(current.value, current.version);
+          reply = next.reply;
+          const ops = [...current.ops, { op, reply: canonical(next.reply) }].slice(-32);
+          proposal = { version: slot, value: next.value, ops };
+        }
+        // Phase 2: a quorum of members accepts, and the state is chosen.
+        const accepted = await this.#gather(members, members, needed, { type: 'rec.accept', persona: book.persona, key, slot, ballot, value: proposal }, (r) => r.accepted);
+        if (this.#adoptNewest(book, key, accepted.map((a) => a.reply.committed))) continue;
+        if (accepted.filter((a) => a.reply.accepted).length < needed) {
+          await this.#backoff(round);
+          continue;
+        }
+        this.install(book, key, proposal);
+        for (const member of witnesses) {
+          if (!member.equals(this.#links.self)) void this.#links.network.request(member, { type: 'rec.commit', persona: book.persona, key, value: proposal }).catch(() => undefined);
+        }
+        if (reply !== undefined) return reply;
+      }
+      throw new SafeVaultError('unavailable', `the ${book.persona} group could not agree on a record (too much churn); try again`);
+    });
+  }
+
+  /**
+   * Asks `targets` (self answered locally), resolving once every one answered or once a quorum of
+   * `members` answered `good`: a dead member in someone's view costs a timeout only when needed.
+   */
+  #gather<T extends 'rec.prepare' | 'rec.accept'>(
+    targets: Name[],
+    members: Name[],
+    needed: number,
+    message: MessageOf<T>,
+    good: (reply: Reply<T>) => boolean,
+  ): Promise<{ member: boolean; reply: Reply<T> }[]> {
+    return new Promise((resolve) => {
+      const replies: { member: boolean; reply: Reply<T> }[] = [];
+      let pending = targets.length;
+      let goodMembers = 0;
+      const settle = () => {
+        if (pending === 0 || goodMembers >= needed) resolve(replies);
+      };
+      for (const target of targets) {
+        const member = members.some((m) => m.equals(target));
+        const answer = target.equals(this.#links.self) ? Promise.resolve().then(() => this.#local(message)) : this.#links.network.request(target, message);
+        answer.then(
+          (reply) => {
+            replies.push({ member, reply: reply as Reply<T> });
+            if (member && good(reply as Reply<T>)) goodMembers++;
+            pending--;
+            settle();
+          },
+          () => {
+            pending--;
+            settle();
+          },
+        );
+      }
+      settle();
+    });
+  }
+
+  #local<T extends 'rec.prepare' | 'rec.accept'>(message: MessageOf<T>): Reply<T> {
+    return (message.type === 'rec.prepare' ? this.onPrepare(message as MessageOf<'rec.prepare'>) : this.onAccept(message as MessageOf<'rec.accept'>)) as Reply<T>;
+  }
+
+  /** Adopts the newest committed state among the replies, if newer than ours. */
+  #adoptNewest(book: RecordBook, key: Buffer, states: (RecordState | null)[]): boolean {
+    const newest = states.filter((s): s is RecordState => s !== null).sort((a, b) => b.version - a.version)[0];
+    if (!newest) return false;
+    try {
+      return this.install(book, key, newest);
+    } catch (error) {
+      if (isSafeVaultError(error)) return false; // a malformed state from a peer is ignored
+      throw error;
+    }
+  }
+
+  #backoff(round: number): Promise<void> {
+    const { clock } = this.#links.network;
+    return sleep(clock, Math.min(2000, 20 * 2 ** round) * (0.5 + clock.random()));
+  }
+
+  #nextBallot(): Buffer {
+    const ballot = Buffer.alloc(BALLOT_BYTES);
+    ballot.writeUInt32BE(++this.#round, 0);
+    this.#links.self.copy(ballot, 4);
+    return ballot;
+  }
+
+  #seeRound(ballot: Buffer): void {
+    this.#round = Math.max(this.#round, ballot.readUInt32BE(0));
+  }
+
+  #slot(book: RecordBook, key: Buffer): Slot | undefined {
+    const row = this.#sql.slot.get(book.persona, key);
+    if (!row) return undefined;
+    return { slot: row.slot, promised: row.promised, ballot: row.ballot, value: row.value ? (decodeCanonical(row.value) as unknown as RecordState) : null };
+  }
+
+  #saveSlot(book: RecordBook, key: Buffer, slot: Slot): void {
+    const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
+    this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * The one wire encoding for everything vaults and clients send each other: a version byte, a frame
+ * kind, then a canonical binary encoding of the value (object keys sorted, integers as varints), so
+ * equal values encode to equal bytes and a hash of the encoding can stand for the value. Decoding
+ * is strict: a truncated, oversize, non-canonical or unknown-version frame is refused.
+ */
+import { MAX_CHUNK_SIZE } from '../constants.ts';
+import { SafeVaultError } from '../../api/errors.ts';
+import { sha256 } from '../names.ts';
+
+export const WIRE_VERSION = 1;
+/** A chunk plus room for the message around it. */
+export const MAX_FRAME_BYTES = MAX_CHUNK_SIZE + 64 * 1024;
+const MAX_DEPTH = 8;
+
+export type FrameKind = 'message' | 'reply' | 'error';
+const KINDS: readonly FrameKind[] = ['message', 'reply', 'error'];
+
+export type WireValue = null | boolean | number | string | Buffer | WireValue[] | { [key: string]: WireValue | undefined };
+
+const Tag = { Null: 0, False: 1, True: 2, Uint: 3, NegInt: 4, Bytes: 5, Text: 6, List: 7, Map: 8 } as const;
+
+const malformed = (why: string): never => {
+  throw new SafeVaultError('bad-request', `malformed frame: ${why}`);
+};
+
+class Writer {
+  readonly #parts: Buffer[] = [];
+  #small: number[] = [];
+  size = 0;
+
+  byte(b: number): void {
+    this.#small.push(b);
+    this.size++;
+  }
+
+  varint(n: number): void {
+    while (n >= 0x80) {
+      this.byte((n % 0x80) | 0x80);
+      n = Math.floor(n / 0x80);
+    }
+    this.byte(n);
+  }
+
+  raw(bytes: Buffer): void {
+    this.#flush();
+    this.#parts.push(bytes);
+    this.size += bytes.length;
+  }
+
+  #flush(): void {
+    if (this.#small.length) this.#parts.push(Buffer.from(this.#small));
+    this.#small = [];
+  }
+
+  done(): Buffer {
+    this.#flush();
+    return Buffer.concat(this.#parts, this.size);
+  }
+}
+
+function write(w: Writer, value: WireValue, depth: number): void {
+  if (depth > MAX_DEPTH) throw new TypeError('value nests too deeply to encode');
+  if (value === null) return w.byte(Tag.Null);
+  if (value === false) return w.byte(Tag.False);
+  if (value === true) return w.byte(Tag.True);
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new TypeError(`only safe integers go on the wire, not ${value}`);
+    w.byte(value < 0 ? Tag.NegInt : Tag.Uint);
+    return w.varint(Math.abs(value));
+  }
+  if (typeof value === 'string') {
+    const text = Buffer.from(value, 'utf8');
+    w.byte(Tag.Text);
+    w.varint(text.length);
+    return w.raw(text);
+  }
+  if (Buffer.isBuffer(value)) {
+    w.byte(Tag.Bytes);
+    w.varint(value.length);
+    return w.raw(value);
+  }
+  if (Array.isArray(value)) {
+    w.byte(Tag.List);
+    w.varint(value.length);
+    for (const item of value) write(w, item, depth + 1);
+    return;
+  }
+  const keys = Object.keys(value)
+    .filter((k) => value[k] !== undefined)
+    .sort();
+  w.byte(Tag.Map);
+  w.varint(keys.length);
+  for (const key of keys) {
+    write(w, key, depth + 1);
+    write(w, value[key]!, depth + 1);
+  }
+}
+
+class Reader {
+  at = 0;
+  readonly bytes: Buffer;
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+
+  byte(): number {
+    if (this.at >= this.bytes.length) malformed('truncated');
+    return this.bytes[this.at++]!;
+  }
+
+  varint(): number {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (shift > 49) malformed('integer too large');
+      const b = this.byte();
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) {
+        if (b === 0 && shift > 0) malformed('non-minimal integer');
+        return value;
+      }
+    }
+  }
+
+  take(length: number): Buffer {
+    if (length > this.bytes.length - this.at) malformed('truncated');
+    // A copy: nothing decoded shares memory with the frame it came in.
+    const out = Buffer.from(this.bytes.subarray(this.at, this.at + length));
+    this.at += length;
+    return out;
+  }
+}
+
+function read(r: Reader, depth: number): WireValue {
+  if (depth > MAX_DEPTH) malformed('nested too deeply');
+  const tag = r.byte();
+  switch (tag) {
+    case Tag.Null:
+      return null;
+    case Tag.False:
+      return false;
+    case Tag.True:
+      return true;
+    case Tag.Uint:
+      return r.varint();
+    case Tag.NegInt: {
+      const n = r.varint();
+      if (n === 0) malformed('negative zero');
+      return -n;
+    }
+    case Tag.Bytes:
+      return r.take(r.varint());
+    case Tag.Text:
+      return readText(r);
+    case Tag.List: {
+      const count = r.varint();
+      if (count > r.bytes.length - r.at) malformed('list longer than the frame');
+      return Array.from({ length: count }, () => read(r, depth + 1));
+    }
+    case Tag.Map: {
+      const count = r.varint();
+      if (count > r.bytes.length - r.at) malformed('map longer than the frame');
+      const out: Record<string, WireValue> = Object.create(null);
+      let previous: string | undefined;
+      for (let i = 0; i < count; i++) {
+        if (r.byte() !== Tag.Text) malformed('map key is not text');
+        const key = readText(r);
+        if (previous !== undefined && !(key > previous)) malformed('map keys out of order');
+        previous = key;
+        out[key] = read(r, depth + 1);
+      }
+      return { ...out };
+    }
+    default:
+      return malformed(`unknown tag ${tag}`);
+  }
+}
+
+function readText(r: Reader): string {
+  const bytes = r.take(r.varint());
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) malformed('text is not valid UTF-8');
+  return text;
+}
+
+/** The canonical encoding of a value (no frame header): what quorum keys and signatures cover. */
+export function canonical(value: WireValue): Buffer {
+  const w = new Writer();
+  write(w, value, 0);
+  return w.done();
+}
+
+/** A short key standing for a value: the hash of its canonical encoding. */
+export const digestOf = (value: WireValue): string => sha256(canonical(value)).toString('hex');
+
+export function encodeFrame(kind: FrameKind, value: WireValue): Buffer {
+  const w = new Writer();
+  w.byte(WIRE_VERSION);
+  w.byte(KINDS.indexOf(kind));
+  write(w, value, 0);
+  if (w.size > MAX_FRAME_BYTES) throw new SafeVaultError('too-large', `frame of ${w.size} bytes exceeds ${MAX_FRAME_BYTES}`);
+  return w.done();
+}
+
+export function decodeFrame(frame: Uint8Array): { kind: FrameKind; value: WireValue } {
+  if (frame.length > MAX_FRAME_BYTES) throw new SafeVaultError('too-large', `frame of ${frame.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const r = new Reader(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+  const version = r.byte();
+  if (version !== WIRE_VERSION) malformed(`unknown version ${version}`);
+  const kind = KINDS[r.byte()] ?? malformed('unknown frame kind');
+  const value = read(r, 0);
+  if (r.at !== frame.length) malformed('trailing bytes');
+  return { kind, value };
+}
+
+/** Decodes the value at the start of `bytes` (no header), refusing trailing bytes. */
+export function decodeCanonical(bytes: Buffer): WireValue {
+  const r = new Reader(bytes);
+  const value = read(r, 0);
+  if (r.at !== bytes.length) malformed('trailing bytes');
+  return value;
+}
