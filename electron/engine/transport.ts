@@ -233,8 +233,11 @@ export class InProcessHub {
         } catch (error) {
           return this.#send('error', errorFrame(error), answer);
         }
+        // A vault that stopped while handling this never answers, as a crashed process would not.
+        const stillThere = () => this.#endpoints.get(toHex(to)) === endpoint;
         endpoint.receive(from, decoded).then(
           (result) => {
+            if (!stillThere()) return;
             let out: Buffer;
             try {
               out = encodeFrame('reply', result as WireValue);
@@ -243,7 +246,9 @@ export class InProcessHub {
             }
             this.#send(`${message.type}:reply`, out, answer);
           },
-          (error: unknown) => this.#send(`${message.type}:error`, errorFrame(error), answer),
+          (error: unknown) => {
+            if (stillThere()) this.#send(`${message.type}:error`, errorFrame(error), answer);
+          },
         );
       });
     });

@@ -1,0 +1,261 @@
+/**
+ * The deterministic simulation of issue 7: a seeded scheduler over the in-process network with
+ * delays, drops, duplicates, reordering and per-vault view lag, running random concurrent chunk
+ * puts and deletes, file stores and removals by several owners while vaults join, leave
+ * gracefully, crash and return. Afterwards every invariant is checked. `runSeed(n)` replays exactly.
+ */
+import { createPrivateKey } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isSafeVaultError } from '../../electron/api/errors.ts';
+import { StorageClient } from '../../electron/engine/client/storageClient.ts';
+import { decryptChunk, encryptChunk, planChunks, type DataMap } from '../../electron/engine/client/selfEncryption.ts';
+import { MAX_HOLDERS, MIN_HOLDERS, OP_DEADLINE_MS } from '../../electron/engine/constants.ts';
+import { openDatabase } from '../../electron/engine/db.ts';
+import { EventBus } from '../../electron/engine/events.ts';
+import { loadIdentity, type Identity } from '../../electron/engine/identity.ts';
+import { KeyedLock } from '../../electron/engine/keyedLock.ts';
+import { sha256, toHex, type Name } from '../../electron/engine/names.ts';
+import { LocalNetwork } from '../../electron/engine/network.ts';
+import type { LinkConditions } from '../../electron/engine/transport.ts';
+import { VirtualClock } from './virtualClock.ts';
+
+export interface SimOptions {
+  vaults: number;
+  clients: number;
+  chunks: number;
+  files: number;
+  workers: number;
+  opsPerWorker: number;
+  links: LinkConditions;
+  /** Mean virtual ms between churn events, and how many vaults may be away at once. */
+  churnEveryMs: number;
+  maxAway: number;
+  /** Virtual time left for audits and sweeps once the last operation is done. */
+  quietMs: number;
+}
+
+export const DEFAULT_SIM: SimOptions = {
+  vaults: 14,
+  clients: 4,
+  chunks: 6,
+  files: 2,
+  workers: 8,
+  opsPerWorker: 12,
+  links: { delayMs: [1, 30], loss: 0.01, duplicate: 0.01, viewLagMs: [0, 400], detectMs: 1500, timeoutMs: 3000 },
+  churnEveryMs: 2500,
+  maxAway: 3,
+  quietMs: 10 * 60_000,
+};
+
+export interface SimResult {
+  seed: number;
+  failures: string[];
+  ops: number;
+  churn: number;
+  /** Virtual ms each client operation took, for the benchmark's p50 and p99. */
+  latencies: number[];
+  messages: number;
+  bytes: number;
+  /** A digest of the final state: equal for two runs of one seed. */
+  fingerprint: string;
+}
+
+const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function seededIdentity(clock: VirtualClock): Identity {
+  const der = Buffer.concat([PKCS8_ED25519, clock.bytes(32)]);
+  return loadIdentity(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'pkcs8' }));
+}
+
+interface SimFile {
+  bytes: Buffer;
+  map: DataMap;
+  chunks: Buffer[];
+}
+
+function makeFile(clock: VirtualClock, size: number): SimFile {
+  const bytes = clock.bytes(size);
+  const plan = planChunks(size);
+  const plains = plan.map(({ offset, length }) => bytes.subarray(offset, offset + length));
+  const preHashes = plains.map((p) => sha256(p));
+  const chunks = plains.map((p, i) => encryptChunk(p, i, preHashes));
+  return { bytes, chunks, map: { size, chunks: chunks.map((c, i) => ({ name: sha256(c), preHash: preHashes[i]!, size: plains[i]!.length })) } };
+}
+
+export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): Promise<SimResult> {
+  const clock = new VirtualClock(seed);
+  const dir = mkdtempSync(join(tmpdir(), `safevault-sim-${seed}-`));
+  const appDb = openDatabase(join(dir, 'app.sqlite'));
+  const network = new LocalNetwork(join(dir, 'vaults'), appDb, new EventBus(), { clock, links: options.links, newIdentity: () => seededIdentity(clock) });
+  const failures: string[] = [];
+  const latencies: number[] = [];
+  let ops = 0;
+  let churnEvents = 0;
+  try {
+    await clock.drive(network.start(options.vaults));
+    const clients = Array.from({ length: options.clients }, (_, i) => {
+      const identity = seededIdentity(clock);
+      return new StorageClient(`c${i}`, identity, network.networkOf(identity.name), new EventBus());
+    });
+    const chunks = Array.from({ length: options.chunks }, () => clock.bytes(500 + Math.floor(clock.random() * 3000)));
+    const files = Array.from({ length: options.files }, () => makeFile(clock, 3000 + Math.floor(clock.random() * 6000)));
+    // What each client was last told: its reference count per chunk, and which files it holds.
+    const told = clients.map(() => new Map<string, number>());
+    const holdsFile = clients.map(() => new Set<number>());
+    const locks = new KeyedLock();
+
+    const timed = async <T>(what: string, work: () => Promise<T>): Promise<T | undefined> => {
+      const started = clock.now();
+      try {
+        return await work();
+      } catch (error) {
+        failures.push(`${what} failed after ${clock.now() - started} ms: ${(error as Error).message}`);
+        return undefined;
+      } finally {
+        ops++;
+        latencies.push(clock.now() - started);
+        if (clock.now() - started > OP_DEADLINE_MS + 30_000) failures.push(`${what} waited ${clock.now() - started} ms, past its deadline`);
+      }
+    };
+
+    const putChunk = (ci: number, bytes: Buffer, what: string) =>
+      timed(what, async () => {
+        const reply = await clients[ci]!.putChunk(bytes);
+        told[ci]!.set(toHex(reply.name), reply.refcount);
+      });
+
+    const deleteChunk = (ci: number, name: Name, what: string) =>
+      timed(what, async () => {
+        const hex = toHex(name);
+        try {
+          const reply = await clients[ci]!.deleteChunk(name);
+          told[ci]!.set(hex, reply.refcount);
+        } catch (error) {
+          if (!isSafeVaultError(error) || error.code !== 'non-owner') throw error;
+          if ((told[ci]!.get(hex) ?? 0) > 0) failures.push(`${what}: refused as non-owner although told refcount ${told[ci]!.get(hex)}`);
+        }
+      });
+
+    const operate = async (worker: number) => {
+      for (let i = 0; i < options.opsPerWorker; i++) {
+        const ci = Math.floor(clock.random() * clients.length);
+        const roll = clock.random();
+        if (roll < 0.8) {
+          const ki = Math.floor(clock.random() * chunks.length);
+          const name = sha256(chunks[ki]!);
+          const put = roll < 0.45;
+          await locks.run(`${ci}:${toHex(name)}`, () =>
+            put ? putChunk(ci, chunks[ki]!, `w${worker}: c${ci} put chunk ${ki}`) : deleteChunk(ci, name, `w${worker}: c${ci} delete chunk ${ki}`),
+          );
+        } else {
+          const fi = Math.floor(clock.random() * files.length);
+          await locks.run(`${ci}:file${fi}`, async () => {
+            const file = files[fi]!;
+            const store = !holdsFile[ci]!.has(fi);
+            for (const [j, chunk] of file.chunks.entries()) {
+              await locks.run(`${ci}:${toHex(sha256(chunk))}`, () =>
+                store ? putChunk(ci, chunk, `w${worker}: c${ci} store file ${fi} chunk ${j}`) : deleteChunk(ci, sha256(chunk), `w${worker}: c${ci} remove file ${fi} chunk ${j}`),
+              );
+            }
+            if (store) holdsFile[ci]!.add(fi);
+            else holdsFile[ci]!.delete(fi);
+          });
+        }
+        await sleepFor(clock, Math.floor(clock.random() * 500));
+      }
+    };
+
+    let working = true;
+    const away: string[] = [];
+    const churn = async () => {
+      while (working) {
+        await sleepFor(clock, Math.floor(options.churnEveryMs * (0.5 + clock.random())));
+        if (!working) break;
+        const running = network.running();
+        const roll = clock.random();
+        churnEvents++;
+        if (away.length > 0 && (roll < 0.4 || away.length >= options.maxAway)) {
+          await network.startVault(away.splice(Math.floor(clock.random() * away.length), 1)[0]!);
+        } else if (roll < 0.5 && network.running().length < options.vaults + 4) {
+          await network.add();
+        } else if (running.length > options.vaults - options.maxAway) {
+          const { id } = running[Math.floor(clock.random() * running.length)]!;
+          away.push(id);
+          await (clock.random() < 0.5 ? network.stopVault(id) : network.killVault(id));
+        }
+      }
+    };
+
+    const churning = churn();
+    await clock.drive(Promise.all(Array.from({ length: options.workers }, (_, w) => operate(w))));
+    working = false;
+    await clock.drive(churning);
+    // Some vaults come back, some stay away; then the network is left alone to audit and sweep.
+    for (const id of away.splice(0, Math.ceil(away.length / 2))) await clock.drive(network.startVault(id));
+    await clock.pass(options.quietMs);
+
+    await clock.drive(checkInvariants(network, clients, chunks, files, told, holdsFile, failures));
+    const fingerprint = toHex(sha256(Buffer.from(JSON.stringify({ failures, told: told.map((t) => [...t].sort()), steps: clock.steps }))));
+    const stats = network.hub.stats();
+    return { seed, failures, ops, churn: churnEvents, latencies, messages: stats.messages, bytes: stats.bytes, fingerprint };
+  } finally {
+    network.close();
+    appDb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const sleepFor = (clock: VirtualClock, ms: number) => new Promise<void>((resolve) => clock.after(ms, resolve));
+
+async function checkInvariants(
+  network: LocalNetwork,
+  clients: StorageClient[],
+  chunks: Buffer[],
+  files: SimFile[],
+  told: Map<string, number>[],
+  holdsFile: Set<number>[],
+  failures: string[],
+): Promise<void> {
+  const names = new Map<string, string>();
+  chunks.forEach((c, i) => names.set(toHex(sha256(c)), `chunk ${i}`));
+  files.forEach((f, i) => f.chunks.forEach((c, j) => names.set(toHex(sha256(c)), `file ${i} chunk ${j}`)));
+  const observer = clients[0]!;
+  for (const [hex, label] of names) {
+    const name = Buffer.from(hex, 'hex');
+    let owners = 0;
+    for (const [ci, client] of clients.entries()) {
+      const refcount = await client.refcount(name).catch(() => NaN);
+      const expected = told[ci]!.get(hex) ?? 0;
+      if (refcount !== expected) failures.push(`${label}: c${ci} was told refcount ${expected}, the network says ${refcount}`);
+      if (refcount > 0) owners++;
+    }
+    const record = await observer.info(name).catch((e: Error) => e);
+    if (record instanceof Error) {
+      failures.push(`${label}: record unreadable: ${record.message}`);
+      continue;
+    }
+    const onDisk = network.running().filter((v) => existsSync(v.storageNode.pathOf(name))).map((v) => v.id);
+    if (!record) {
+      if (owners > 0) failures.push(`${label}: ${owners} owners but no record`);
+      if (onDisk.length > 0) failures.push(`${label}: no owners, bytes on ${onDisk.length} disks`);
+      continue;
+    }
+    if (record.subscribers !== owners) failures.push(`${label}: ${record.subscribers} subscribers, ${owners} owners`);
+    const online = record.holders.filter((h) => network.hub.isOnline(h)).map(toHex);
+    if (online.length < MIN_HOLDERS) failures.push(`${label}: ${online.length} online holders`);
+    if (record.holders.length > MAX_HOLDERS) failures.push(`${label}: ${record.holders.length} holders listed`);
+    for (const holder of online) if (!onDisk.includes(holder)) failures.push(`${label}: listed holder ${holder.slice(0, 8)} has no bytes`);
+    for (const vault of onDisk) if (!online.includes(vault)) failures.push(`${label}: vault ${vault.slice(0, 8)} keeps bytes it is not listed for`);
+  }
+  for (const [fi, file] of files.entries()) {
+    if (!holdsFile.some((held) => held.has(fi))) continue;
+    try {
+      const plain = await Promise.all(file.chunks.map(async (c, i) => decryptChunk(await observer.getChunk(sha256(c)), i, file.map)));
+      if (!Buffer.concat(plain).equals(file.bytes)) failures.push(`file ${fi} came back different`);
+    } catch (error) {
+      failures.push(`file ${fi} could not be read back: ${(error as Error).message}`);
+    }
+  }
+}
