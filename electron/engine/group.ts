@@ -10,6 +10,8 @@ import { digestOf, type WireValue } from './wire/codec.ts';
 /** Matching answers needed from a group of `size` members: 3 of 4, or a majority of a smaller network. */
 export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
 
+const READ_ROUNDS = 4;
+
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
 
@@ -36,6 +38,19 @@ export class Groups {
    * answered at all. Refusals from a quorum are the group's answer.
    */
   async read<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<Reply<T>> {
+    const { clock } = this.#network;
+    for (let round = 0; ; round++) {
+      try {
+        return await this.#readOnce(target, message, exclude);
+      } catch (error) {
+        // A lost answer or a member that just went is churn: ask again, a few times.
+        if (round >= READ_ROUNDS - 1 || !isSafeVaultError(error) || error.code !== 'unavailable') throw error;
+        await sleep(clock, 100 * 2 ** round * (0.5 + clock.random()));
+      }
+    }
+  }
+
+  async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<Reply<T>> {
     const members = this.members(target, exclude);
     if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
     const needed = quorumOf(members.length);

@@ -226,10 +226,10 @@ async function checkInvariants(
     const name = Buffer.from(hex, 'hex');
     let owners = 0;
     for (const [ci, client] of clients.entries()) {
-      const refcount = await client.refcount(name).catch(() => NaN);
+      const refcount = await client.refcount(name).catch((e: Error) => e);
       const expected = told[ci]!.get(hex) ?? 0;
-      if (refcount !== expected) failures.push(`${label}: c${ci} was told refcount ${expected}, the network says ${refcount}`);
-      if (refcount > 0) owners++;
+      if (refcount !== expected) failures.push(`${label}: c${ci} was told refcount ${expected}, the network says ${refcount instanceof Error ? refcount.message : refcount}`);
+      if (typeof refcount === 'number' && refcount > 0) owners++;
     }
     const record = await observer.info(name).catch((e: Error) => e);
     if (record instanceof Error) {
