@@ -95,8 +95,8 @@ test('account transfer: a record moves to the vault newly closest when a manager
   const engine = await startEngine(12);
   const name = await storeOne(engine);
   const chunk = fromHex(name);
-  const managersBefore = engine.network.net.closest(chunk, GROUP_SIZE).map(toHex);
-  const fifth = engine.network.net.closest(chunk, GROUP_SIZE + 1).map(toHex)[GROUP_SIZE]!;
+  const managersBefore = engine.network.closest(chunk, GROUP_SIZE).map(toHex);
+  const fifth = engine.network.closest(chunk, GROUP_SIZE + 1).map(toHex)[GROUP_SIZE]!;
   assert.equal(engine.network.vault(fifth)!.dataManager.chunks.get(chunk), undefined);
 
   await engine.stopVault({ id: managersBefore[0]! });
@@ -113,7 +113,7 @@ test('a deleted record never comes back with a manager that was away', async () 
   const engine = await startEngine(12);
   const name = await storeOne(engine);
   const chunk = fromHex(name);
-  const away = toHex(engine.network.net.closest(chunk, GROUP_SIZE)[0]!);
+  const away = toHex(engine.network.closest(chunk, GROUP_SIZE)[0]!);
   await engine.stopVault({ id: away });
   await engine.network.settled();
   await engine.removeChunk({ as: 'user1', name });

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
-import { REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
+import { MAX_CHUNK_SIZE, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
+import { MESSAGES, parseMessage } from '../electron/engine/messages.ts';
+import { canonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION } from '../electron/engine/wire/codec.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { isSafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
@@ -12,7 +14,7 @@ import { createIdentity, loadIdentity, verifySignature } from '../electron/engin
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
 import { closest, compareDistance, sha256 } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
-import { QuorumCollector } from '../electron/engine/quorum.ts';
+import { systemClock } from '../electron/engine/clock.ts';
 import { tempDir } from './helpers.ts';
 
 const name = (first: number) => Buffer.alloc(32, 0).fill(first, 0, 1);
@@ -32,28 +34,6 @@ test('quorum: 3 of 4, or a majority of a smaller group', () => {
   assert.deepEqual([1, 2, 3, 4, 5].map(quorumOf), [1, 2, 2, 3, 3]);
 });
 
-test('QuorumCollector acts once, on the threshold-th distinct sender, and answers late copies', async () => {
-  const quorum = new QuorumCollector(1000);
-  let acted = 0;
-  const act = async () => ++acted;
-  const copies = [quorum.submit('m', 'a', 3, act), quorum.submit('m', 'a', 3, act), quorum.submit('m', 'b', 3, act)];
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(acted, 0, 'acted without a quorum (a repeated sender counted twice)');
-  copies.push(quorum.submit('m', 'c', 3, act), quorum.submit('m', 'd', 3, act));
-  assert.deepEqual(await Promise.all(copies), [1, 1, 1, 1, 1]);
-  // The same sender again after the round acted: a new operation.
-  const again = [quorum.submit('m', 'a', 3, act), quorum.submit('m', 'b', 3, act), quorum.submit('m', 'c', 3, act)];
-  assert.deepEqual(await Promise.all(again), [2, 2, 2]);
-  // Copies with different content never add up; without a quorum the round times out.
-  const short = new QuorumCollector(30);
-  const unavailable = (e: unknown) => isSafeVaultError(e) && e.code === 'unavailable';
-  await Promise.all([
-    assert.rejects(short.submit('x1', 'a', 2, act), unavailable),
-    assert.rejects(short.submit('x2', 'b', 2, act), unavailable),
-  ]);
-  assert.equal(acted, 2);
-});
-
 test('KeyedLock serialises work per key but not across keys', async () => {
   const lock = new KeyedLock();
   const order: string[] = [];
@@ -71,17 +51,17 @@ test('identities and signed requests', () => {
   const alice = createIdentity();
   assert.ok(loadIdentity(alice.secret).name.equals(alice.name));
   const chunk = sha256(Buffer.from('x'));
-  const request = signRequest(alice, 'delete', chunk, 0);
-  const decoded = verifyRequest(request);
+  const request = signRequest(alice, 'delete', chunk, 0, systemClock);
+  const decoded = verifyRequest(request, Date.now());
   assert.equal(decoded.op, 'delete');
   assert.ok(decoded.client.equals(alice.name) && decoded.chunk.equals(chunk));
   assert.ok(!verifySignature(alice.publicKey, Buffer.from('other'), request.signature));
   assert.ok(!verifySignature(Buffer.alloc(3), request.payload, request.signature));
   assert.throws(() => verifyRequest(request, Date.now() + 2 * REQUEST_WINDOW_MS), (e) => isSafeVaultError(e) && e.code === 'bad-request');
-  assert.throws(() => verifyRequest({ ...request, payload: request.payload.subarray(1) }), (e) => isSafeVaultError(e) && e.code === 'bad-request');
+  assert.throws(() => verifyRequest({ ...request, payload: request.payload.subarray(1) }, Date.now()), (e) => isSafeVaultError(e) && e.code === 'bad-request');
   const tampered = Buffer.from(request.payload);
   tampered[40]! ^= 1;
-  assert.throws(() => verifyRequest({ ...request, payload: tampered }), (e) => isSafeVaultError(e) && e.code === 'bad-signature');
+  assert.throws(() => verifyRequest({ ...request, payload: tampered }, Date.now()), (e) => isSafeVaultError(e) && e.code === 'bad-signature');
 });
 
 test('data_manager records: ordered holders, holder index, key collisions refused, persisted', () => {
@@ -90,20 +70,20 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   let records = new DataManagerRecords(db);
   const vaults = Array.from({ length: 6 }, () => randomBytes(32));
   const chunks = Array.from({ length: 300 }, () => randomBytes(32));
-  chunks.forEach((chunk, i) => records.put(chunk, { subscribers: 1, size: 100 + i, holders: [0, 1, 2, 3].map((k) => vaults[(i + k) % 6]!) }));
+  chunks.forEach((chunk, i) => records.put(chunk, { version: 1, subscribers: 1, size: 100 + i, holders: [0, 1, 2, 3].map((k) => vaults[(i + k) % 6]!) }));
   const heldBy0 = chunks.filter((_, i) => [0, 1, 2, 3].some((k) => (i + k) % 6 === 0));
   assert.deepEqual(records.chunksHeldBy(vaults[0]!).map((c) => c.toString('hex')).sort(), heldBy0.map((c) => c.toString('hex')).sort());
 
   // Reorder and replace holders: the index follows.
   const c = chunks[0]!;
-  records.put(c, { subscribers: 2, size: 100, holders: [vaults[5]!, vaults[0]!, vaults[1]!] });
-  assert.deepEqual(records.get(c), { subscribers: 2, size: 100, holders: [vaults[5]!, vaults[0]!, vaults[1]!] });
+  records.put(c, { version: 2, subscribers: 2, size: 100, holders: [vaults[5]!, vaults[0]!, vaults[1]!] });
+  assert.deepEqual(records.get(c), { version: 2, subscribers: 2, size: 100, holders: [vaults[5]!, vaults[0]!, vaults[1]!] });
   assert.ok(records.chunksHeldBy(vaults[5]!).some((x) => x.equals(c)));
   assert.ok(!records.chunksHeldBy(vaults[2]!).some((x) => x.equals(c)));
 
   // A different chunk sharing the 8-byte key is refused, not mixed in.
   const twin = Buffer.concat([c.subarray(0, 8), randomBytes(24)]);
-  assert.throws(() => records.put(twin, { subscribers: 1, size: 1, holders: [] }), (e) => isSafeVaultError(e) && e.code === 'conflict');
+  assert.throws(() => records.put(twin, { version: 1, subscribers: 1, size: 1, holders: [] }), (e) => isSafeVaultError(e) && e.code === 'conflict');
   assert.equal(records.get(twin), undefined);
 
   records.delete(chunks[1]!);
@@ -117,4 +97,43 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   assert.deepEqual(records.get(c)!.holders, [vaults[5]!, vaults[0]!, vaults[1]!]);
   assert.equal([...records.all()].length, 299);
   db.close();
+});
+
+test('codec: values round-trip canonically; malformed, oversize and unknown-version frames are refused', () => {
+  const value = { type: 'dm.info', chunk: randomBytes(32), n: 300, neg: -5, list: [true, false, null, 'é'], nested: { b: 1, a: Buffer.alloc(0) } };
+  const frame = encodeFrame('message', value);
+  const back = decodeFrame(frame);
+  assert.equal(back.kind, 'message');
+  assert.deepEqual(back.value, value);
+  // Key order does not change the encoding: equal values, equal bytes.
+  assert.ok(canonical({ a: 1, b: 2 }).equals(canonical({ b: 2, a: 1 })));
+  assert.equal(digestOf({ a: 1, b: 2 }), digestOf({ b: 2, a: 1 }));
+  assert.notEqual(digestOf({ a: 1 }), digestOf({ a: 2 }));
+
+  const refused = (bytes: Buffer, code: string, pattern: RegExp) =>
+    assert.throws(() => decodeFrame(bytes), (e) => isSafeVaultError(e) && e.code === code && pattern.test(e.message));
+  refused(Buffer.concat([Buffer.of(2), frame.subarray(1)]), 'bad-request', /unknown version/);
+  refused(frame.subarray(0, frame.length - 3), 'bad-request', /truncated/);
+  refused(Buffer.concat([frame, Buffer.of(0)]), 'bad-request', /trailing/);
+  refused(Buffer.of(WIRE_VERSION, 9, 0), 'bad-request', /frame kind/);
+  refused(Buffer.of(WIRE_VERSION, 0, 42), 'bad-request', /unknown tag/);
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x80, 0), 'bad-request', /non-minimal/);
+  // Map keys out of order (b before a) cannot come from the encoder: refused.
+  refused(Buffer.of(WIRE_VERSION, 0, 8, 2, 6, 1, 98, 0, 6, 1, 97, 0), 'bad-request', /out of order/);
+  refused(Buffer.of(WIRE_VERSION, 0, 7, 0xff, 0xff, 0x03), 'bad-request', /longer than the frame/);
+  refused(Buffer.alloc(MAX_FRAME_BYTES + 1), 'too-large', /exceeds/);
+  assert.throws(() => encodeFrame('message', { bytes: Buffer.alloc(MAX_FRAME_BYTES) }), (e) => isSafeVaultError(e) && e.code === 'too-large');
+  assert.throws(() => canonical({ x: 1.5 }), /safe integers/);
+});
+
+test('messages are schema-checked at receipt: unknown types and malformed fields are refused', () => {
+  const chunk = randomBytes(32);
+  assert.deepEqual(parseMessage({ type: 'dm.info', chunk }), { type: 'dm.info', chunk });
+  assert.throws(() => parseMessage({ type: 'dm.nuke', chunk }), /unknown message type/);
+  assert.throws(() => parseMessage({ type: 'dm.info', chunk: randomBytes(31) }), /bad dm.info: chunk/);
+  assert.throws(() => parseMessage({ type: 'dm.info', chunk, extra: 1 }), /bad dm.info/);
+  assert.throws(() => parseMessage({ type: 'node.store', chunk, bytes: Buffer.alloc(MAX_CHUNK_SIZE + 1), copy: false, base: 0 }), /bad node.store: bytes/);
+  assert.throws(() => parseMessage(null), /unknown message type/);
+  // Every message type names who may send it and who receives it.
+  for (const [type, route] of Object.entries(MESSAGES)) assert.ok(route.sender && route.receiver, type);
 });

@@ -11,6 +11,7 @@ import { digestOf, type WireValue } from './wire/codec.ts';
 export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
 
 const READ_ROUNDS = 4;
+const NEAR_SLACK = 2;
 
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
@@ -30,6 +31,11 @@ export class Groups {
   /** Whether `vault` may act for the group of `target`; one extra place allows for views that lag. */
   isMember(target: Name, vault: Name, exclude?: Name): boolean {
     return this.#network.view.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(vault));
+  }
+
+  /** Whether another vault's message about `target` may come from `vault`: two places of slack, as views lag most around churn. */
+  isNear(target: Name, vault: Name, exclude?: Name): boolean {
+    return this.#network.view.closest(target, GROUP_SIZE + NEAR_SLACK, exclude).some((m) => m.equals(vault));
   }
 
   /**

@@ -38,6 +38,7 @@ export class LocalNetwork {
   readonly #sql;
   /** Used for reads any observer may make (chunk records, node accounts). */
   readonly #observer: Groups;
+  readonly #observerNetwork: Network;
 
   constructor(root: string, appDb: Db, events: EventBus, options: LocalNetworkOptions = {}) {
     this.#root = root;
@@ -52,11 +53,20 @@ export class LocalNetwork {
       setDonated: appDb.prepare<[number, string]>('UPDATE local_vault SET donated = ? WHERE id = ?'),
     };
     const observer = this.networkOf(this.#newIdentity().name);
+    this.#observerNetwork = observer;
     this.#observer = new Groups(observer);
     observer.view.onChange((change) => {
       const vault = toHex(change.vault);
       this.#events.emit(change.kind === 'joined' ? { type: 'vault.joined', vault } : { type: 'vault.left', vault, graceful: change.graceful });
     });
+  }
+
+  /**
+   * Sends as `name` through the network as the observer sees it: for tests and tools that play a
+   * client or a misbehaving vault (the hub names the sender, as a secure channel would).
+   */
+  impersonate(name: Name): Network {
+    return { ...this.#observerNetwork, self: name, request: (to, message) => this.hub.sendAs(name, to, message) };
   }
 
   /** The network as `name` sees it (a vault, or a client that only asks). */

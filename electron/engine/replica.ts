@@ -20,7 +20,7 @@ import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name } from './names.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
-import { canonical, decodeCanonical, type WireValue } from './wire/codec.ts';
+import { canonical, decodeCanonical, digestOf, type WireValue } from './wire/codec.ts';
 
 export interface Place {
   /** The record lives with the close group of `group`, leaving out `exclude` (a node is not its own manager). */
@@ -193,8 +193,12 @@ export class Replicas {
     return { accepted: true, promise: msg.ballot, committed: null };
   }
 
+  /** Installs a chosen state, but only the one this member accepted itself: a lone member cannot impose a state by announcing it. */
   onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
-    return { installed: this.install(this.book(msg.persona), msg.key, msg.value) };
+    const book = this.book(msg.persona);
+    const slot = this.#slot(book, msg.key);
+    const mine = slot?.slot === msg.value.version && slot.value !== null && digestOf(slot.value as unknown as WireValue) === digestOf(msg.value as unknown as WireValue);
+    return { installed: mine && this.install(book, msg.key, msg.value) };
   }
 
   onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (place: Place) => boolean): Reply<'rec.transfer'> {

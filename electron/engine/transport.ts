@@ -200,6 +200,11 @@ export class InProcessHub {
     entry.bytes += bytes;
   }
 
+  /** A message from `from` without `from`'s own view: see LocalNetwork.impersonate. */
+  sendAs<T extends MessageType>(from: Name, to: Name, message: MessageOf<T>): Promise<Reply<T>> {
+    return this.#request(from, to, message);
+  }
+
   #request<T extends MessageType>(from: Name, to: Name, message: MessageOf<T>): Promise<Reply<T>> {
     const short = toHex(to).slice(0, 12);
     if (this.#stopped.has(toHex(from))) return Promise.reject(new SafeVaultError('unavailable', 'this vault is stopped'));

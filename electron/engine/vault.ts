@@ -216,7 +216,7 @@ export class Vault implements Endpoint {
   }
 
   #near(place: Place, vault: Name): boolean {
-    return this.#ctx.network.view.closest(place.group, GROUP_SIZE + SLACK, place.exclude).some((m) => m.equals(vault));
+    return this.#ctx.groups.isNear(place.group, vault, place.exclude);
   }
 
   // --- churn ---

@@ -104,7 +104,7 @@ const ours: Layout = {
     const records = new DataManagerRecords(db);
     return (i) => {
       const name = data.names.subarray(i * MAIDSAFE_NAME_BYTES, i * MAIDSAFE_NAME_BYTES + 32);
-      records.put(name, { subscribers: 1, size: data.sizes[i]!, holders: holdersOf(data, i, data.vaults32) });
+      records.put(name, { version: 1, subscribers: 1, size: data.sizes[i]!, holders: holdersOf(data, i, data.vaults32) });
     };
   },
   churn(db, data, leaving) {

@@ -49,7 +49,9 @@ export class StorageClient {
         reply = await this.#groups.askMember(this.identity.name, { type: 'client.put', request, stagedAt }, { deadlineMs: ATTEMPT_MS });
         break;
       } catch (error) {
-        if (!isSafeVaultError(error) || error.code !== 'unavailable' || clock.now() > deadline) throw error;
+        // Unreachable vaults are churn; a lost upload (not-found) is uploaded again, twice at most.
+        const retry = isSafeVaultError(error) && (error.code === 'unavailable' || (error.code === 'not-found' && round < 2));
+        if (!retry || clock.now() > deadline) throw error;
         await sleep(clock, Math.min(5000, 100 * 2 ** round) * (0.5 + clock.random()));
       }
     }

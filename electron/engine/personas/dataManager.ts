@@ -109,7 +109,7 @@ export class DataManager implements RecordBook {
       if (!current) return { value: null, reply: false };
       const latest = decodeRecord(current);
       if (!latest.holders.some((h) => h.equals(msg.holder))) return { value: current, reply: false };
-      const holders = await this.#topUp(msg.chunk, { ...latest, holders: latest.holders.filter((h) => !h.equals(msg.holder)) }, version);
+      const holders = await this.#topUp(msg.chunk, { ...latest, holders: latest.holders.filter((h) => !h.equals(msg.holder)) }, version, [msg.holder]);
       return { value: encodeRecord({ ...latest, holders }), reply: true };
     });
     if (removed) this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
@@ -163,12 +163,12 @@ export class DataManager implements RecordBook {
   }
 
   /** New copies at the top until MIN_HOLDERS holders are online (as far as candidates allow). */
-  async #topUp(chunk: Name, record: ChunkRecord, base: number): Promise<Name[]> {
+  async #topUp(chunk: Name, record: ChunkRecord, base: number, avoid: readonly Name[] = []): Promise<Name[]> {
     const online = record.holders.filter((h) => this.#ctx.network.view.isOnline(h));
     if (online.length >= MIN_HOLDERS) return record.holders;
     const bytes = await this.#fetchAny(chunk, online);
     if (!bytes) return record.holders;
-    const added = await this.#placeCopies(chunk, bytes, record.holders, MIN_HOLDERS - online.length, true, base);
+    const added = await this.#placeCopies(chunk, bytes, [...record.holders, ...avoid], MIN_HOLDERS - online.length, true, base);
     return [...added, ...record.holders];
   }
 
@@ -228,7 +228,10 @@ export class DataManager implements RecordBook {
       this.#staged(chunk) ??
       (await this.#ctx.network.request(stagedAt, { type: 'stage.fetch', chunk }).then(
         (r) => r.bytes,
-        () => fail('unavailable', `the upload of chunk ${toHex(chunk).slice(0, 12)} is gone; upload it again`),
+        (error: unknown) =>
+          isSafeVaultError(error) && error.code === 'not-found'
+            ? fail('not-found', `chunk ${toHex(chunk).slice(0, 12)} was not uploaded (or its upload expired); upload it again`)
+            : fail('unavailable', `the vault holding the upload of chunk ${toHex(chunk).slice(0, 12)} is unreachable; upload it again`),
       ));
     checkChunk(chunk, bytes);
     return bytes;
@@ -264,7 +267,7 @@ export class DataManager implements RecordBook {
   #fromManagers(from: Name, signed: SignedRequest, op: 'put' | 'delete') {
     const request = verifyRequest(signed, this.#ctx.clock.now());
     if (request.op !== op) fail('bad-request', `expected a signed ${op} request`);
-    if (!this.#ctx.groups.isMember(request.client, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not speak for that client's managers`);
+    if (!this.#ctx.groups.isNear(request.client, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not speak for that client's managers`);
     return request;
   }
 

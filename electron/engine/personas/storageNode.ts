@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AUDIT_INTERVAL_MS, GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_GRACE_MS } from '../constants.ts';
+import { AUDIT_INTERVAL_MS, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_GRACE_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import type { MessageOf, NodeChange, Reply } from '../messages.ts';
@@ -122,8 +122,7 @@ export class StorageNode {
 
   /** A data_manager of the chunk hands this node a copy to hold. */
   onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> {
-    // Two places of slack: the sender's view of the group may be ahead of this node's.
-    if (!this.#ctx.network.view.closest(msg.chunk, GROUP_SIZE + 2).some((m) => m.equals(from))) {
+    if (!this.#ctx.groups.isNear(msg.chunk, from)) {
       fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
     }
     checkChunk(msg.chunk, msg.bytes);

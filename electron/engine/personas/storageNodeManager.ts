@@ -74,7 +74,7 @@ export class StorageNodeManager implements RecordBook {
   /** What changed on a node's disk: stored and released from the node itself, pruned and lost from the chunk's data_manager group. */
   onReport(from: Name, msg: MessageOf<'snm.report'>): Promise<Reply<'snm.report'>> {
     const fromNode = msg.change === 'stored' || msg.change === 'released';
-    if (fromNode ? !from.equals(msg.node) : !this.#ctx.groups.isMember(msg.chunk, from)) {
+    if (fromNode ? !from.equals(msg.node) : !this.#ctx.groups.isNear(msg.chunk, from)) {
       fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not report ${msg.change} for vault ${toHex(msg.node).slice(0, 12)}`);
     }
     return this.#ctx.replicas.decide(this, msg.node, msg.op, async (current) => {
