@@ -22,8 +22,8 @@ export const REQUEST_TIMEOUT_MS = 3 * QUORUM_TIMEOUT_MS;
 export const OP_MEMORY_MS = 10 * 60_000;
 /** How long a client keeps retrying one operation before it reports failure. */
 export const OP_DEADLINE_MS = 2 * 60_000;
-/** A storage node keeps bytes no data_manager lists any more this long before sweeping them (placements in flight finish well within it). */
-export const SWEEP_GRACE_MS = 5 * 60_000;
+/** A storage node asks the data_manager group about each chunk it holds this often (and at once after time away). */
+export const SWEEP_RECHECK_MS = 10 * 60_000;
 /** How often a vault audits its records (holders short, lists too long) and sweeps its disk. */
 export const AUDIT_INTERVAL_MS = 30_000;
 /** Staged uploads wait this long for their data_manager to fetch them. */

@@ -241,6 +241,7 @@ export class LocalNetwork {
     await vault.register();
     vault.startAudits();
     await this.settled();
+    void vault.storageNode.sweepAll().catch(() => undefined);
   }
 
   #dirOf(id: string): string {

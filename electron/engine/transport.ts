@@ -119,7 +119,7 @@ export class InProcessHub {
     // A fresh view each time: a vault that restarts learns the network anew, with nothing stale.
     const view = new View();
     this.#views.set(toHex(self), view);
-    for (const vault of this.#online.values()) view.apply('joined', vault, true);
+    for (const vault of this.#online.values()) view.online_.set(toHex(vault), vault);
     return { self, view, clock: this.clock, request: (to, message) => this.#request(self, to, message) };
   }
 
@@ -129,10 +129,10 @@ export class InProcessHub {
     this.#stopped.delete(toHex(name));
   }
 
-  /** A cold start: the vaults come online together, as the network they were, so nothing churns. */
+  /** A cold start: the vaults come online together, as the network they were, so nothing churns (no change is reported). */
   start(names: readonly Name[]): void {
     for (const name of names) this.#online.set(toHex(name), name);
-    for (const view of this.#views.values()) for (const name of names) view.apply('joined', name, true);
+    for (const view of this.#views.values()) for (const name of names) view.online_.set(toHex(name), name);
   }
 
   join(name: Name): void {
@@ -231,7 +231,8 @@ export class InProcessHub {
       };
       this.#send(message.type, frame, (arrived) => {
         const endpoint = this.#endpoints.get(toHex(to));
-        if (!endpoint) return; // nobody there: the caller times out, as over a real link
+        // Nobody there: refused at once, as a connection to a process that is gone would be.
+        if (!endpoint) return this.#send('error', errorFrame(new SafeVaultError('unavailable', `vault ${short} is not running`)), answer);
         let decoded: Message;
         try {
           decoded = parseMessage(decodeFrame(arrived).value);

@@ -222,7 +222,8 @@ export class Vault implements Endpoint {
   // --- churn ---
 
   async #onMembershipChange(change: MembershipChange): Promise<void> {
-    if (this.#closed || change.vault.equals(this.name)) return;
+    // Until this vault is online itself its view is not the network's: nothing to hand over or repair yet.
+    if (this.#closed || change.vault.equals(this.name) || !change.after.some((v) => v.equals(this.name))) return;
     await this.dataManager.onMembershipChange(change.vault, change.kind === 'joined');
     if (!this.#closed) await this.#transferRecords(change);
   }

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AUDIT_INTERVAL_MS, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_GRACE_MS } from '../constants.ts';
+import { MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import type { MessageOf, NodeChange, Reply } from '../messages.ts';
@@ -54,9 +54,7 @@ export class StorageNode {
       base: db.prepare<[Buffer], number>('SELECT base FROM sn_chunk WHERE name = ?').pluck(),
       checked: db.prepare<[number, Buffer]>('UPDATE sn_chunk SET checked_at = ? WHERE name = ?'),
       remove: db.prepare<[Buffer], number>('DELETE FROM sn_chunk WHERE name = ? RETURNING size').pluck(),
-      due: db.prepare<[number, number, number], { name: Buffer; size: number }>(
-        'SELECT name, size FROM sn_chunk WHERE stored_at < ? AND checked_at < ? ORDER BY checked_at LIMIT ?',
-      ),
+      due: db.prepare<[number, number], { name: Buffer; size: number }>('SELECT name, size FROM sn_chunk WHERE checked_at < ? ORDER BY checked_at LIMIT ?'),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
     };
     this.#dropUnlisted();
@@ -164,12 +162,24 @@ export class StorageNode {
     return { deleted: await this.#sweepOne(msg.chunk) };
   }
 
-  /** Reviews a slice of the disk: chunks past their grace period that were not confirmed lately. */
+  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately. */
   async sweep(): Promise<void> {
-    const now = this.#ctx.clock.now();
-    for (const { name } of this.#sql.due.all(now - SWEEP_GRACE_MS, now - 10 * AUDIT_INTERVAL_MS, SWEEP_BATCH)) {
-      await this.#sweepOne(name).catch(() => undefined);
+    await this.#sweepBatch(this.#ctx.clock.now() - SWEEP_RECHECK_MS);
+  }
+
+  /** After time away: every chunk is checked once (deletes and prunes made meanwhile could not reach this node). */
+  async sweepAll(): Promise<void> {
+    const since = this.#ctx.clock.now();
+    while ((await this.#sweepBatch(since)) > 0);
+  }
+
+  async #sweepBatch(checkedBefore: number): Promise<number> {
+    const due = this.#sql.due.all(checkedBefore, SWEEP_BATCH);
+    for (const { name } of due) {
+      // A chunk that cannot be checked now is marked anyway, so one unreachable group does not stall the rest.
+      if (!(await this.#sweepOne(name).catch(() => false))) this.#sql.checked.run(this.#ctx.clock.now(), name);
     }
+    return due.length;
   }
 
   async #sweepOne(chunk: Name): Promise<boolean> {
