@@ -179,10 +179,10 @@ export class Vault implements Endpoint {
       case 'node.sweep':
         return this.storageNode.onSweep(msg);
       case 'snm.register':
-        this.#mustManage(from, from);
+        this.#mustManage(from);
         return this.storageNodeManager.onRegister(from, msg);
       case 'snm.report':
-        this.#mustManage(msg.node, from);
+        this.#mustManage(msg.node);
         return this.storageNodeManager.onReport(from, msg);
       case 'snm.account':
         return this.storageNodeManager.onAccount(msg);
@@ -203,9 +203,8 @@ export class Vault implements Endpoint {
     }
   }
 
-  #mustManage(node: Name, from: Name): void {
+  #mustManage(node: Name): void {
     if (!this.#ctx.groups.isMember(node, this.name, node)) fail('unavailable', `this vault does not manage vault ${toHex(node).slice(0, 12)}`);
-    if (from.equals(this.name)) fail('unauthorized', 'a vault may not manage itself');
   }
 
   /** A record decision is between members of the record's group (with slack for lagging views). */

@@ -20,6 +20,8 @@ import { checkChunk } from './storageNode.ts';
 
 /** Node accounts read for ranking are reused this long: ranks change slowly, and reading 16 accounts per placement is costly. */
 const ACCOUNT_CACHE_MS = 10_000;
+/** A rank report that cannot be delivered in this long is dropped: ranks guide placement, they do not decide it. */
+const REPORT_DEADLINE_MS = 10_000;
 
 export class DataManager implements RecordBook {
   readonly persona = 'data_manager';
@@ -112,7 +114,7 @@ export class DataManager implements RecordBook {
       const holders = await this.#topUp(msg.chunk, { ...latest, holders: latest.holders.filter((h) => !h.equals(msg.holder)) }, version, [msg.holder]);
       return { value: encodeRecord({ ...latest, holders }), reply: true };
     });
-    if (removed) this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
+    if (removed) await this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
     return { removed };
   }
 
@@ -151,10 +153,10 @@ export class DataManager implements RecordBook {
       return { value: encodeRecord({ ...latest, holders }), reply: holders.length };
     });
     for (const holder of pruned) {
-      this.#report(chunk, holder, record.size, 'pruned', record.version);
       this.#hintSweep(chunk, holder);
       this.#ctx.events.emit({ type: 'holder.pruned', chunk: toHex(chunk), vault: toHex(holder) });
     }
+    await Promise.all(pruned.map((holder) => this.#report(chunk, holder, record.size, 'pruned', record.version)));
   }
 
   #needsReview(record: ChunkRecord, cameBack?: Name): boolean {
@@ -275,9 +277,10 @@ export class DataManager implements RecordBook {
     void this.#ctx.network.request(holder, { type: 'node.sweep', chunk }).catch(() => undefined);
   }
 
-  #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): void {
+  /** Tells the node's managers; waited for (briefly), so a settled network has its ranks up to date. */
+  async #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): Promise<void> {
     const op = derivedOp(`dm.${change}`, chunk, node, versionBytes(version));
-    void this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, chunk, size, change }, { exclude: node }).catch(() => undefined);
+    await this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, chunk, size, change }, { exclude: node, deadlineMs: REPORT_DEADLINE_MS }).catch(() => undefined);
   }
 
   // --- the record book ---
