@@ -86,6 +86,11 @@ export class Vault implements Endpoint {
     });
   }
 
+  /** The records this vault holds for its groups, and the decisions it takes part in. */
+  get replicas(): Replicas {
+    return this.#ctx.replicas;
+  }
+
   /** Tells this vault's storage_node_manager group how much space it donates. */
   async register(): Promise<void> {
     const { donated } = this.storageNode;

@@ -34,6 +34,8 @@ export interface SimOptions {
   maxAway: number;
   /** Virtual time left for audits and sweeps once the last operation is done. */
   quietMs: number;
+  /** For testing the checker: retry each put as a new operation, as a client without operation ids would after a lost reply. */
+  sabotage?: 'retry-without-op-id';
 }
 
 export const DEFAULT_SIM: SimOptions = {
@@ -124,6 +126,7 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
       timed(what, async () => {
         const reply = await clients[ci]!.putChunk(bytes);
         told[ci]!.set(toHex(reply.name), reply.refcount);
+        if (options.sabotage === 'retry-without-op-id') await clients[ci]!.putChunk(bytes);
       });
 
     const deleteChunk = (ci: number, name: Name, what: string) =>

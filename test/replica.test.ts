@@ -1,0 +1,94 @@
+/** One decision per record version (replica.ts): concurrent proposers, half-made decisions, operation ids, versioned adoption. */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { GROUP_SIZE } from '../electron/engine/constants.ts';
+import { openDatabase } from '../electron/engine/db.ts';
+import { EventBus } from '../electron/engine/events.ts';
+import { LocalNetwork } from '../electron/engine/network.ts';
+import { sha256, toHex } from '../electron/engine/names.ts';
+import type { Vault } from '../electron/engine/vault.ts';
+import { VirtualClock } from './sim/virtualClock.ts';
+import { tempDir } from './helpers.ts';
+
+/** A reference-count record (refcount, size) as the storage_client_manager keeps it. */
+const row = (refcount: number) => Buffer.from([0, 0, 0, refcount, 0, 0, 0, 9]);
+
+async function group() {
+  const clock = new VirtualClock(42);
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'app.sqlite'));
+  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), {
+    clock,
+    links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: 2000 },
+  });
+  await clock.drive(network.start(8));
+  const client = randomBytes(32);
+  const key = Buffer.concat([client, randomBytes(32)]);
+  const members = network.closest(client, GROUP_SIZE).map((m) => network.vault(toHex(m))!);
+  const states = () => members.map((v) => v.replicas.state(v.storageClientManager, key));
+  return { clock, network, key, members, states, close: () => (network.close(), db.close()) };
+}
+
+const decide = (vault: Vault, key: Buffer, op: string, value: Buffer | null) =>
+  vault.replicas.decide(vault.storageClientManager, key, sha256(Buffer.from(op)), async (current) => ({ value, reply: current ? current.readUInt32BE(0) : 0 }));
+
+test('two members deciding at once: both operations land, one version each, and every member agrees', async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  const [ra, rb] = await g.clock.drive(Promise.all([decide(a!, g.key, 'op-a', row(1)), decide(b!, g.key, 'op-b', row(2))]));
+  // One went first and saw nothing; the other was decided on top of it and saw its value.
+  const last = ra === 0 ? row(2) : row(1);
+  assert.deepEqual(ra === 0 ? [ra, rb] : [rb, ra], [0, ra === 0 ? 1 : 2]);
+  await g.clock.pass(1000);
+  const states = g.states();
+  const agreed = states.filter((s) => s.version === 2);
+  assert.ok(agreed.length >= 3, `a quorum holds version 2: ${states.map((s) => s.version)}`);
+  for (const state of agreed) assert.ok(state.value!.equals(last));
+  assert.equal(agreed[0]!.ops.length, 2, 'both operations are remembered with their replies');
+  g.close();
+});
+
+test('a repeated operation gets its stored reply and changes nothing', async () => {
+  const g = await group();
+  const [a, , c] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1', row(5))), 0);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-2', row(6))), 5);
+  // The same operation again, even from another member and with another value: the stored reply, no new version.
+  assert.equal(await g.clock.drive(decide(c!, g.key, 'op-1', row(9))), 0);
+  await g.clock.pass(1000);
+  assert.ok(g.states().filter((s) => s.version === 2 && s.value!.equals(row(6))).length >= 3);
+  g.close();
+});
+
+test('a half-made decision is finished before the next one: nothing a quorum accepted is lost', async () => {
+  const g = await group();
+  const [a, b, c, d] = g.members;
+  // `a` got a quorum to accept version 1 and died before committing it.
+  const ballot = Buffer.concat([Buffer.from([0, 0, 0, 1]), a!.name]);
+  const halfMade = { version: 1, value: row(7), ops: [{ op: sha256(Buffer.from('op-lost')), reply: Buffer.from([0]) }] };
+  for (const v of [a!, b!, c!]) {
+    assert.equal(v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: g.key, slot: 1, ballot }).promised, true);
+    assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: g.key, slot: 1, ballot, value: halfMade }).accepted, true);
+  }
+  // `d` proposes its own operation: it must first finish version 1, then decide its own as version 2 on top of it.
+  assert.equal(await g.clock.drive(decide(d!, g.key, 'op-d', row(8))), 7);
+  const state = d!.replicas.state(d!.storageClientManager, g.key);
+  assert.equal(state.version, 2);
+  assert.deepEqual(state.ops.map((o) => o.op.toString('hex')), [sha256(Buffer.from('op-lost')), sha256(Buffer.from('op-d'))].map((h) => h.toString('hex')));
+  g.close();
+});
+
+test('states only move forward: an older state is never adopted, and a deletion stays deleted', async () => {
+  const g = await group();
+  const [a] = g.members;
+  const book = a!.storageClientManager;
+  assert.equal(a!.replicas.install(book, g.key, { version: 3, value: row(3), ops: [] }), true);
+  assert.equal(a!.replicas.install(book, g.key, { version: 2, value: row(2), ops: [] }), false);
+  assert.equal(a!.replicas.install(book, g.key, { version: 4, value: null, ops: [] }), true);
+  // A vault returning with the live record it had before the delete cannot bring it back.
+  assert.equal(a!.replicas.install(book, g.key, { version: 3, value: row(3), ops: [] }), false);
+  assert.deepEqual(a!.replicas.state(book, g.key), { version: 4, value: null, ops: [] });
+  g.close();
+});
