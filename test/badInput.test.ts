@@ -137,7 +137,7 @@ test('no single vault can forge a group decision', async () => {
   await assert.rejects(insider.request(dataManagers[0]!, { type: 'dm.delete', request: forged }), refusal('bad-signature'));
   // A real signed request relayed by a vault outside the client's manager group is not heard.
   const real = signRequest(victimClient, 'delete', chunk, 0, systemClock);
-  await assert.rejects(engine.network.impersonate(outsider.name).request(dataManagers[0]!, { type: 'dm.delete', request: real }), refusal('unauthorized'));
+  await assert.rejects(engine.network.impersonate(outsider.name).request(dataManagers[0]!, { type: 'dm.delete', request: real }), refusal('unavailable', /not among that client's managers/));
   // A state announced by one member is not installed: members install only what they accepted.
   const commit = { type: 'rec.commit' as const, persona: 'data_manager' as const, key: chunk, value: { version: 99, value: null, ops: [] } };
   const member = engine.network.impersonate(dataManagers[1]!);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { isSafeVaultError } from '../../electron/api/errors.ts';
 import { StorageClient } from '../../electron/engine/client/storageClient.ts';
 import { decryptChunk, encryptChunk, planChunks, type DataMap } from '../../electron/engine/client/selfEncryption.ts';
-import { MAX_HOLDERS, MIN_HOLDERS, OP_DEADLINE_MS } from '../../electron/engine/constants.ts';
+import { AUDIT_INTERVAL_MS, MAX_HOLDERS, MIN_HOLDERS, OP_DEADLINE_MS, SWEEP_RECHECK_MS } from '../../electron/engine/constants.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
 import { loadIdentity, type Identity } from '../../electron/engine/identity.ts';
@@ -48,7 +48,8 @@ export const DEFAULT_SIM: SimOptions = {
   links: { delayMs: [1, 30], loss: 0.01, duplicate: 0.01, viewLagMs: [0, 400], detectMs: 1500, timeoutMs: 3000 },
   churnEveryMs: 2500,
   maxAway: 3,
-  quietMs: 10 * 60_000,
+  // Long enough for every storage node to recheck every chunk it holds once (a lost sweep hint is caught then).
+  quietMs: SWEEP_RECHECK_MS + 2 * AUDIT_INTERVAL_MS,
 };
 
 export interface SimResult {

@@ -269,12 +269,19 @@ export class DataManager implements RecordBook {
   #fromManagers(from: Name, signed: SignedRequest, op: 'put' | 'delete') {
     const request = verifyRequest(signed, this.#ctx.clock.now());
     if (request.op !== op) fail('bad-request', `expected a signed ${op} request`);
-    if (!this.#ctx.groups.isNear(request.client, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not speak for that client's managers`);
+    // 'unavailable', not a final refusal: a manager that just came back is in its group before this vault's view has it back.
+    if (!this.#ctx.groups.isNear(request.client, from)) fail('unavailable', `vault ${toHex(from).slice(0, 12)} is not among that client's managers as this vault sees the network`);
     return request;
   }
 
+  /** Tells a holder its copy may be gone; if the hint is lost, the holder's own periodic sweep finds it. */
   #hintSweep(chunk: Name, holder: Name): void {
-    void this.#ctx.network.request(holder, { type: 'node.sweep', chunk }).catch(() => undefined);
+    const { network, clock } = this.#ctx;
+    const attempt = (left: number) =>
+      network.request(holder, { type: 'node.sweep', chunk }).catch(() => {
+        if (left > 0 && network.view.isOnline(holder)) clock.after(1000, () => void attempt(left - 1));
+      });
+    void attempt(2);
   }
 
   /** Tells the node's managers; waited for (briefly), so a settled network has its ranks up to date. */
