@@ -27,7 +27,7 @@ export const httpStatus: Record<ErrorCode, number> = {
   'bad-hash': 502,
 };
 
-export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(httpStatus, code);
+export { isErrorCode } from '../api/errors.ts';
 
 /** Every non-2xx answer has this body. `internal` marks a 500 whose details stay in the daemon's log. */
 export interface ErrorBody {

@@ -7,7 +7,7 @@
  * simulation): every message is encoded to a codec frame and decoded at the receiver, and may be
  * delayed, dropped, duplicated and reordered according to its `LinkConditions`.
  */
-import { SafeVaultError, isSafeVaultError, type ErrorCode } from '../api/errors.ts';
+import { SafeVaultError, fromWireError, toWireError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import { parseMessage, parseReply, type Message, type MessageOf, type MessageType, type Reply } from './messages.ts';
@@ -221,10 +221,8 @@ export class InProcessHub {
         answered = true;
         try {
           const { kind, value } = decodeFrame(replyFrame);
-          if (kind === 'error') {
-            const { code, message: text } = value as { code: ErrorCode; message: string };
-            reject(new SafeVaultError(code, text));
-          } else resolve(parseReply(message.type, value));
+          if (kind === 'error') reject(fromWireError(value, `vault ${short} sent a malformed error`));
+          else resolve(parseReply(message.type, value));
         } catch (error) {
           reject(error);
         }
@@ -262,8 +260,5 @@ export class InProcessHub {
   }
 }
 
-function errorFrame(error: unknown): Buffer {
-  const code: ErrorCode = isSafeVaultError(error) ? error.code : 'bad-request';
-  const message = error instanceof Error ? error.message : String(error);
-  return encodeFrame('error', { code, message: message.slice(0, 500) });
-}
+/** A refusal on the wire; a vault that fails on something it was sent (a malformed message) says bad-request. */
+const errorFrame = (error: unknown): Buffer => encodeFrame('error', { ...toWireError(error, 'bad-request') });

@@ -4,7 +4,7 @@
  * `close` closes it and resolves `closed` (the entry then exits).
  */
 import { isMethod, parseParams, type Method } from '../api/contract.ts';
-import { isSafeVaultError, SafeVaultError } from '../api/errors.ts';
+import { isSafeVaultError, SafeVaultError, toWireError } from '../api/errors.ts';
 import { openEngine, type Engine } from '../engine/engine.ts';
 import { aesGcmSealer } from '../engine/secretSealer.ts';
 import { toHost, type FromHost, type InitMessage, type Port } from './protocol.ts';
@@ -31,9 +31,8 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
       const fn = api[method as Method] as (p: unknown) => Promise<unknown>;
       port.post({ type: 'result', id, result: await fn.call(api, parseParams(method, params)) });
     } catch (error) {
-      const known = isSafeVaultError(error);
-      if (!known) log('error', `${method} failed: ${(error as Error).stack ?? error}`);
-      port.post({ type: 'error', id, error: { code: known ? error.code : 'unavailable', message: (error as Error).message } });
+      if (!isSafeVaultError(error)) log('error', `${method} failed: ${(error as Error).stack ?? error}`);
+      port.post({ type: 'error', id, error: toWireError(error, 'unavailable') });
     }
   };
 
