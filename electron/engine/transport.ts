@@ -7,12 +7,12 @@
  * simulation): every message is encoded to a codec frame and decoded at the receiver, and may be
  * delayed, dropped, duplicated and reordered according to its `LinkConditions`.
  */
-import { SafeVaultError, fromWireError, toWireError } from '../api/errors.ts';
+import { SafeVaultError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
-import { parseMessage, parseReply, type Message, type MessageOf, type MessageType, type Reply } from './messages.ts';
+import type { MessageOf, MessageType, Reply } from './messages.ts';
 import { closest, toHex, type Name } from './names.ts';
-import { decodeFrame, encodeFrame, type WireValue } from './wire/codec.ts';
+import { errorFrame, readReply, requestFrame, serveFrame, type Receiver } from './wire/frames.ts';
 
 export interface MembershipChange {
   kind: 'joined' | 'left';
@@ -40,9 +40,7 @@ export interface Network {
   request<T extends MessageType>(to: Name, message: MessageOf<T>): Promise<Reply<T>>;
 }
 
-export interface Endpoint {
-  receive(from: Name, message: Message): Promise<unknown>;
-}
+export type Endpoint = Receiver;
 
 export interface LinkConditions {
   /** One-way delay of each frame, uniform in [min, max] ms. */
@@ -210,7 +208,7 @@ export class InProcessHub {
     if (this.#stopped.has(toHex(from))) return Promise.reject(new SafeVaultError('unavailable', 'this vault is stopped'));
     let frame: Buffer;
     try {
-      frame = encodeFrame('message', message as unknown as WireValue);
+      frame = requestFrame(message);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -220,9 +218,7 @@ export class InProcessHub {
         if (answered) return; // a duplicated reply is dropped, as a request id would have it
         answered = true;
         try {
-          const { kind, value } = decodeFrame(replyFrame);
-          if (kind === 'error') reject(fromWireError(value, `vault ${short} sent a malformed error`));
-          else resolve(parseReply(message.type, value));
+          resolve(readReply(message.type, replyFrame, short));
         } catch (error) {
           reject(error);
         }
@@ -231,34 +227,13 @@ export class InProcessHub {
         const endpoint = this.#endpoints.get(toHex(to));
         // Nobody there: refused at once, as a connection to a process that is gone would be.
         if (!endpoint) return this.#send('error', errorFrame(new SafeVaultError('unavailable', `vault ${short} is not running`)), answer);
-        let decoded: Message;
-        try {
-          decoded = parseMessage(decodeFrame(arrived).value);
-        } catch (error) {
-          return this.#send('error', errorFrame(error), answer);
-        }
-        // A vault that stopped while handling this never answers, as a crashed process would not.
-        const stillThere = () => this.#endpoints.get(toHex(to)) === endpoint;
-        endpoint.receive(from, decoded).then(
-          (result) => {
-            if (!stillThere()) return;
-            let out: Buffer;
-            try {
-              out = encodeFrame('reply', result as WireValue);
-            } catch (error) {
-              out = errorFrame(error);
-            }
-            this.#send(`${message.type}:reply`, out, answer);
-          },
-          (error: unknown) => {
-            if (stillThere()) this.#send(`${message.type}:error`, errorFrame(error), answer);
-          },
-        );
+        void serveFrame(endpoint, from, arrived).then((out) => {
+          // A vault that stopped while handling this never answers, as a crashed process would not.
+          if (this.#endpoints.get(toHex(to)) === endpoint) this.#send(`${message.type}:reply`, out, answer);
+        });
       });
     });
     return within(this.clock, this.conditions.timeoutMs, reply, () => new SafeVaultError('unavailable', `vault ${short} did not answer in time`));
   }
 }
 
-/** A refusal on the wire; a vault that fails on something it was sent (a malformed message) says bad-request. */
-const errorFrame = (error: unknown): Buffer => encodeFrame('error', { ...toWireError(error, 'bad-request') });

@@ -1,0 +1,40 @@
+/**
+ * Messages as frames, both ways: what every transport (the in-process hub, libp2p) does with a
+ * message before it leaves and after it arrives, so each carries only opaque frames.
+ */
+import { SafeVaultError, fromWireError, toWireError } from '../../api/errors.ts';
+import { parseMessage, parseReply, type Message, type MessageOf, type MessageType, type Reply } from '../messages.ts';
+import type { Name } from '../names.ts';
+import { decodeFrame, encodeFrame, type WireValue } from './codec.ts';
+
+export interface Receiver {
+  receive(from: Name, message: Message): Promise<unknown>;
+}
+
+export const requestFrame = <T extends MessageType>(message: MessageOf<T>): Buffer => encodeFrame('message', message as unknown as WireValue);
+
+/** A refusal on the wire; what fails on something it was sent (a malformed message) says bad-request. */
+export const errorFrame = (error: unknown): Buffer => encodeFrame('error', { ...toWireError(error, 'bad-request') });
+
+/** Decodes and schema-checks a request frame, lets `receiver` handle it, and encodes its answer (or refusal). */
+export async function serveFrame(receiver: Receiver, from: Name, frame: Uint8Array): Promise<Buffer> {
+  let message: Message;
+  try {
+    message = parseMessage(decodeFrame(frame).value);
+  } catch (error) {
+    return errorFrame(error);
+  }
+  try {
+    return encodeFrame('reply', (await receiver.receive(from, message)) as WireValue);
+  } catch (error) {
+    return errorFrame(error);
+  }
+}
+
+/** The reply (schema-checked) or the refusal a reply frame carries. */
+export function readReply<T extends MessageType>(type: T, frame: Uint8Array, peer: string): Reply<T> {
+  const { kind, value } = decodeFrame(frame);
+  if (kind === 'error') throw fromWireError(value, `vault ${peer} sent a malformed error`);
+  if (kind !== 'reply') throw new SafeVaultError('bad-request', `vault ${peer} answered with a ${kind} frame`);
+  return parseReply(type, value);
+}
