@@ -11,7 +11,8 @@ import { digestOf, type WireValue } from './wire/codec.ts';
 export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
 
 const READ_ROUNDS = 4;
-const NEAR_SLACK = 2;
+/** Places beyond a group that other vaults' messages about it may come from: views lag most around churn. */
+export const NEAR_SLACK = 2;
 
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
@@ -33,7 +34,7 @@ export class Groups {
     return this.#network.view.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(vault));
   }
 
-  /** Whether another vault's message about `target` may come from `vault`: two places of slack, as views lag most around churn. */
+  /** Whether another vault's message about `target` may come from `vault` (NEAR_SLACK places of slack). */
   isNear(target: Name, vault: Name, exclude?: Name): boolean {
     return this.#network.view.closest(target, GROUP_SIZE + NEAR_SLACK, exclude).some((m) => m.equals(vault));
   }

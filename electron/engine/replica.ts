@@ -291,7 +291,7 @@ export class Replicas {
       };
       for (const target of targets) {
         const member = members.some((m) => m.equals(target));
-        const answer = target.equals(this.#links.self) ? Promise.resolve().then(() => this.#local(message)) : this.#links.network.request(target, message);
+        const answer = target.equals(this.#links.self) ? Promise.resolve().then(() => this.onDecision(message)) : this.#links.network.request(target, message);
         answer.then(
           (reply) => {
             replies.push({ member, reply: reply as Reply<T> });
@@ -309,8 +309,10 @@ export class Replicas {
     });
   }
 
-  #local<T extends 'rec.prepare' | 'rec.accept'>(message: MessageOf<T>): Reply<T> {
-    return (message.type === 'rec.prepare' ? this.onPrepare(message as MessageOf<'rec.prepare'>) : this.onAccept(message as MessageOf<'rec.accept'>)) as Reply<T>;
+  /** A member's answer to any step of a decision. */
+  onDecision<T extends 'rec.prepare' | 'rec.accept' | 'rec.commit'>(message: MessageOf<T>): Reply<T> {
+    const m = message as MessageOf<'rec.prepare'> | MessageOf<'rec.accept'> | MessageOf<'rec.commit'>;
+    return (m.type === 'rec.prepare' ? this.onPrepare(m) : m.type === 'rec.accept' ? this.onAccept(m) : this.onCommit(m)) as Reply<T>;
   }
 
   /** Adopts the newest committed state among the replies, if newer than ours. */

@@ -10,7 +10,7 @@ import { AUDIT_INTERVAL_MS, GROUP_SIZE } from './constants.ts';
 import { migrate, openDatabase, type Db } from './db.ts';
 import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
-import { Groups } from './group.ts';
+import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
 import type { Message, MessageOf, RecordState } from './messages.ts';
@@ -27,8 +27,6 @@ const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB N
 
 /** Records sent to one new member per message. */
 const TRANSFER_BATCH = 512;
-/** Members of a record's group, plus this many places of slack for views that lag, may take part in its decisions. */
-const SLACK = 2;
 
 export interface VaultOptions {
   dir: string;
@@ -192,14 +190,10 @@ export class Vault implements Endpoint {
       case 'snm.account':
         return this.storageNodeManager.onAccount(msg);
       case 'rec.prepare':
-        this.#mustShare(msg, from);
-        return this.#ctx.replicas.onPrepare(msg);
       case 'rec.accept':
-        this.#mustShare(msg, from);
-        return this.#ctx.replicas.onAccept(msg);
       case 'rec.commit':
         this.#mustShare(msg, from);
-        return this.#ctx.replicas.onCommit(msg);
+        return this.#ctx.replicas.onDecision(msg);
       case 'rec.transfer': {
         const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
         if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
@@ -242,7 +236,7 @@ export class Vault implements Endpoint {
         const place = book.placeOf(key)!;
         const after = closest(place.group, change.after, GROUP_SIZE, place.exclude);
         if (!after.some((m) => m.equals(this.name))) {
-          if (!closest(place.group, change.after, GROUP_SIZE + SLACK, place.exclude).some((m) => m.equals(this.name))) forget.push(key);
+          if (!closest(place.group, change.after, GROUP_SIZE + NEAR_SLACK, place.exclude).some((m) => m.equals(this.name))) forget.push(key);
           continue;
         }
         const before = closest(place.group, change.before, GROUP_SIZE, place.exclude);
