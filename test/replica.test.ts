@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GROUP_SIZE } from '../electron/engine/constants.ts';
+import { GROUP_SIZE, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
@@ -77,6 +77,33 @@ test('a half-made decision is finished before the next one: nothing a quorum acc
   const state = d!.replicas.state(d!.storageClientManager, g.key);
   assert.equal(state.version, 2);
   assert.deepEqual(state.ops.map((o) => o.op.toString('hex')), [sha256(Buffer.from('op-lost')), sha256(Buffer.from('op-d'))].map((h) => h.toString('hex')));
+  g.close();
+});
+
+test('a decision whose commit never arrived is finished by the members that accepted it, with no new operation', async () => {
+  const g = await group();
+  const [a, b, c, d] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-put', row(1))), 0);
+  await g.clock.pass(1000);
+  // `a` had every member accept a delete (version 2), answered its client, and died before any commit went out.
+  const ballot = Buffer.concat([Buffer.from([0xff, 0, 0, 0]), a!.name]);
+  const deleted = { version: 2, value: null, ops: [...a!.replicas.state(a!.storageClientManager, g.key).ops, { op: sha256(Buffer.from('op-delete')), reply: Buffer.from([0]) }] };
+  for (const v of [b!, c!, d!]) {
+    assert.equal(v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: g.key, slot: 2, ballot }).promised, true);
+    assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: g.key, slot: 2, ballot, value: deleted }).accepted, true);
+  }
+  await g.clock.drive(g.network.killVault(a!.id));
+  const live = [b!, c!, d!];
+  const versions = () => live.map((v) => v.replicas.state(v.storageClientManager, g.key).version);
+  // Too soon: a proposer may still be on its way to committing it.
+  assert.equal(await g.clock.drive(b!.replicas.finishUnfinished()), 0);
+  assert.deepEqual(versions(), [1, 1, 1]);
+  await g.clock.pass(UNFINISHED_DECISION_MS + 1000);
+  assert.equal(await g.clock.drive(b!.replicas.finishUnfinished()), 1);
+  await g.clock.pass(1000);
+  // The delete is what the group shows now; nothing else was decided on the way.
+  for (const v of live) assert.deepEqual(v.replicas.state(v.storageClientManager, g.key), { version: 2, value: null, ops: deleted.ops });
+  assert.equal(await g.clock.drive(c!.replicas.finishUnfinished()), 0, 'nothing is left to finish');
   g.close();
 });
 

@@ -24,6 +24,8 @@ export const OP_MEMORY_MS = 10 * 60_000;
 export const OP_DEADLINE_MS = 2 * 60_000;
 /** A storage node asks the data_manager group about each chunk it holds this often (and at once after time away). */
 export const SWEEP_RECHECK_MS = 10 * 60_000;
+/** A decision this member accepted but never heard the end of (its proposer died, the commit was lost) is finished by the member after this long. */
+export const UNFINISHED_DECISION_MS = 10_000;
 /** How often a vault audits its records (holders short, lists too long) and sweeps its disk. */
 export const AUDIT_INTERVAL_MS = 30_000;
 /** Staged uploads wait this long for their data_manager to fetch them. */

@@ -13,7 +13,7 @@
  */
 import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
-import { GROUP_SIZE, OP_MEMORY_MS } from './constants.ts';
+import { GROUP_SIZE, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
 import { migrate, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
 import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
@@ -54,6 +54,8 @@ const migrations = [
      PRIMARY KEY (persona, key, op)) WITHOUT ROWID, STRICT;
    CREATE TABLE rec_slot (persona TEXT NOT NULL, key BLOB NOT NULL, slot INTEGER NOT NULL, promised BLOB NOT NULL,
      ballot BLOB, value BLOB, PRIMARY KEY (persona, key)) WITHOUT ROWID, STRICT;`,
+  // When a member last accepted a value, so one never committed can be finished later.
+  `ALTER TABLE rec_slot ADD COLUMN at INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** How long a tombstone outlives its record: longer than any vault is expected to stay away. */
@@ -100,9 +102,10 @@ export class Replicas {
       slot: db.prepare<[string, Buffer], { slot: number; promised: Buffer; ballot: Buffer | null; value: Buffer | null }>(
         'SELECT slot, promised, ballot, value FROM rec_slot WHERE persona = ? AND key = ?',
       ),
-      setSlot: db.prepare<[string, Buffer, number, Buffer, Buffer | null, Buffer | null]>(
-        'INSERT OR REPLACE INTO rec_slot (persona, key, slot, promised, ballot, value) VALUES (?, ?, ?, ?, ?, ?)',
+      setSlot: db.prepare<[string, Buffer, number, Buffer, Buffer | null, Buffer | null, number]>(
+        'INSERT OR REPLACE INTO rec_slot (persona, key, slot, promised, ballot, value, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
+      unfinished: db.prepare<[number], { persona: string; key: Buffer; value: Buffer }>('SELECT persona, key, value FROM rec_slot WHERE value IS NOT NULL AND at < ?'),
       clearSlot: db.prepare<[string, Buffer, number]>('DELETE FROM rec_slot WHERE persona = ? AND key = ? AND slot <= ?'),
     };
     const now = links.network.clock.now();
@@ -272,6 +275,29 @@ export class Replicas {
   }
 
   /**
+   * Finishes every decision this member accepted a value for but never saw committed, because its
+   * proposer died or the commit was lost: otherwise a chosen state (a delete that was answered)
+   * could stay hidden behind the older state the rest of the group still shows. Finishing is a
+   * decision of its own for the accepted value's operation, so it ends with whatever the group
+   * chose; if that was another value, there is nothing left to do. Returns how many it finished.
+   */
+  async finishUnfinished(): Promise<number> {
+    const before = this.#links.network.clock.now() - UNFINISHED_DECISION_MS;
+    let finished = 0;
+    for (const row of this.#sql.unfinished.all(before)) {
+      const book = this.#books.get(row.persona as Persona);
+      const op = (decodeCanonical(row.value) as unknown as RecordState).ops.at(-1)?.op;
+      if (!book || !op) continue;
+      const nothingLeft = () => fail('conflict', 'the group chose another value for that slot');
+      await this.decide(book, row.key, op, nothingLeft).then(
+        () => finished++,
+        () => undefined, // another value was chosen, or this vault left the group: its new members hold the record
+      );
+    }
+    return finished;
+  }
+
+  /**
    * Asks `targets` (self answered locally), resolving once every one answered or once a quorum of
    * `members` answered `good`: a dead member in someone's view costs a timeout only when needed.
    */
@@ -351,6 +377,6 @@ export class Replicas {
 
   #saveSlot(book: RecordBook, key: Buffer, slot: Slot): void {
     const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
-    this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value);
+    this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value, this.#links.network.clock.now());
   }
 }

@@ -104,7 +104,8 @@ export class Vault implements Endpoint {
       this.#changes = this.#changes
         .then(async () => {
           if (this.#closed) return;
-          await this.dataManager.audit();
+          await this.replicas.finishUnfinished();
+          if (!this.#closed) await this.dataManager.audit();
           if (!this.#closed) await this.storageNode.sweep();
         })
         .catch(() => undefined)
