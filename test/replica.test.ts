@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GROUP_SIZE, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
+import { GROUP_SIZE, OP_DEADLINE_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
@@ -119,3 +119,24 @@ test('states only move forward: an older state is never adopted, and a deletion 
   assert.deepEqual(a!.replicas.state(book, g.key), { version: 4, value: null, ops: [] });
   g.close();
 });
+
+test("a node's report of a disk change stays queued until its managers acknowledge it: the account always catches up with the disk", async () => {
+  const g = await group();
+  const [node] = g.members;
+  const bytes = randomBytes(1000);
+  const chunk = sha256(bytes);
+  const [manager] = g.network.closest(chunk, 1);
+  const links = g.network.hub.conditions;
+  // Every message is lost for longer than any delivery keeps trying.
+  g.network.hub.conditions = { ...links, loss: 1 };
+  node!.storageNode.onStore(manager!, { type: 'node.store', chunk, bytes, copy: false, base: 0 });
+  await g.clock.pass(OP_DEADLINE_MS + 60_000);
+  g.network.hub.conditions = links;
+  const accounts = () => g.network.closest(node!.name, GROUP_SIZE + 1).filter((m) => !m.equals(node!.name)).map((m) => g.network.vault(toHex(m))!.storageNodeManager.account(node!.name)?.storedBytes ?? 0);
+  assert.ok(accounts().every((bytes) => bytes === 0), 'nothing could be delivered yet');
+  await g.clock.drive(node!.storageNode.sweep());
+  await g.clock.pass(1000);
+  assert.ok(accounts().filter((bytes) => bytes === 1000).length >= 3, `a quorum of managers counts the chunk: ${accounts()}`);
+  g.close();
+});
+

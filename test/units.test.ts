@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
-import { MAX_CHUNK_SIZE, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
+import { deadlineOf, signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
+import { MAX_CHUNK_SIZE, OP_DEADLINE_MS, QUORUM_TIMEOUT_MS, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
 import { MESSAGES, parseMessage } from '../electron/engine/messages.ts';
 import { canonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION } from '../electron/engine/wire/codec.ts';
 import { openDatabase } from '../electron/engine/db.ts';
@@ -62,6 +62,17 @@ test('identities and signed requests', () => {
   const tampered = Buffer.from(request.payload);
   tampered[40]! ^= 1;
   assert.throws(() => verifyRequest({ ...request, payload: tampered }, Date.now()), (e) => isSafeVaultError(e) && e.code === 'bad-signature');
+});
+
+test("a request's deadline goes downstream with it: the client's own, within bounds its clock cannot push", () => {
+  const alice = createIdentity();
+  const signedAt = Date.now();
+  const decoded = verifyRequest(signRequest(alice, 'put', sha256(Buffer.from('x')), 1, systemClock), signedAt);
+  // A minute into the operation, a group downstream has the minute the client still waits.
+  assert.equal(deadlineOf(decoded, decoded.time + 60_000), decoded.time + OP_DEADLINE_MS);
+  // A client clock far behind still leaves the group time to work; one far ahead never stretches past a fresh deadline.
+  assert.equal(deadlineOf({ ...decoded, time: decoded.time - REQUEST_WINDOW_MS }, decoded.time), decoded.time + QUORUM_TIMEOUT_MS);
+  assert.equal(deadlineOf({ ...decoded, time: decoded.time + REQUEST_WINDOW_MS }, decoded.time), decoded.time + OP_DEADLINE_MS);
 });
 
 test('data_manager records: ordered holders, holder index, key collisions refused, persisted', () => {

@@ -1,5 +1,5 @@
 /** Signed client instructions: what a storage_client signs and its manager group verifies. */
-import { REQUEST_WINDOW_MS } from './constants.ts';
+import { OP_DEADLINE_MS, QUORUM_TIMEOUT_MS, REQUEST_WINDOW_MS } from './constants.ts';
 import { fail } from '../api/errors.ts';
 import type { Clock } from './clock.ts';
 import { verifySignature, type Identity } from './identity.ts';
@@ -49,6 +49,13 @@ export function verifyRequest(request: SignedRequest, now: number): ClientInstru
     time,
   };
 }
+
+/**
+ * Until when the client keeps trying: every group working on its request downstream gives up by
+ * then too. Clamped, since the client's clock may be off by up to the request window.
+ */
+export const deadlineOf = (instruction: ClientInstruction, now: number): number =>
+  Math.min(now + OP_DEADLINE_MS, Math.max(now + QUORUM_TIMEOUT_MS, instruction.time + OP_DEADLINE_MS));
 
 /** The id of the operation a group performs on another's behalf, derived so every member and every retry derive the same. */
 export const derivedOp = (purpose: string, ...parts: Buffer[]): Buffer => sha256(Buffer.concat([Buffer.from(purpose), ...parts]));

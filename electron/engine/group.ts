@@ -80,11 +80,12 @@ export class Groups {
   /**
    * Has one member of `target`'s group handle `message` (it decides with the rest of its group):
    * the closest first, then the next while they are unreachable, round after round with backoff
-   * until `deadlineMs` passed. The message carries its operation id, so a repeat counts once.
+   * until `deadlineMs` passed (or the absolute `deadline` a client's request carries). The message
+   * carries its operation id, so a repeat counts once.
    */
-  async askMember<T extends MessageType>(target: Name, message: MessageOf<T>, options: { exclude?: Name; deadlineMs?: number } = {}): Promise<Reply<T>> {
+  async askMember<T extends MessageType>(target: Name, message: MessageOf<T>, options: { exclude?: Name; deadlineMs?: number; deadline?: number } = {}): Promise<Reply<T>> {
     const { clock } = this.#network;
-    const deadline = clock.now() + (options.deadlineMs ?? OP_DEADLINE_MS);
+    const deadline = options.deadline ?? clock.now() + (options.deadlineMs ?? OP_DEADLINE_MS);
     let last: unknown;
     for (let round = 0; clock.now() < deadline; round++) {
       for (const member of this.members(target, options.exclude)) {

@@ -15,6 +15,7 @@ import { AUDIT_INTERVAL_MS, MAX_HOLDERS, MIN_HOLDERS, OP_DEADLINE_MS, SWEEP_RECH
 import { openDatabase } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
 import { loadIdentity, type Identity } from '../../electron/engine/identity.ts';
+import { Groups } from '../../electron/engine/group.ts';
 import { KeyedLock } from '../../electron/engine/keyedLock.ts';
 import { sha256, toHex, type Name } from '../../electron/engine/names.ts';
 import { LocalNetwork } from '../../electron/engine/network.ts';
@@ -252,6 +253,17 @@ async function checkInvariants(
     if (record.holders.length > MAX_HOLDERS) failures.push(`${label}: ${record.holders.length} holders listed`);
     for (const holder of online) if (!onDisk.includes(holder)) failures.push(`${label}: listed holder ${holder.slice(0, 8)} has no bytes`);
     for (const vault of onDisk) if (!online.includes(vault)) failures.push(`${label}: vault ${vault.slice(0, 8)} keeps bytes it is not listed for`);
+  }
+  // Every node's account, as its manager group agrees on it, matches what its disk holds.
+  const groups = new Groups(network.networkOf(observer.identity.name));
+  for (const vault of network.running()) {
+    const node = vault.name;
+    const { account } = await groups.read(node, { type: 'snm.account', node }, node).catch(() => ({ account: null }));
+    const disk = vault.storageNode.usage();
+    const counted = account ? { count: account.storedCount, bytes: account.storedBytes } : { count: 0, bytes: 0 };
+    if (counted.count !== disk.count || counted.bytes !== disk.bytes) {
+      failures.push(`vault ${vault.id.slice(0, 8)}: account says ${counted.count} chunks, ${counted.bytes} bytes; disk holds ${disk.count}, ${disk.bytes}`);
+    }
   }
   for (const [fi, file] of files.entries()) {
     if (!holdsFile.some((held) => held.has(fi))) continue;

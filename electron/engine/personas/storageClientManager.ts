@@ -5,7 +5,7 @@
  * record is refused. Each change is one group decision keyed by the client's signed request, so a
  * retried or duplicated request counts once.
  */
-import { verifyRequest } from '../clientRequest.ts';
+import { deadlineOf, verifyRequest } from '../clientRequest.ts';
 import { DEFAULT_ALLOWANCE_BYTES } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail, SafeVaultError } from '../../api/errors.ts';
@@ -56,7 +56,7 @@ export class StorageClientManager implements RecordBook {
       if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
         fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
       }
-      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.put', request: msg.request, stagedAt: msg.stagedAt });
+      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.put', request: msg.request, stagedAt: msg.stagedAt }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
       return { value: encodeRow(1, size), reply: { refcount: 1, subscribers: down.subscribers, holders: down.holders } };
     });
   }
@@ -73,7 +73,7 @@ export class StorageClientManager implements RecordBook {
         const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
         return { value: encodeRow(refcount - 1, size), reply: { refcount: refcount - 1, subscribers: info?.record?.subscribers ?? 0, deleted: false } };
       }
-      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.delete', request: msg.request });
+      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.delete', request: msg.request }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
       return { value: null, reply: { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 } };
     });
   }

@@ -21,6 +21,8 @@ const migrations = [
   `ALTER TABLE sn_chunk ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE sn_chunk ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE sn_chunk ADD COLUMN base INTEGER NOT NULL DEFAULT 0;`,
+  // Reports to this node's manager group not yet acknowledged, written with the disk change they tell of.
+  `CREATE TABLE sn_report (op BLOB PRIMARY KEY, chunk BLOB NOT NULL, size INTEGER NOT NULL, change TEXT NOT NULL) WITHOUT ROWID, STRICT;`,
 ];
 
 /** Chunks checked with their data_manager group per sweep: the disk is reviewed a slice at a time. */
@@ -30,6 +32,13 @@ const SWEEP_BATCH = 64;
 export function checkChunk(name: Name, bytes: Buffer): void {
   if (bytes.length > MAX_CHUNK_SIZE) fail('too-large', `chunk is ${bytes.length} bytes; a chunk holds at most ${MAX_CHUNK_SIZE}`);
   if (!sha256(bytes).equals(name)) fail('bad-hash', `chunk bytes do not hash to ${toHex(name)}`);
+}
+
+interface QueuedReport {
+  op: Buffer;
+  chunk: Name;
+  size: number;
+  change: NodeChange;
 }
 
 export class StorageNode {
@@ -56,6 +65,9 @@ export class StorageNode {
       remove: db.prepare<[Buffer], number>('DELETE FROM sn_chunk WHERE name = ? RETURNING size').pluck(),
       due: db.prepare<[number, number], { name: Buffer; size: number }>('SELECT name, size FROM sn_chunk WHERE checked_at < ? ORDER BY checked_at LIMIT ?'),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
+      queueReport: db.prepare<[Buffer, Buffer, number, string]>('INSERT OR IGNORE INTO sn_report (op, chunk, size, change) VALUES (?, ?, ?, ?)'),
+      reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report'),
+      reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE op = ?'),
     };
     this.#dropUnlisted();
     // Counted once at open and kept in step, so a put doesn't sum the whole table.
@@ -136,11 +148,14 @@ export class StorageNode {
     const temp = `${path}.${process.pid}.tmp`;
     writeFileSync(temp, msg.bytes);
     renameSync(temp, path);
-    this.#sql.insert.run(msg.chunk, msg.bytes.length, now, msg.base);
+    const report = this.#ctx.db.transaction(() => {
+      this.#sql.insert.run(msg.chunk, msg.bytes.length, now, msg.base);
+      return this.#queueReport(msg.chunk, msg.bytes.length, 'stored', now);
+    })();
     this.#count(1, msg.bytes.length);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
-    this.#report(msg.chunk, msg.bytes.length, 'stored', now);
+    void this.#deliver(report);
     return { added: true };
   }
 
@@ -162,14 +177,16 @@ export class StorageNode {
     return { deleted: await this.#sweepOne(msg.chunk) };
   }
 
-  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately. */
+  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately; then reports still owed. */
   async sweep(): Promise<void> {
+    await this.deliverReports();
     await this.#sweepBatch(this.#ctx.clock.now() - SWEEP_RECHECK_MS);
   }
 
   /** After time away: every chunk is checked once (deletes and prunes made meanwhile could not reach this node). */
   async sweepAll(): Promise<void> {
     const since = this.#ctx.clock.now();
+    await this.deliverReports();
     while ((await this.#sweepBatch(since)) > 0);
   }
 
@@ -192,18 +209,21 @@ export class StorageNode {
       this.#sql.checked.run(now, chunk);
       return false;
     }
-    const size = this.#delete(chunk);
-    if (size === undefined) return false;
-    this.#report(chunk, size, 'released', now);
-    return true;
+    return this.#delete(chunk) !== undefined;
   }
 
-  /** Drops the chunk; returns its size if it was held. */
+  /** Drops the chunk and queues its release for the node's managers; returns its size if it was held. */
   #delete(chunk: Name): number | undefined {
+    const now = this.#ctx.clock.now();
+    const removed = this.#ctx.db.transaction(() => {
+      const size = this.#sql.remove.get(chunk);
+      return size === undefined ? undefined : { size, report: this.#queueReport(chunk, size, 'released', now) };
+    })();
     rmSync(this.pathOf(chunk), { force: true });
-    const size = this.#sql.remove.get(chunk);
-    if (size !== undefined) this.#count(-1, -size);
-    return size;
+    if (!removed) return undefined;
+    this.#count(-1, -removed.size);
+    void this.#deliver(removed.report);
+    return removed.size;
   }
 
   #read(chunk: Name): Buffer | undefined {
@@ -218,11 +238,26 @@ export class StorageNode {
     this.#usage = { count: this.#usage.count + chunks, bytes: this.#usage.bytes + bytes };
   }
 
-  /** Tells this node's manager group what changed on its disk; the operation id makes a repeat count once. */
-  #report(chunk: Name, size: number, change: NodeChange, at: number): void {
+  /** Queues a report of a disk change (inside the change's transaction), so the node's account hears of every one, once. */
+  #queueReport(chunk: Name, size: number, change: NodeChange, at: number): QueuedReport {
+    const op = sha256(Buffer.concat([Buffer.from(`node.${change}:${at}`), this.#ctx.self, chunk]));
+    this.#sql.queueReport.run(op, chunk, size, change);
+    return { op, chunk, size, change };
+  }
+
+  /** Tells this node's manager group what changed on its disk; the report stays queued until the group acknowledged it. */
+  async #deliver({ op, chunk, size, change }: QueuedReport): Promise<void> {
     const self = this.#ctx.self;
-    const op = sha256(Buffer.concat([Buffer.from(`node.${change}:${at}`), self, chunk]));
-    // Space is checked against this disk, not the account, so an account that misses a report only ranks this node less exactly.
-    void this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self }).catch(() => undefined);
+    try {
+      await this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self });
+      this.#sql.reported.run(op);
+    } catch {
+      // Still queued: sent again with the next sweep.
+    }
+  }
+
+  /** Sends every report not yet acknowledged (after a restart, or when the group was unreachable). */
+  async deliverReports(): Promise<void> {
+    for (const report of this.#sql.reports.all()) await this.#deliver(report);
   }
 }
