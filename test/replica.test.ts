@@ -8,6 +8,7 @@ import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, toHex } from '../electron/engine/names.ts';
+import { isSafeVaultError } from '../electron/api/errors.ts';
 import type { Vault } from '../electron/engine/vault.ts';
 import { VirtualClock } from './sim/virtualClock.ts';
 import { tempDir } from './helpers.ts';
@@ -31,16 +32,20 @@ async function group() {
   return { clock, network, key, members, states, close: () => (network.close(), db.close()) };
 }
 
-const decide = (vault: Vault, key: Buffer, op: string, value: Buffer | null) =>
-  vault.replicas.decide(vault.storageClientManager, key, sha256(Buffer.from(op)), async (current) => ({ value, reply: current ? current.readUInt32BE(0) : 0 }));
+/** One more reference, as a put does: the reply is the count before it. */
+const decide = (vault: Vault, key: Buffer, op: string) =>
+  vault.replicas.decide(vault.storageClientManager, key, sha256(Buffer.from(op)), async (current) => {
+    const before = current ? current.readUInt32BE(0) : 0;
+    return { value: row(before + 1), reply: before };
+  });
 
 test('two members deciding at once: both operations land, one version each, and every member agrees', async () => {
   const g = await group();
   const [a, b] = g.members;
-  const [ra, rb] = await g.clock.drive(Promise.all([decide(a!, g.key, 'op-a', row(1)), decide(b!, g.key, 'op-b', row(2))]));
-  // One went first and saw nothing; the other was decided on top of it and saw its value.
-  const last = ra === 0 ? row(2) : row(1);
-  assert.deepEqual(ra === 0 ? [ra, rb] : [rb, ra], [0, ra === 0 ? 1 : 2]);
+  const replies = await g.clock.drive(Promise.all([decide(a!, g.key, 'op-a'), decide(b!, g.key, 'op-b')]));
+  // One went first and saw nothing; the other was decided on top of it and saw its count.
+  assert.deepEqual(replies.sort(), [0, 1]);
+  const last = row(2);
   await g.clock.pass(1000);
   const states = g.states();
   const agreed = states.filter((s) => s.version === 2);
@@ -53,12 +58,12 @@ test('two members deciding at once: both operations land, one version each, and 
 test('a repeated operation gets its stored reply and changes nothing', async () => {
   const g = await group();
   const [a, , c] = g.members;
-  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1', row(5))), 0);
-  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-2', row(6))), 5);
-  // The same operation again, even from another member and with another value: the stored reply, no new version.
-  assert.equal(await g.clock.drive(decide(c!, g.key, 'op-1', row(9))), 0);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-2')), 1);
+  // The same operation again, even from another member: the stored reply, no new version.
+  assert.equal(await g.clock.drive(decide(c!, g.key, 'op-1')), 0);
   await g.clock.pass(1000);
-  assert.ok(g.states().filter((s) => s.version === 2 && s.value!.equals(row(6))).length >= 3);
+  assert.ok(g.states().filter((s) => s.version === 2 && s.value!.equals(row(2))).length >= 3);
   g.close();
 });
 
@@ -67,13 +72,13 @@ test('a half-made decision is finished before the next one: nothing a quorum acc
   const [a, b, c, d] = g.members;
   // `a` got a quorum to accept version 1 and died before committing it.
   const ballot = Buffer.concat([Buffer.from([0, 0, 0, 1]), a!.name]);
-  const halfMade = { version: 1, value: row(7), ops: [{ op: sha256(Buffer.from('op-lost')), reply: Buffer.from([0]) }] };
+  const halfMade = { version: 1, value: row(1), ops: [{ op: sha256(Buffer.from('op-lost')), reply: Buffer.from([0]) }] };
   for (const v of [a!, b!, c!]) {
     assert.equal(v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: g.key, slot: 1, ballot }).promised, true);
     assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: g.key, slot: 1, ballot, value: halfMade }).accepted, true);
   }
   // `d` proposes its own operation: it must first finish version 1, then decide its own as version 2 on top of it.
-  assert.equal(await g.clock.drive(decide(d!, g.key, 'op-d', row(8))), 7);
+  assert.equal(await g.clock.drive(decide(d!, g.key, 'op-d')), 1);
   const state = d!.replicas.state(d!.storageClientManager, g.key);
   assert.equal(state.version, 2);
   assert.deepEqual(state.ops.map((o) => o.op.toString('hex')), [sha256(Buffer.from('op-lost')), sha256(Buffer.from('op-d'))].map((h) => h.toString('hex')));
@@ -83,7 +88,7 @@ test('a half-made decision is finished before the next one: nothing a quorum acc
 test('a decision whose commit never arrived is finished by the members that accepted it, with no new operation', async () => {
   const g = await group();
   const [a, b, c, d] = g.members;
-  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-put', row(1))), 0);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-put')), 0);
   await g.clock.pass(1000);
   // `a` had every member accept a delete (version 2), answered its client, and died before any commit went out.
   const ballot = Buffer.concat([Buffer.from([0xff, 0, 0, 0]), a!.name]);
@@ -104,6 +109,25 @@ test('a decision whose commit never arrived is finished by the members that acce
   // The delete is what the group shows now; nothing else was decided on the way.
   for (const v of live) assert.deepEqual(v.replicas.state(v.storageClientManager, g.key), { version: 2, value: null, ops: deleted.ops });
   assert.equal(await g.clock.drive(c!.replicas.finishUnfinished()), 0, 'nothing is left to finish');
+  g.close();
+});
+
+test("members accept only a step their own record allows: a count moves by one, a record's size never", async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  await g.clock.pass(1000);
+  const accept = (value: Buffer | null) => {
+    const ballot = Buffer.concat([Buffer.from([0xff, 0, 0, 0]), a!.name]);
+    const op = { op: sha256(value ?? Buffer.alloc(0)), reply: Buffer.from([0]) };
+    return () => b!.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: g.key, slot: 2, ballot, value: { version: 2, value, ops: [op] } });
+  };
+  const refused = (e: unknown) => isSafeVaultError(e) && e.code === 'conflict';
+  assert.throws(accept(row(5)), refused);
+  assert.throws(accept(Buffer.from([0, 0, 0, 2, 0, 0, 0, 1])), refused, 'the size changed');
+  assert.equal(b!.replicas.state(b!.storageClientManager, g.key).version, 1);
+  assert.equal(accept(row(2))().accepted, true);
+  assert.equal(accept(null)().accepted, true, 'the last reference going removes the record');
   g.close();
 });
 

@@ -39,6 +39,11 @@ export interface RecordBook {
   store(key: Buffer, version: number, value: Buffer | null): void;
   /** Every live record, for transfers to new members. */
   entries(): Iterable<{ key: Buffer; version: number; value: Buffer }>;
+  /**
+   * Whether one decision may turn `previous` into `next` (null: no record). Members check it
+   * against their own record, so a proposer cannot, say, raise a count by ten in one operation.
+   */
+  admits?(previous: Buffer | null, next: Buffer | null): boolean;
 }
 
 export interface Change<R> {
@@ -189,6 +194,10 @@ export class Replicas {
     if (msg.value.version !== msg.slot) fail('bad-request', 'an accepted state must be the slot it is for');
     const committed = this.state(book, msg.key);
     if (committed.version >= msg.slot) return { accepted: false, promise: null, committed };
+    // Only a member holding the version just before can judge the step; one further behind cannot.
+    if (committed.version === msg.slot - 1 && book.admits && !book.admits(committed.value, msg.value.value)) {
+      fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
+    }
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
     if (slot && slot.slot === msg.slot && Buffer.compare(msg.ballot, slot.promised) < 0) return { accepted: false, promise: slot.promised, committed: null };

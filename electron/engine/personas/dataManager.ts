@@ -309,6 +309,21 @@ export class DataManager implements RecordBook {
   *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
     for (const [name, record] of this.chunks.all()) yield { key: name, version: record.version, value: encodeRecord(record) };
   }
+
+  /**
+   * One step changes the subscribers by one (holders untouched) or the holders (subscribers
+   * untouched), never the size; the record goes only with its last subscriber, and a new one starts
+   * with one. No list holds a vault twice or more than MAX_HOLDERS (a list is pruned in the step that grows it).
+   */
+  admits(previous: Buffer | null, next: Buffer | null): boolean {
+    const [before, after] = [previous && decodeRecord(previous), next && decodeRecord(next)];
+    if (!after) return !before || before.subscribers <= 1;
+    if (after.holders.length > MAX_HOLDERS || new Set(after.holders.map(toHex)).size !== after.holders.length) return false;
+    if (!before) return after.subscribers === 1;
+    const sameHolders = before.holders.length === after.holders.length && before.holders.every((h, i) => h.equals(after.holders[i]!));
+    const step = Math.abs(after.subscribers - before.subscribers);
+    return before.size === after.size && after.subscribers >= 1 && (step === 0 || (step === 1 && sameHolders));
+  }
 }
 
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));

@@ -49,9 +49,9 @@ export class StorageClientManager implements RecordBook {
     const { client, chunk, size } = request;
     return this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current) => {
       if (current) {
-        const { refcount } = decodeRow(current);
+        const { refcount, size: stored } = decodeRow(current);
         const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
-        return { value: encodeRow(refcount + 1, size), reply: { refcount: refcount + 1, subscribers: info?.record?.subscribers ?? 0, holders: info?.record?.holders ?? [] } };
+        return { value: encodeRow(refcount + 1, stored), reply: { refcount: refcount + 1, subscribers: info?.record?.subscribers ?? 0, holders: info?.record?.holders ?? [] } };
       }
       if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
         fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
@@ -118,6 +118,13 @@ export class StorageClientManager implements RecordBook {
     for (const { client, chunk, refcount, size, version } of this.#sql.all.iterate()) {
       yield { key: keyOf(client, chunk), version, value: encodeRow(refcount, size) };
     }
+  }
+
+  /** One operation moves a reference count by exactly one (a first put makes it 1; a last delete removes it). */
+  admits(previous: Buffer | null, next: Buffer | null): boolean {
+    const [before, after] = [previous && decodeRow(previous), next && decodeRow(next)];
+    if (!before || !after) return (before?.refcount ?? 0) + (after?.refcount ?? 0) === 1;
+    return before.size === after.size && Math.abs(after.refcount - before.refcount) === 1;
   }
 }
 
