@@ -22,7 +22,7 @@ const migrations = [
    ALTER TABLE sn_chunk ADD COLUMN checked_at INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE sn_chunk ADD COLUMN base INTEGER NOT NULL DEFAULT 0;`,
   // Reports to this node's manager group not yet acknowledged, written with the disk change they tell of.
-  `CREATE TABLE sn_report (op BLOB PRIMARY KEY, chunk BLOB NOT NULL, size INTEGER NOT NULL, change TEXT NOT NULL) WITHOUT ROWID, STRICT;`,
+  `CREATE TABLE sn_report (seq INTEGER PRIMARY KEY, op BLOB NOT NULL UNIQUE, chunk BLOB NOT NULL, size INTEGER NOT NULL, change TEXT NOT NULL) STRICT;`,
 ];
 
 /** Chunks checked with their data_manager group per sweep: the disk is reviewed a slice at a time. */
@@ -34,13 +34,6 @@ export function checkChunk(name: Name, bytes: Buffer): void {
   if (!sha256(bytes).equals(name)) fail('bad-hash', `chunk bytes do not hash to ${toHex(name)}`);
 }
 
-interface QueuedReport {
-  op: Buffer;
-  chunk: Name;
-  size: number;
-  change: NodeChange;
-}
-
 export class StorageNode {
   readonly #ctx: VaultContext;
   readonly #chunksDir: string;
@@ -48,6 +41,7 @@ export class StorageNode {
   readonly #staged = new Map<string, { bytes: Buffer; at: number }>();
   #stagedBytes = 0;
   #usage: { count: number; bytes: number };
+  #delivery = Promise.resolve();
   donated: number;
 
   constructor(ctx: VaultContext, chunksDir: string, donated: number) {
@@ -66,7 +60,7 @@ export class StorageNode {
       due: db.prepare<[number, number], { name: Buffer; size: number }>('SELECT name, size FROM sn_chunk WHERE checked_at < ? ORDER BY checked_at LIMIT ?'),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
       queueReport: db.prepare<[Buffer, Buffer, number, string]>('INSERT OR IGNORE INTO sn_report (op, chunk, size, change) VALUES (?, ?, ?, ?)'),
-      reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report'),
+      reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report ORDER BY seq'),
       reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE op = ?'),
     };
     this.#dropUnlisted();
@@ -148,14 +142,14 @@ export class StorageNode {
     const temp = `${path}.${process.pid}.tmp`;
     writeFileSync(temp, msg.bytes);
     renameSync(temp, path);
-    const report = this.#ctx.db.transaction(() => {
+    this.#ctx.db.transaction(() => {
       this.#sql.insert.run(msg.chunk, msg.bytes.length, now, msg.base);
-      return this.#queueReport(msg.chunk, msg.bytes.length, 'stored', now);
+      this.#queueReport(msg.chunk, msg.bytes.length, 'stored', now);
     })();
     this.#count(1, msg.bytes.length);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
-    void this.#deliver(report);
+    void this.deliverReports();
     return { added: true };
   }
 
@@ -215,15 +209,16 @@ export class StorageNode {
   /** Drops the chunk and queues its release for the node's managers; returns its size if it was held. */
   #delete(chunk: Name): number | undefined {
     const now = this.#ctx.clock.now();
-    const removed = this.#ctx.db.transaction(() => {
-      const size = this.#sql.remove.get(chunk);
-      return size === undefined ? undefined : { size, report: this.#queueReport(chunk, size, 'released', now) };
+    const size = this.#ctx.db.transaction(() => {
+      const removed = this.#sql.remove.get(chunk);
+      if (removed !== undefined) this.#queueReport(chunk, removed, 'released', now);
+      return removed;
     })();
     rmSync(this.pathOf(chunk), { force: true });
-    if (!removed) return undefined;
-    this.#count(-1, -removed.size);
-    void this.#deliver(removed.report);
-    return removed.size;
+    if (size === undefined) return undefined;
+    this.#count(-1, -size);
+    void this.deliverReports();
+    return size;
   }
 
   #read(chunk: Name): Buffer | undefined {
@@ -239,25 +234,31 @@ export class StorageNode {
   }
 
   /** Queues a report of a disk change (inside the change's transaction), so the node's account hears of every one, once. */
-  #queueReport(chunk: Name, size: number, change: NodeChange, at: number): QueuedReport {
+  #queueReport(chunk: Name, size: number, change: NodeChange, at: number): void {
     const op = sha256(Buffer.concat([Buffer.from(`node.${change}:${at}`), this.#ctx.self, chunk]));
     this.#sql.queueReport.run(op, chunk, size, change);
-    return { op, chunk, size, change };
   }
 
-  /** Tells this node's manager group what changed on its disk; the report stays queued until the group acknowledged it. */
-  async #deliver({ op, chunk, size, change }: QueuedReport): Promise<void> {
+  /**
+   * Tells this node's manager group what changed on its disk, oldest report first and one at a
+   * time (the account must hear of a chunk stored before it hears of it released). A report stays
+   * queued until the group acknowledged it; one that cannot be delivered holds the rest back until
+   * the next attempt (the next change, sweep or return).
+   */
+  deliverReports(): Promise<void> {
     const self = this.#ctx.self;
-    try {
-      await this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self });
-      this.#sql.reported.run(op);
-    } catch {
-      // Still queued: sent again with the next sweep.
-    }
-  }
-
-  /** Sends every report not yet acknowledged (after a restart, or when the group was unreachable). */
-  async deliverReports(): Promise<void> {
-    for (const report of this.#sql.reports.all()) await this.#deliver(report);
+    this.#delivery = this.#delivery.then(async () => {
+      if (!this.#ctx.db.open) return;
+      for (const { op, chunk, size, change } of this.#sql.reports.all()) {
+        const delivered = await this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self }).then(
+          () => true,
+          () => false,
+        );
+        // A vault stopped meanwhile keeps the report queued for when it returns.
+        if (!delivered || !this.#ctx.db.open) return;
+        this.#sql.reported.run(op);
+      }
+    });
+    return this.#delivery;
   }
 }
