@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { builtinModules } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config.js';
 import { DebugLogger } from 'builder-util';
@@ -47,6 +48,59 @@ test('electron-builder accepts the config; targets, files, native module and fus
     grantFileProtocolExtraPrivileges: false,
   });
   await assert.rejects(validateConfiguration({ ...config, electronFuses: { ...config.electronFuses, runAsNod: false } as never }, new DebugLogger(false)), /electronFuses/);
+});
+
+test('the deb takes its maintainer and homepage from package.json (author, homepage)', async () => {
+  const config = await getConfig(root, null, null);
+  // electron-builder's FpmTarget uses linux/deb `maintainer` when set, else `author.name <author.email>`,
+  // and package.json `homepage` as the package URL (without one the deb build fails).
+  assert.equal(config.linux!.maintainer, undefined, 'no second maintainer in electron-builder.yml');
+  assert.equal((config.deb as { maintainer?: string } | undefined)?.maintainer, undefined);
+  assert.equal(typeof pkg.author, 'object', 'author as {name, email}');
+  assert.ok(pkg.author.name?.length > 0, 'author.name');
+  assert.match(pkg.author.email, /^[^@\s<>]+@[^@\s<>]+\.[a-z]+$/, 'author.email');
+  assert.equal(new URL(pkg.homepage).protocol, 'https:');
+});
+
+/**
+ * The bare packages a program loads at run time: its value imports (not `import type`), followed through
+ * its relative imports. What main, the engine host and the installed CLI load is what the packaged app
+ * and `npm install` must carry in `dependencies`.
+ */
+function runtimeImports(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    const specifiers = [
+      ...[...source.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^'"]*?\sfrom\s+'([^']+)'/gm)].map((m) => m[1]!),
+      ...[...source.matchAll(/^\s*import\s+'([^']+)'/gm)].map((m) => m[1]!),
+      ...[...source.matchAll(/\bimport\('([^']+)'\)/g)].map((m) => m[1]!),
+    ];
+    for (const specifier of specifiers) {
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
+      else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) {
+        packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
+      }
+    }
+  };
+  entries.forEach((entry) => visit(join(root, entry)));
+  return packages;
+}
+
+test('dependencies are what main, the engine host and the CLI load; the bundled renderer\'s libraries are dev-only', () => {
+  const desktop = runtimeImports(['electron/main/index.ts', 'electron/host/engineHost.ts']);
+  const cli = runtimeImports(['electron/daemon/bin.js']);
+  // electron itself is provided by the binary, never installed into the app.
+  desktop.delete('electron');
+  const needed = new Set([...desktop, ...cli]);
+  assert.ok(desktop.has('better-sqlite3') && desktop.has('zod') && desktop.has('electron-log'), `the scan sees main's imports: ${[...desktop]}`);
+  assert.deepEqual(Object.keys(pkg.dependencies).sort(), [...needed].sort(), 'dependencies: exactly the runtime imports');
+  for (const name of ['vue', 'pinia', 'vue-router', 'echarts', 'vue-echarts', '@tanstack/vue-virtual']) {
+    assert.ok(pkg.devDependencies[name], `${name} (bundled into out/renderer by Vite) is a devDependency`);
+  }
 });
 
 test('icons exist at the pixel sizes each target and the tray need', async () => {
