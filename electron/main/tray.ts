@@ -15,6 +15,8 @@ export interface TrayView {
   /** The latest status, when the engine has answered one since it last started. */
   status?: Status;
   startAtLogin: boolean;
+  /** The data folder is being moved (the engine is stopped meanwhile). */
+  moving?: boolean;
 }
 
 export interface TrayActions {
@@ -26,14 +28,16 @@ export interface TrayActions {
   quit(): void;
 }
 
-export function trayState({ connection, status }: TrayView): TrayState {
+export function trayState({ connection, status, moving }: TrayView): TrayState {
+  if (moving) return 'working';
   if (connection === 'connecting') return 'working';
   if (connection === 'disconnected' || !status || status.online === 0) return 'error';
   if (status.paused) return 'paused';
   return status.opsInFlight > 0 ? 'working' : 'online';
 }
 
-function statusLine({ connection, status }: TrayView): string {
+function statusLine({ connection, status, moving }: TrayView): string {
+  if (moving) return 'Moving the data folder…';
   if (connection === 'connecting' || (connection === 'connected' && !status)) return 'Starting the vault engine…';
   if (connection === 'disconnected' || !status) return 'Vault engine stopped: restarting…';
   const line = `${status.online} of ${status.vaults} vaults online · ${bytes(status.used)} of ${bytes(status.donated)} donated used`;
