@@ -270,6 +270,7 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
           Menu: electron.Menu,
           nativeTheme,
           iconDir: paths.trayIcons,
+          platform: options.platform,
           actions: {
             open: () => window.show(),
             storeFiles: async () => {

@@ -1,6 +1,7 @@
 /**
  * The tray: an icon whose look shows online / working / paused / error (1x and 2x, for light and dark
- * panels) and the menu a tray-resident app needs.
+ * panels; on macOS black-and-alpha template images the menu bar tints itself) and the menu a
+ * tray-resident app needs.
  */
 import { join } from 'node:path';
 import type { Menu, MenuItemConstructorOptions, NativeTheme, Tray } from 'electron';
@@ -44,9 +45,13 @@ function statusLine({ connection, status, moving }: TrayView): string {
   return status.paused ? `Paused · ${line}` : line;
 }
 
-/** The icon for a state; `dark` picks the variant drawn for a dark panel. Electron finds the @2x file beside it. */
-export const trayIconPath = (iconDir: string, state: TrayState, dark: boolean): string =>
-  join(iconDir, `tray-${state}-${dark ? 'dark' : 'light'}.png`);
+/**
+ * The icon for a state; `dark` picks the variant drawn for a dark panel. Electron finds the @2x file
+ * beside it. macOS gets the template image (a name ending in "Template"), which its menu bar recolours
+ * for light, dark and highlighted itself, so the state there is in the badge's shape, not its colour.
+ */
+export const trayIconPath = (iconDir: string, state: TrayState, dark: boolean, platform: NodeJS.Platform): string =>
+  join(iconDir, platform === 'darwin' ? `tray-${state}Template.png` : `tray-${state}-${dark ? 'dark' : 'light'}.png`);
 
 export function trayMenu(view: TrayView, actions: TrayActions): MenuItemConstructorOptions[] {
   const ready = view.connection === 'connected' && view.status !== undefined;
@@ -69,6 +74,7 @@ export interface TrayOptions {
   Menu: Pick<typeof Menu, 'buildFromTemplate'>;
   nativeTheme: Pick<NativeTheme, 'shouldUseDarkColors' | 'on'>;
   iconDir: string;
+  platform: NodeJS.Platform;
   actions: TrayActions;
 }
 
@@ -77,9 +83,9 @@ export interface AppTray {
   destroy(): void;
 }
 
-export function createTray({ Tray, Menu, nativeTheme, iconDir, actions }: TrayOptions, initial: TrayView): AppTray {
+export function createTray({ Tray, Menu, nativeTheme, iconDir, platform, actions }: TrayOptions, initial: TrayView): AppTray {
   let view = initial;
-  const icon = () => trayIconPath(iconDir, trayState(view), nativeTheme.shouldUseDarkColors);
+  const icon = () => trayIconPath(iconDir, trayState(view), nativeTheme.shouldUseDarkColors, platform);
   const tray = new Tray(icon());
   const render = () => {
     tray.setImage(icon());

@@ -15,7 +15,7 @@ import { fakeElectron } from './fakeElectron.ts';
 
 const ENGINE_HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
 
-function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault']) {
+function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
   const root = tempDir('safevault-desktop-');
   const rendererDir = join(root, 'renderer');
   mkdirSync(join(rendererDir, 'assets'), { recursive: true });
@@ -24,7 +24,7 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
   writeFileSync(join(root, 'secret.txt'), 'not for the window');
   const fake = fakeElectron(root, options);
   const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
-  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform: 'linux', vaults: 6 });
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, vaults: 6 });
   const dataDir = join(root, 'userData', 'data');
   const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
   const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, methodChannels[method], params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
@@ -203,6 +203,20 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.ok(fake.windows[0]!.webContents.sent.some(([c, v]) => c === channels.connection && v === 'disconnected'), 'the window hears it too');
   await eventually(() => tray.image.endsWith('tray-online-dark.png'), 'back online', 20_000);
   assert.equal(fake.children.length, 2);
+});
+
+test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme', async (t) => {
+  const { fake, paths, connected, quit } = launch({}, ['safevault'], 'darwin');
+  t.after(quit);
+  const tray = await eventually(() => fake.trays[0], 'a tray');
+  assert.equal(tray.image, join(paths.trayIcons, 'tray-workingTemplate.png'), 'starting');
+  await connected();
+  await eventually(() => tray.image === join(paths.trayIcons, 'tray-onlineTemplate.png'), 'online template');
+  fake.nativeTheme.shouldUseDarkColors = true;
+  fake.nativeTheme.emit('updated');
+  assert.equal(tray.image, join(paths.trayIcons, 'tray-onlineTemplate.png'), 'no dark variant: macOS tints the template');
+  fake.children.at(-1)!.kill('SIGKILL');
+  await eventually(() => tray.image === join(paths.trayIcons, 'tray-errorTemplate.png'), 'error template');
 });
 
 test('close hides to the tray (the notice once); Quit closes the engine cleanly', async () => {

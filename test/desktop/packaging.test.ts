@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { test } from 'node:test';
 import { getConfig, validateConfiguration } from 'app-builder-lib/out/util/config/config.js';
 import { DebugLogger } from 'builder-util';
@@ -23,6 +24,39 @@ function pngSize(path: string): [number, number] {
   assert.deepEqual([...head.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], `${path} is a PNG`);
   assert.equal(head.subarray(12, 16).toString('latin1'), 'IHDR');
   return [head.readUInt32BE(16), head.readUInt32BE(20)];
+}
+
+/** The RGBA pixels of an 8-bit RGBA, non-interlaced PNG (what Chromium's screenshots are), each row unfiltered. */
+function pngRgba(path: string): { width: number; height: number; pixels: Buffer } {
+  const file = readFileSync(path);
+  const [width, height] = pngSize(path);
+  assert.deepEqual([file[24], file[25], file[28]], [8, 6, 0], `${path}: 8-bit RGBA, not interlaced`);
+  const chunks: Buffer[] = [];
+  for (let at = 8; at < file.length; ) {
+    const length = file.readUInt32BE(at);
+    if (file.subarray(at + 4, at + 8).toString('latin1') === 'IDAT') chunks.push(file.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  const raw = inflateSync(Buffer.concat(chunks));
+  const stride = width * 4;
+  const pixels = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!;
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= 4 ? pixels[y * stride + x - 4]! : 0;
+      const b = y > 0 ? pixels[(y - 1) * stride + x]! : 0;
+      const c = x >= 4 && y > 0 ? pixels[(y - 1) * stride + x - 4]! : 0;
+      const paeth = () => {
+        const p = a + b - c;
+        const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+        return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      };
+      const predicted = [0, a, b, (a + b) >> 1, filter === 4 ? paeth() : 0][filter]!;
+      pixels[y * stride + x] = (line[x]! + predicted) & 0xff;
+    }
+  }
+  return { width, height, pixels };
 }
 
 test('electron-builder accepts the config; targets, files, native module and fuses are as intended', async () => {
@@ -117,6 +151,26 @@ test('icons exist at the pixel sizes each target and the tray need', async () =>
     }
   }
   assert.ok(existsSync(join(root, 'build/icons/512x512.png')), 'the window icon main loads');
+});
+
+test('macOS tray icons are template images: named *Template, 16 and 32 px, black and alpha only, one shape per state', () => {
+  const shapes = new Set<string>();
+  for (const state of TRAY_STATES) {
+    for (const [suffix, size] of [['', 16], ['@2x', 32]] as const) {
+      const path = join(root, `electron/main/resources/tray/tray-${state}Template${suffix}.png`);
+      const { width, height, pixels } = pngRgba(path);
+      assert.deepEqual([width, height], [size, size], path);
+      let drawn = 0;
+      for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i + 3] === 0) continue;
+        drawn++;
+        assert.deepEqual([pixels[i], pixels[i + 1], pixels[i + 2]], [0, 0, 0], `${path}: pixel ${i / 4} is black (macOS tints by alpha)`);
+      }
+      assert.ok(drawn > size * 2, `${path} draws something`);
+      if (suffix === '@2x') shapes.add(pixels.toString('base64'));
+    }
+  }
+  assert.equal(shapes.size, TRAY_STATES.length, 'without colour, each state still looks different');
 });
 
 test('one electron-vite build: main with the engine host entry beside it, the preload as CommonJS for the sandbox', async () => {
