@@ -120,13 +120,13 @@ test('quit during a store: the store is aborted and released, what was acknowled
     () => 'stored',
     (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
   );
-  await eventually(() => events.includes('chunk.stored'), 'the store under way');
+  await eventually(() => events.includes('chunk.stored'), 'the store under way', 60_000);
   await supervisor.stop(30_000);
   assert.equal(children.at(-1)!.exitCode, 0, 'closed by itself, not killed');
   assert.equal(await storing, 'conflict: the engine is closing', 'the store was answered before the host went: aborted');
 
   supervisor.start();
-  await eventually(() => supervisor.state === 'connected', 'restarted');
+  await eventually(() => supervisor.state === 'connected', 'restarted', 60_000);
   assert.deepEqual((await supervisor.call('listFiles', { as: 'alice' })).map((f) => f.name), ['kept.bin'], 'the acknowledged file, and only it');
   // Storing the same bytes again: had the aborted store left its chunks counted, they would count 2 now.
   const again = await supervisor.call('putFile', { as: 'alice', path: big });
