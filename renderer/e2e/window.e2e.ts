@@ -387,12 +387,13 @@ for (const bridge of BRIDGES) describe(`the window in Chromium ${title[bridge]}`
     const before = (await shown.textContent())!.trim();
     assert.ok(before.endsWith(join('userData', 'data')), before);
 
+    const engines = desktop.engines();
     const full = await mkdtemp(join(tmpdir(), 'safevault-e2e-full-'));
     await writeFile(join(full, 'mine.txt'), 'the user\'s own');
     desktop.dialogAnswers.push({ canceled: false, filePaths: [full] });
     await page.click('[data-test="move-data"]');
     await page.locator('[data-test="data-problem"]', { hasText: 'is not empty: choose an empty folder or a new one' }).waitFor();
-    assert.equal(desktop.engines(), 3, 'a refused move never stopped the engine');
+    assert.equal(desktop.engines(), engines, 'a refused move never stopped the engine');
 
     const target = join(scratch, 'moved data');
     desktop.dialogAnswers.push({ canceled: false, filePaths: [target] });
@@ -403,6 +404,7 @@ for (const bridge of BRIDGES) describe(`the window in Chromium ${title[bridge]}`
     await page.locator('[data-test="connection"][data-state="connected"]').waitFor({ timeout: 60_000 });
     await eventually(async () => (await shown.textContent())?.trim() === target, 'Settings shows the new folder');
     assert.ok((await statesSeen()).includes('disconnected'), 'the engine stopped for the move');
+    assert.equal(desktop.engines(), engines + 1, 'one engine started, in the new folder');
     assert.equal(JSON.parse(await readFile(join(desktop.userData, 'desktop.json'), 'utf8')).dataDir, target);
     await rm(full, { recursive: true, force: true });
 
