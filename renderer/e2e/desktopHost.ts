@@ -39,7 +39,9 @@ export interface DesktopHost {
 
 export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
   const dir = await mkdtemp(join(tmpdir(), 'safevault-e2e-desktop-'));
-  const fake = fakeElectron(dir);
+  // Leftover engine hosts are killed in stop(), at the end of the suite, not when its before hook ends.
+  let killLeftovers = () => {};
+  const fake = fakeElectron(dir, { cleanup: (run) => void (killLeftovers = run) });
   const paths = { rendererDir: join(root, 'out', 'renderer'), preload: '', engineHost: join(root, 'electron', 'host', 'engineHost.ts'), trayIcons: dir, windowIcon: '' };
   if (!startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: dir, platform: 'linux', vaults })) throw new Error('the desktop did not start');
   const bridge = await loadPreload(fake);
@@ -127,6 +129,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
       await new Promise((resolve) => server.close(resolve));
       fake.app.quit();
       await eventually(() => fake.app.quitted, 'the desktop to quit', 20_000);
+      killLeftovers();
       await rm(dir, { recursive: true, force: true });
     },
   };
