@@ -1,7 +1,8 @@
 /**
  * Draws SafeVault's icons from SVG and renders them to PNG with Debian's Chromium (playwright-core):
  * the app icon at each size the installers need (build/icon.png, build/icons/NxN.png) and the tray
- * icons, one per state at 1x and 2x, for light and dark panels (electron/main/resources/tray).
+ * icons, one per state at 1x and 2x, for light and dark panels and as macOS template images
+ * (electron/main/resources/tray).
  * Run: npx node build/icons.ts  (the PNGs are committed; rerun only when the drawings change).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,29 @@ const appIcon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 256 256">
   </g>
   <circle cx="128" cy="128" r="12" fill="#e8fffb"/>
 </svg>`;
+
+/**
+ * macOS's template version: black and alpha only, so the menu bar can tint it (light, dark, highlighted).
+ * With no colour the state is in the badge's shape: a dot, a turning arrow, two bars, a "!" in a disc;
+ * the door is cut away around the badge so the two never touch.
+ */
+function trayTemplateIcon(state: TrayState): string {
+  const ink = '#000000';
+  const badges: Record<TrayState, string> = {
+    online: `<circle cx="12" cy="12" r="3.2" fill="${ink}"/>`,
+    working: `<path d="M9.2 12 a2.8 2.8 0 1 0 2.8 -2.8" fill="none" stroke="${ink}" stroke-width="1.6" stroke-linecap="round"/><path d="M12 7.3 l1.9 1.9 l-1.9 1.9z" fill="${ink}"/>`,
+    paused: `<rect x="9.2" y="8.6" width="2" height="6.6" rx=".5" fill="${ink}"/><rect x="12.8" y="8.6" width="2" height="6.6" rx=".5" fill="${ink}"/>`,
+    error: `<mask id="bang"><rect width="16" height="16" fill="#fff"/><rect x="11.3" y="9.4" width="1.4" height="3.2" rx=".5" fill="#000"/><rect x="11.3" y="13.3" width="1.4" height="1.3" rx=".5" fill="#000"/></mask><circle cx="12" cy="12" r="3.9" fill="${ink}" mask="url(#bang)"/>`,
+  };
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">
+    <mask id="gap"><rect width="16" height="16" fill="#fff"/><circle cx="12" cy="12" r="4.9" fill="#000"/></mask>
+    <g mask="url(#gap)">
+      <rect x="1" y="1" width="12" height="12" rx="2.5" fill="none" stroke="${ink}" stroke-width="1.6"/>
+      <circle cx="7" cy="7" r="2.6" fill="none" stroke="${ink}" stroke-width="1.4"/>
+    </g>
+    ${badges[state]}
+  </svg>`;
+}
 
 /** The tray glyph (the vault door, simplified) with a badge for the state. `ink` suits the panel. */
 function trayIcon(state: TrayState, ink: string): string {
@@ -65,6 +89,8 @@ async function main(): Promise<void> {
         await render(trayIcon(state, ink), TRAY_SIZE, join(trayDir, `tray-${state}-${panel}.png`));
         await render(trayIcon(state, ink), TRAY_SIZE * 2, join(trayDir, `tray-${state}-${panel}@2x.png`));
       }
+      await render(trayTemplateIcon(state), TRAY_SIZE, join(trayDir, `tray-${state}Template.png`));
+      await render(trayTemplateIcon(state), TRAY_SIZE * 2, join(trayDir, `tray-${state}Template@2x.png`));
     }
   } finally {
     await browser.close();

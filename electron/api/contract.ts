@@ -21,7 +21,7 @@ export const fileName = z
   .min(1)
   .max(255)
   .refine((n) => !/[\\/\u0000-\u001f\u007f]/.test(n) && n !== '.' && n !== '..', 'a file name cannot contain "/", "\\" or control characters');
-const absolutePath = z
+export const absolutePath = z
   .string()
   .min(1)
   .max(4096)
@@ -168,7 +168,25 @@ export type DesktopBridge = Api & {
   getPathForFile(file: object): string;
   /** A native "Save as…" dialog; null when the user cancels. */
   chooseSavePath(suggestedName: string): Promise<string | null>;
+  /** A native folder picker (for the data folder); null when the user cancels. */
+  chooseFolder(): Promise<string | null>;
+  /**
+   * Moves the data folder to `target` (absolute; empty or new): the engine stops, everything is copied
+   * and verified, the setting saved, the old folder removed, and the engine starts there. Resolves once
+   * the engine has been started again; a refusal or failure leaves everything where it was.
+   */
+  moveDataFolder(target: string): Promise<{ dataDir: string }>;
+  /** Progress of a move in flight (also what a window opened during one hears). */
+  onDataFolderMove(listener: (progress: DataFolderMove) => void): () => void;
 };
+
+/** A data-folder move in flight: bytes copied and verified of the total; `done` once it has ended either way. */
+export interface DataFolderMove {
+  target: string;
+  copied: number;
+  total: number;
+  done: boolean;
+}
 
 /**
  * The daemon's browser wire, beside POST /api/<method>:

@@ -74,6 +74,9 @@ class VaultEngine implements Engine {
   readonly #storageClients = new Map<string, StorageClient>();
   /** putFile/getFile calls that `cancel` can stop, by operation id. */
   readonly #cancellable = new Map<string, AbortController>();
+  /** Every client operation running, so close can stop them and wait for them to unwind. */
+  readonly #running = new Map<AbortController, Promise<unknown>>();
+  #closing = false;
   /** When each vault came online in this run (for the own vault's uptime). */
   readonly #onlineSince = new Map<string, number>();
   #opsInFlight = 0;
@@ -118,8 +121,15 @@ class VaultEngine implements Engine {
     return this.#series.sample();
   }
 
+  /**
+   * Stops every operation in flight and waits for each to unwind while the network and database are still
+   * open: a store being cancelled releases the chunks it had stored, so nothing acknowledged is lost and
+   * nothing half-done is left counted. Then closes everything.
+   */
   async close(): Promise<void> {
-    for (const controller of this.#cancellable.values()) controller.abort(cancelled('the engine is closing'));
+    this.#closing = true;
+    for (const controller of this.#running.keys()) controller.abort(cancelled('the engine is closing'));
+    await Promise.allSettled(this.#running.values());
     await this.#series.close();
     this.network.close();
     this.#events.close();
@@ -352,13 +362,17 @@ class VaultEngine implements Engine {
 
   /** One client operation: counted while it runs and when it ends; with an op id, cancellable. */
   async #operation<T>(op: string | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#closing) fail('unavailable', 'the engine is closing');
     if (op && this.#cancellable.has(op)) fail('conflict', `operation ${op} is already running`);
     const controller = new AbortController();
     if (op) this.#cancellable.set(op, controller);
     this.#opsInFlight++;
+    const running = run(controller.signal);
+    this.#running.set(controller, running);
     try {
-      return await run(controller.signal);
+      return await running;
     } finally {
+      this.#running.delete(controller);
       this.#opsInFlight--;
       this.#opsDone++;
       if (op) this.#cancellable.delete(op);

@@ -8,6 +8,7 @@ import type ElectronLog from 'electron-log';
 import type { ConnectionState, Settings, Status } from '../api/contract.ts';
 import { isSafeVaultError } from '../api/errors.ts';
 import { channels } from '../preload/channels.ts';
+import { dataFolderMover } from './dataFolder.ts';
 import { desktopConfig } from './desktopConfig.ts';
 import { utilityEngine } from './engineProcess.ts';
 import { createEngineSupervisor } from './engineSupervisor.ts';
@@ -124,7 +125,21 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
   const notifier = createNotifier({ Notification: electron.Notification, onClick: () => window.show() });
   const watchSpace = spaceWatch((detail) => notifier.notify('spaceNearlyFull', detail));
 
-  const trayView = (): TrayView => ({ connection, status, startAtLogin: loginItem.enabled });
+  let moving = false;
+  const mover = dataFolderMover({
+    current: () => config.get().dataDir,
+    stopEngine: () => supervisor.stop(QUIT_TIMEOUT_MS),
+    startEngine: () => supervisor.start(),
+    save: (dataDir) => void config.set({ dataDir }),
+    onProgress: (progress) => {
+      moving = !progress.done;
+      window.send(channels.dataFolderMove, progress);
+      renderTray();
+    },
+    log,
+  });
+
+  const trayView = (): TrayView => ({ connection, status, startAtLogin: loginItem.enabled, moving });
   const renderTray = () => tray?.update(trayView());
 
   const refresh = async () => {
@@ -201,13 +216,21 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
     if (quitting) return;
     quitting = true;
     clearInterval(poll);
-    log.info('quitting: closing the engine');
-    void supervisor.stop(QUIT_TIMEOUT_MS).finally(() => {
-      stopped = true;
-      tray?.destroy();
-      tray = undefined;
-      app.quit();
-    });
+    // A data folder half copied must finish (or be undone) before the app goes: wait for the move.
+    mover.close();
+    const move = mover.running?.catch(() => undefined);
+    if (move) log.info('quitting: waiting for the data folder move to end');
+    void Promise.resolve(move)
+      .then(() => {
+        log.info('quitting: closing the engine');
+        return supervisor.stop(QUIT_TIMEOUT_MS);
+      })
+      .finally(() => {
+        stopped = true;
+        tray?.destroy();
+        tray = undefined;
+        app.quit();
+      });
   });
   // Without a tray the window is the app: closing it quits.
   app.on('window-all-closed', () => {
@@ -230,6 +253,13 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
         const chosen = parent ? await dialog.showSaveDialog(parent, saveOptions) : await dialog.showSaveDialog(saveOptions);
         return chosen.canceled || !chosen.filePath ? null : chosen.filePath;
       },
+      chooseFolder: async () => {
+        const parent = window.current;
+        const folderOptions = { title: 'Choose the data folder', properties: ['openDirectory', 'createDirectory'] as ('openDirectory' | 'createDirectory')[] };
+        const chosen = parent ? await dialog.showOpenDialog(parent, folderOptions) : await dialog.showOpenDialog(folderOptions);
+        return chosen.canceled ? null : (chosen.filePaths[0] ?? null);
+      },
+      moveDataFolder: (target) => mover.move(target),
       allowedOrigins,
       log,
     });
@@ -240,6 +270,7 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
           Menu: electron.Menu,
           nativeTheme,
           iconDir: paths.trayIcons,
+          platform: options.platform,
           actions: {
             open: () => window.show(),
             storeFiles: async () => {

@@ -109,8 +109,7 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
     try {
       init = await options.init();
     } catch (error) {
-      log('error', `engine host not started: ${(error as Error).message}`);
-      return restartLater();
+      return restartLater('error', `engine host not started: ${(error as Error).message}`);
     }
     if (stopping) return;
     const started = spawn();
@@ -126,16 +125,17 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
       setState('disconnected');
       if (stopping) return;
       if (readyAt && now() - readyAt >= stableMs) failures = 0;
-      log('warn', `engine host exited (code ${code}); restarting`);
-      restartLater();
+      restartLater('warn', `engine host exited (code ${code})`);
     });
     readyAt = 0;
     started.post(init);
   };
 
-  const restartLater = () => {
+  /** Says why and when, so the log (and a test) shows the backoff each restart waits. */
+  const restartLater = (level: LogLevel, why: string) => {
     const delay = Math.min(firstDelayMs * 2 ** failures, maxDelayMs);
     failures++;
+    log(level, `${why}; restarting in ${delay} ms`);
     cancelRestart = scheduleRestart(() => void launch(), delay);
   };
 

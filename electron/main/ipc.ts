@@ -4,7 +4,7 @@
  * clear one-line error and is logged, and never reaches the engine.
  */
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
-import { fileName, methods, parseParams, type ConnectionState, type Method, type Params, type Results } from '../api/contract.ts';
+import { absolutePath, fileName, methods, parseParams, type ConnectionState, type Method, type Params, type Results } from '../api/contract.ts';
 import { isSafeVaultError, SafeVaultError } from '../api/errors.ts';
 import { channels, methodChannels, type Answer } from '../preload/channels.ts';
 import type { Logger } from './logging.ts';
@@ -16,6 +16,8 @@ export interface IpcOptions {
   call: EngineCall;
   connection(): ConnectionState;
   chooseSavePath(suggestedName: string): Promise<string | null>;
+  chooseFolder(): Promise<string | null>;
+  moveDataFolder(target: string): Promise<{ dataDir: string }>;
   /** The app's own origin (app://safevault), plus the dev server's when not packaged. */
   allowedOrigins: ReadonlySet<string>;
   log: Logger;
@@ -49,6 +51,12 @@ export function serveIpc(options: IpcOptions): void {
     const name = fileName.safeParse(suggested);
     if (!name.success) throw new SafeVaultError('bad-request', `chooseSavePath: ${name.error.issues[0]!.message}`);
     return options.chooseSavePath(name.data);
+  });
+  handle('chooseFolder', channels.chooseFolder, () => options.chooseFolder());
+  handle('moveDataFolder', channels.moveDataFolder, ([target]) => {
+    const path = absolutePath.safeParse(target);
+    if (!path.success) throw new SafeVaultError('bad-request', `moveDataFolder: ${path.error.issues[0]!.message}`);
+    return options.moveDataFolder(path.data);
   });
   handle('connection', channels.connection, () => options.connection());
 }

@@ -1,6 +1,7 @@
 /**
  * The tray: an icon whose look shows online / working / paused / error (1x and 2x, for light and dark
- * panels) and the menu a tray-resident app needs.
+ * panels; on macOS black-and-alpha template images the menu bar tints itself) and the menu a
+ * tray-resident app needs.
  */
 import { join } from 'node:path';
 import type { Menu, MenuItemConstructorOptions, NativeTheme, Tray } from 'electron';
@@ -15,6 +16,8 @@ export interface TrayView {
   /** The latest status, when the engine has answered one since it last started. */
   status?: Status;
   startAtLogin: boolean;
+  /** The data folder is being moved (the engine is stopped meanwhile). */
+  moving?: boolean;
 }
 
 export interface TrayActions {
@@ -26,23 +29,29 @@ export interface TrayActions {
   quit(): void;
 }
 
-export function trayState({ connection, status }: TrayView): TrayState {
+export function trayState({ connection, status, moving }: TrayView): TrayState {
+  if (moving) return 'working';
   if (connection === 'connecting') return 'working';
   if (connection === 'disconnected' || !status || status.online === 0) return 'error';
   if (status.paused) return 'paused';
   return status.opsInFlight > 0 ? 'working' : 'online';
 }
 
-function statusLine({ connection, status }: TrayView): string {
+function statusLine({ connection, status, moving }: TrayView): string {
+  if (moving) return 'Moving the data folder…';
   if (connection === 'connecting' || (connection === 'connected' && !status)) return 'Starting the vault engine…';
   if (connection === 'disconnected' || !status) return 'Vault engine stopped: restarting…';
   const line = `${status.online} of ${status.vaults} vaults online · ${bytes(status.used)} of ${bytes(status.donated)} donated used`;
   return status.paused ? `Paused · ${line}` : line;
 }
 
-/** The icon for a state; `dark` picks the variant drawn for a dark panel. Electron finds the @2x file beside it. */
-export const trayIconPath = (iconDir: string, state: TrayState, dark: boolean): string =>
-  join(iconDir, `tray-${state}-${dark ? 'dark' : 'light'}.png`);
+/**
+ * The icon for a state; `dark` picks the variant drawn for a dark panel. Electron finds the @2x file
+ * beside it. macOS gets the template image (a name ending in "Template"), which its menu bar recolours
+ * for light, dark and highlighted itself, so the state there is in the badge's shape, not its colour.
+ */
+export const trayIconPath = (iconDir: string, state: TrayState, dark: boolean, platform: NodeJS.Platform): string =>
+  join(iconDir, platform === 'darwin' ? `tray-${state}Template.png` : `tray-${state}-${dark ? 'dark' : 'light'}.png`);
 
 export function trayMenu(view: TrayView, actions: TrayActions): MenuItemConstructorOptions[] {
   const ready = view.connection === 'connected' && view.status !== undefined;
@@ -65,6 +74,7 @@ export interface TrayOptions {
   Menu: Pick<typeof Menu, 'buildFromTemplate'>;
   nativeTheme: Pick<NativeTheme, 'shouldUseDarkColors' | 'on'>;
   iconDir: string;
+  platform: NodeJS.Platform;
   actions: TrayActions;
 }
 
@@ -73,9 +83,9 @@ export interface AppTray {
   destroy(): void;
 }
 
-export function createTray({ Tray, Menu, nativeTheme, iconDir, actions }: TrayOptions, initial: TrayView): AppTray {
+export function createTray({ Tray, Menu, nativeTheme, iconDir, platform, actions }: TrayOptions, initial: TrayView): AppTray {
   let view = initial;
-  const icon = () => trayIconPath(iconDir, trayState(view), nativeTheme.shouldUseDarkColors);
+  const icon = () => trayIconPath(iconDir, trayState(view), nativeTheme.shouldUseDarkColors, platform);
   const tray = new Tray(icon());
   const render = () => {
     tray.setImage(icon());

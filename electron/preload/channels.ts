@@ -11,6 +11,10 @@ export const channels = {
   connection: 'safevault:connection',
   /** pushed: a RecordedEvent. */
   event: 'safevault:event',
+  chooseFolder: 'safevault:choose-folder',
+  /** invoke: move the data folder; pushed: its DataFolderMove progress. */
+  moveDataFolder: 'safevault:move-data-folder',
+  dataFolderMove: 'safevault:data-folder-move',
 } as const;
 
 /** What every invoke answers: errors travel as data, because thrown errors lose their code crossing IPC. */

@@ -3,7 +3,7 @@
  * so it only relays: main validates every call and checks where it came from.
  */
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
-import { methods, type Api, type ConnectionState, type DesktopBridge, type Method } from '../api/contract.ts';
+import { methods, type Api, type ConnectionState, type DataFolderMove, type DesktopBridge, type Method } from '../api/contract.ts';
 import type { RecordedEvent } from '../api/events.ts';
 import { channels, methodChannels, type Answer } from './channels.ts';
 
@@ -36,6 +36,9 @@ const bridge: DesktopBridge = {
   },
   getPathForFile: (file: object) => webUtils.getPathForFile(file as File),
   chooseSavePath: (suggestedName: string) => invoke<string | null>(channels.chooseSavePath, suggestedName),
+  chooseFolder: () => invoke<string | null>(channels.chooseFolder),
+  moveDataFolder: (target: string) => invoke<{ dataDir: string }>(channels.moveDataFolder, target),
+  onDataFolderMove: (listener: (progress: DataFolderMove) => void) => subscribe(channels.dataFolderMove, listener),
 };
 
 contextBridge.exposeInMainWorld('safevault', bridge);

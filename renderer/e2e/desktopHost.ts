@@ -24,6 +24,14 @@ export interface DesktopHost {
   dialogAnswers: unknown[];
   /** How many calls the pages made through window.safevault. */
   calls: number;
+  /** Main's log file lines (electron-log's, faked): the supervisor's restarts are there. */
+  logLines: readonly string[];
+  /** Engine host processes started so far, the running one last. */
+  engines(): number;
+  /** Kills the running engine host as a crash would: SIGKILL, no goodbye. */
+  killEngine(): void;
+  /** Where main keeps its desktop.json (the data folder setting). */
+  userData: string;
   /** Wires `page` so its window.safevault is this desktop's preload; files given by name come from `filesDir`. */
   wire(page: Page, filesDir: string): Promise<void>;
   stop(): Promise<void>;
@@ -31,14 +39,16 @@ export interface DesktopHost {
 
 export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
   const dir = await mkdtemp(join(tmpdir(), 'safevault-e2e-desktop-'));
-  const fake = fakeElectron(dir);
+  // Leftover engine hosts are killed in stop(), at the end of the suite, not when its before hook ends.
+  let killLeftovers = () => {};
+  const fake = fakeElectron(dir, { cleanup: (run) => void (killLeftovers = run) });
   const paths = { rendererDir: join(root, 'out', 'renderer'), preload: '', engineHost: join(root, 'electron', 'host', 'engineHost.ts'), trayIcons: dir, windowIcon: '' };
   if (!startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: dir, platform: 'linux', vaults })) throw new Error('the desktop did not start');
   const bridge = await loadPreload(fake);
 
   let connection: ConnectionState = 'connecting';
   const pages = new Set<Page>();
-  const push = (kind: 'event' | 'connection', value: unknown) => {
+  const push = (kind: 'event' | 'connection' | 'dataFolder', value: unknown) => {
     // A page navigating away drops the push, as a closed window would.
     for (const page of pages) void page.evaluate(([k, v]) => (window as unknown as { safevaultPush(k: string, v: unknown): void }).safevaultPush(k, v), [kind, value] as const).catch(() => undefined);
   };
@@ -47,6 +57,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
     push('connection', state);
   });
   bridge.onEvent((event) => push('event', event));
+  bridge.onDataFolderMove((progress) => push('dataFolder', progress));
 
   const server: Server = createServer((request, response) => {
     void fake.appRequest(`app://safevault${request.url}`).then(async (answer) => {
@@ -62,6 +73,10 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
     bridge,
     dialogAnswers: fake.dialogAnswers,
     calls: 0,
+    logLines: fake.logLines,
+    engines: () => fake.children.length,
+    killEngine: () => void fake.children.at(-1)!.kill('SIGKILL'),
+    userData: fake.app.getPath('userData'),
     async wire(page, filesDir) {
       pages.add(page);
       page.once('close', () => pages.delete(page));
@@ -84,7 +99,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
             if (answer.ok) return answer.result;
             throw answer.error;
           };
-          const listeners: Record<string, Set<(value: unknown) => void>> = { event: new Set(), connection: new Set() };
+          const listeners: Record<string, Set<(value: unknown) => void>> = { event: new Set(), connection: new Set(), dataFolder: new Set() };
           w.safevaultPush = (kind, value) => listeners[kind]!.forEach((l) => l(value));
           const on = (kind: string, listener: (value: unknown) => void) => {
             listeners[kind]!.add(listener);
@@ -102,6 +117,9 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
             // File is mapped to the file of the same name the test wrote into `dir`.
             getPathForFile: (file: File) => `${dir}/${file.name}`,
             chooseSavePath: (name: string) => call('chooseSavePath', name),
+            chooseFolder: () => call('chooseFolder'),
+            moveDataFolder: (target: string) => call('moveDataFolder', target),
+            onDataFolderMove: (listener: (value: unknown) => void) => on('dataFolder', listener),
           };
         },
         { names: Object.keys(methods), dir: filesDir },
@@ -111,6 +129,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
       await new Promise((resolve) => server.close(resolve));
       fake.app.quit();
       await eventually(() => fake.app.quitted, 'the desktop to quit', 20_000);
+      killLeftovers();
       await rm(dir, { recursive: true, force: true });
     },
   };

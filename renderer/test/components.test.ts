@@ -1,5 +1,5 @@
 /** Components mounted with Pinia's testing helpers over the fake client. */
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } from 'vitest';
 import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils';
 import { createTestingPinia } from '@pinia/testing';
 import { setActivePinia } from 'pinia';
@@ -8,9 +8,14 @@ import App from '../src/App.vue';
 import FileList from '../src/components/FileList.vue';
 import FilesView from '../src/views/FilesView.vue';
 import StatusBar from '../src/components/StatusBar.vue';
+import SettingsView from '../src/views/SettingsView.vue';
+import type { DataFolderMove } from '../../electron/api/contract.ts';
+import { SafeVaultError } from '../../electron/api/errors.ts';
+import { Listeners } from '../src/api/client.ts';
 import { routes } from '../src/router.ts';
 import { startSession } from '../src/stores/session.ts';
 import { useFiles } from '../src/stores/files.ts';
+import { useNetwork } from '../src/stores/network.ts';
 import { useNotices } from '../src/stores/notices.ts';
 import { fakeClient, type FakeClient } from './fakeClient.ts';
 
@@ -118,5 +123,76 @@ describe('App', () => {
     client.connect('disconnected');
     await flushPromises();
     expect(wrapper.find('[data-test="connection"]').text()).toContain('reconnecting');
+  });
+});
+
+describe('SettingsView: the data folder', () => {
+  /** The client as the desktop's: it can move its data folder; the test answers the picker and finishes the move. */
+  const desktop = (picked: string | null) => {
+    const progress = new Listeners<DataFolderMove>();
+    const moves: string[] = [];
+    let settle: { resolve(v: { dataDir: string }): void; reject(e: Error): void } | undefined;
+    client.dataFolder = {
+      choose: async () => picked,
+      move: (target) => {
+        moves.push(target);
+        return new Promise((resolve, reject) => (settle = { resolve, reject }));
+      },
+      onProgress: (listener) => progress.add(listener),
+    };
+    // A session of its own, started after the client could move, so it listens for progress.
+    onTestFinished(startSession(client));
+    return { progress, moves, finish: () => settle!.resolve({ dataDir: picked! }), fail: (e: Error) => settle!.reject(e) };
+  };
+  const mountSettings = async () => {
+    const wrapper = mount(SettingsView, { global: { plugins: [pinia] } });
+    await vi.waitFor(() => expect(useNetwork().status).not.toBeNull());
+    await flushPromises();
+    return wrapper;
+  };
+
+  test('in a browser it shows where the daemon keeps its data and how to choose, with no move button', async () => {
+    const wrapper = await mountSettings();
+    expect(wrapper.find('[data-test="data-dir"]').text()).toBe(useNetwork().status!.dataDir);
+    expect(wrapper.find('[data-test="move-data"]').exists()).toBe(false);
+    expect(wrapper.text()).toContain('safevault daemon --data-dir DIR');
+  });
+
+  test('the desktop moves it: busy from the click, progress as it copies, then the new folder and a notice', async () => {
+    const { progress, moves, finish } = desktop('/media/big/SafeVault');
+    const wrapper = await mountSettings();
+    const button = wrapper.find('[data-test="move-data"]');
+    await button.trigger('click');
+    await flushPromises();
+    expect(moves).toEqual(['/media/big/SafeVault']);
+    expect(button.attributes('disabled')).toBeDefined();
+    expect(wrapper.find('[data-test="data-move"]').text()).toBe('Stopping the engine…');
+    progress.emit({ target: '/media/big/SafeVault', copied: 3 * 1024 * 1024, total: 12 * 1024 * 1024, done: false });
+    await flushPromises();
+    expect(wrapper.find('[data-test="data-move"]').text()).toBe('Moving: 3.0 MiB of 12 MiB copied and checked');
+    expect(wrapper.find('progress').attributes('value')).toBe(String(3 * 1024 * 1024));
+    expect(wrapper.find('[data-test="data-dir"]').text()).toBe('/media/big/SafeVault');
+    finish();
+    await flushPromises();
+    expect(wrapper.find('[data-test="data-move"]').exists()).toBe(false);
+    expect(button.attributes('disabled')).toBeUndefined();
+    expect(useNotices().list.at(-1)?.text).toBe('Data folder moved to /media/big/SafeVault');
+  });
+
+  test('a refused move says why and leaves the button usable; a cancelled picker moves nothing', async () => {
+    const { fail } = desktop('/home/me/Photos');
+    const wrapper = await mountSettings();
+    await wrapper.find('[data-test="move-data"]').trigger('click');
+    await flushPromises();
+    fail(new SafeVaultError('conflict', '/home/me/Photos is not empty: choose an empty folder or a new one'));
+    await flushPromises();
+    expect(wrapper.find('[data-test="data-problem"]').text()).toBe('/home/me/Photos is not empty: choose an empty folder or a new one');
+    expect(wrapper.find('[data-test="move-data"]').attributes('disabled')).toBeUndefined();
+
+    const cancelled = desktop(null);
+    await wrapper.find('[data-test="move-data"]').trigger('click');
+    await flushPromises();
+    expect(cancelled.moves).toEqual([]);
+    expect(wrapper.find('[data-test="data-problem"]').text()).toBe('');
   });
 });

@@ -6,8 +6,16 @@ import { fakeClient } from './fakeClient.ts';
 
 const desktop = (savePath: string | null) => {
   const fake = fakeClient();
-  const bridge: DesktopBridge = { ...fake, getPathForFile: (file) => `/home/user/${(file as File).name}`, chooseSavePath: async () => savePath };
-  return { fake, client: preloadBridge(bridge) };
+  const moves: string[] = [];
+  const bridge: DesktopBridge = {
+    ...fake,
+    getPathForFile: (file) => `/home/user/${(file as File).name}`,
+    chooseSavePath: async () => savePath,
+    chooseFolder: async () => '/media/big',
+    moveDataFolder: async (target) => (moves.push(target), { dataDir: target }),
+    onDataFolderMove: () => () => {},
+  };
+  return { fake, moves, client: preloadBridge(bridge) };
 };
 
 describe('preload bridge', () => {
@@ -31,5 +39,12 @@ describe('preload bridge', () => {
     expect(chosen.fake.calls.filter((c) => c.method === 'getFile').map((c) => c.params)).toEqual([
       expect.objectContaining({ as: 'me', id: 'a'.repeat(32), out: '/home/user/Downloads/x.txt', op: expect.stringMatching(/^[0-9a-f]{32}$/) }),
     ]);
+  });
+
+  test('the desktop can move its data folder: the picker and the move go to the preload', async () => {
+    const { client, moves } = desktop(null);
+    expect(await client.dataFolder!.choose()).toBe('/media/big');
+    expect(await client.dataFolder!.move('/media/big')).toEqual({ dataDir: '/media/big' });
+    expect(moves).toEqual(['/media/big']);
   });
 });

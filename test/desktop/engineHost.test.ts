@@ -98,6 +98,48 @@ test('the engine host serves the contract, survives SIGKILL with backoff 1 s, 2 
   assert.equal(children.length, 3, 'no restart after a stop');
 });
 
+test('quit during a store: the store is aborted and released, what was acknowledged stays, nothing is left counted', async () => {
+  const dataDir = tempDir();
+  const { children, spawn } = nodeHosts();
+  const masterKey = randomBytes(32).toString('base64');
+  const supervisor = createEngineSupervisor({
+    spawn,
+    init: () => ({ type: 'init', dataDir, vaults: 6, masterKey }),
+    log: () => {},
+    onEngineLog: () => {},
+  });
+  after(() => supervisor.stop(2000));
+  supervisor.start();
+  await eventually(() => supervisor.state === 'connected', 'the host is ready');
+  const kept = await supervisor.call('putFile', { as: 'alice', path: writeRandomFile(tempDir(), 'kept.bin', 200_000) });
+  const big = writeRandomFile(tempDir(), 'big.bin', 12 * 1024 * 1024);
+  const events: string[] = [];
+  supervisor.onEvent((e) => events.push(e.type));
+
+  const storing = supervisor.call('putFile', { as: 'alice', path: big }).then(
+    () => 'stored',
+    (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
+  );
+  await eventually(() => events.includes('chunk.stored'), 'the store under way', 60_000);
+  await supervisor.stop(30_000);
+  assert.equal(children.at(-1)!.exitCode, 0, 'closed by itself, not killed');
+  assert.equal(await storing, 'conflict: the engine is closing', 'the store was answered before the host went: aborted');
+
+  supervisor.start();
+  await eventually(() => supervisor.state === 'connected', 'restarted', 60_000);
+  assert.deepEqual((await supervisor.call('listFiles', { as: 'alice' })).map((f) => f.name), ['kept.bin'], 'the acknowledged file, and only it');
+  // Storing the same bytes again: had the aborted store left its chunks counted, they would count 2 now.
+  const again = await supervisor.call('putFile', { as: 'alice', path: big });
+  for (const name of again.chunks) {
+    const info = await supervisor.call('chunkInfo', { name, as: 'alice' });
+    assert.equal(info.refcount, 1, `chunk ${name.slice(0, 8)}: counted once`);
+    assert.equal(info.subscribers, 1);
+  }
+  const out = join(tempDir(), 'kept.bin');
+  await supervisor.call('getFile', { as: 'alice', id: kept.id, out });
+  assert.equal(readFileSync(out).length, 200_000);
+});
+
 test('a host that will not close in time is killed after the bound', async () => {
   const logs: string[] = [];
   let killed = false;

@@ -19,11 +19,19 @@ const prevented = () => {
   return event;
 };
 
-export function fakeElectron(root: string, { singleInstance = true, trayWorks = true, packaged = true } = {}) {
+/**
+ * `cleanup` registers the killing of leftover engine hosts. node:test's `after` suits a test body, but
+ * called from a `before` hook it runs as soon as that hook ends (killing the engine the suite just
+ * started), so a suite's harness passes its own.
+ */
+export function fakeElectron(
+  root: string,
+  { singleInstance = true, trayWorks = true, packaged = true, cleanup = after as (run: () => void) => void } = {},
+) {
   const paths: Record<string, string> = {};
   for (const name of ['userData', 'logs', 'downloads']) mkdirSync((paths[name] = join(root, name)), { recursive: true });
   const children: ChildProcess[] = [];
-  after(() => children.forEach((c) => c.kill('SIGKILL')));
+  cleanup(() => children.forEach((c) => c.kill('SIGKILL')));
 
   let loginItem = { openAtLogin: false, wasOpenedAtLogin: false };
   const app = Object.assign(new EventEmitter(), {

@@ -1,6 +1,6 @@
 /** The desktop host's wiring with Electron faked (fakeElectron.ts) and the real engine host forked. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { methods, type Method } from '../../electron/api/contract.ts';
@@ -15,7 +15,7 @@ import { fakeElectron } from './fakeElectron.ts';
 
 const ENGINE_HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
 
-function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault']) {
+function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
   const root = tempDir('safevault-desktop-');
   const rendererDir = join(root, 'renderer');
   mkdirSync(join(rendererDir, 'assets'), { recursive: true });
@@ -24,7 +24,7 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
   writeFileSync(join(root, 'secret.txt'), 'not for the window');
   const fake = fakeElectron(root, options);
   const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
-  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform: 'linux', vaults: 6 });
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, vaults: 6 });
   const dataDir = join(root, 'userData', 'data');
   const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
   const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, methodChannels[method], params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
@@ -113,7 +113,7 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   const { fake, root, connected, call, quit } = launch();
   t.after(quit);
   await connected();
-  const expected = [...Object.values(methodChannels), channels.chooseSavePath, channels.connection].sort();
+  const expected = [...Object.values(methodChannels), channels.chooseSavePath, channels.chooseFolder, channels.moveDataFolder, channels.connection].sort();
   assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'one handler per contract method, and no other');
   assert.equal(Object.keys(methodChannels).length, Object.keys(methods).length);
   await assert.rejects(fake.ipcMain.invoke(APP_ORIGIN, 'safevault:api:eval', {}), /No handler registered/);
@@ -203,6 +203,20 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.ok(fake.windows[0]!.webContents.sent.some(([c, v]) => c === channels.connection && v === 'disconnected'), 'the window hears it too');
   await eventually(() => tray.image.endsWith('tray-online-dark.png'), 'back online', 20_000);
   assert.equal(fake.children.length, 2);
+});
+
+test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme', async (t) => {
+  const { fake, paths, connected, quit } = launch({}, ['safevault'], 'darwin');
+  t.after(quit);
+  const tray = await eventually(() => fake.trays[0], 'a tray');
+  assert.equal(tray.image, join(paths.trayIcons, 'tray-workingTemplate.png'), 'starting');
+  await connected();
+  await eventually(() => tray.image === join(paths.trayIcons, 'tray-onlineTemplate.png'), 'online template');
+  fake.nativeTheme.shouldUseDarkColors = true;
+  fake.nativeTheme.emit('updated');
+  assert.equal(tray.image, join(paths.trayIcons, 'tray-onlineTemplate.png'), 'no dark variant: macOS tints the template');
+  fake.children.at(-1)!.kill('SIGKILL');
+  await eventually(() => tray.image === join(paths.trayIcons, 'tray-errorTemplate.png'), 'error template');
 });
 
 test('close hides to the tray (the notice once); Quit closes the engine cleanly', async () => {
@@ -323,4 +337,85 @@ test('settings round-trip: the window’s changes take effect in the shell, noti
   const mine = (await call('myVault', {})).result.id as string;
   assert.equal((await call('killVault', { id: mine })).ok, true);
   await eventually(() => fake.notifications.some((n) => n.title === 'Your vault is offline'), 'an offline notification');
+});
+
+test('the data folder moves: engine stopped, data copied and intact, setting saved, engine restarted there; bad targets refused', async (t) => {
+  const { fake, root, dataDir, connected, call, quit } = launch();
+  t.after(quit);
+  await connected();
+  const source = writeRandomFile(root, 'keep.bin', 300_000);
+  const stored = await call('putFile', { as: 'me', path: source });
+  assert.equal(stored.ok, true, JSON.stringify(stored.error));
+  const move = (target: unknown) => fake.ipcMain.invoke(APP_ORIGIN, channels.moveDataFolder, target) as Promise<{ ok: boolean; result?: { dataDir: string }; error?: { code: string; message: string } }>;
+
+  // Refused before anything stops: the engine never leaves, nothing is written anywhere.
+  const full = join(root, 'full');
+  mkdirSync(full);
+  writeFileSync(join(full, 'mine.txt'), 'the user\'s own');
+  const notEmpty = await move(full);
+  assert.equal(notEmpty.error?.code, 'conflict');
+  assert.match(notEmpty.error!.message, /full is not empty: choose an empty folder or a new one$/);
+  const underAFile = await move(join(source, 'data'));
+  assert.equal(underAFile.error?.code, 'bad-request');
+  assert.match(underAFile.error!.message, /^cannot use .*keep\.bin\/data: ENOTDIR$/);
+  assert.equal((await move('relative/folder')).error?.code, 'bad-request');
+  assert.equal((await fake.ipcMain.invoke('https://evil.example', channels.moveDataFolder, join(root, 'x')) as { error: { code: string } }).error.code, 'unauthorized');
+  assert.equal(fake.children.length, 1, 'the engine never stopped for a refused move');
+  assert.deepEqual(readdirSync(full), ['mine.txt']);
+
+  // The folder picker is the native dialog.
+  fake.dialogAnswers.push({ canceled: false, filePaths: [join(root, 'picked')] });
+  assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseFolder), { ok: true, result: join(root, 'picked') });
+
+  const target = join(root, 'elsewhere', 'SafeVault data');
+  const window = fake.windows[0]!;
+  const sentBefore = window.webContents.sent.length;
+  const moved = await move(target);
+  assert.deepEqual(moved, { ok: true, result: { dataDir: target } });
+  const pushed = window.webContents.sent.slice(sentBefore);
+  const progress = pushed.filter(([c]) => c === channels.dataFolderMove).map(([, v]) => v as { copied: number; total: number; done: boolean });
+  assert.ok(progress.length >= 2 && progress.at(-1)!.done && progress.at(-1)!.copied === progress.at(-1)!.total && progress.at(-1)!.total > 300_000, 'progress reached the window');
+  assert.ok(pushed.some(([c, v]) => c === channels.connection && v === 'disconnected'), 'the window saw the engine stop');
+  assert.deepEqual(JSON.parse(readFileSync(join(root, 'userData', 'desktop.json'), 'utf8')).dataDir, target, 'the setting is saved');
+  assert.equal(existsSync(dataDir), false, 'the old folder is gone');
+
+  await connected();
+  await eventually(async () => (await call('status', {})).result?.dataDir === target, 'the engine runs in the new folder', 20_000);
+  assert.equal(fake.children.length, 2, 'one restart, no more');
+  assert.equal(fake.children[0]!.exitCode, 0, 'the engine was closed cleanly, not killed');
+  assert.ok(existsSync(sealedKeyPath(target)), 'the sealed key moved with the data');
+  const files = (await call('listFiles', { as: 'me' })).result as { id: string }[];
+  assert.deepEqual(files.map((f) => f.id), [stored.result.id]);
+  const out = join(root, 'back.bin');
+  assert.equal((await call('getFile', { as: 'me', id: stored.result.id, out })).ok, true);
+  assert.deepEqual(readFileSync(out), readFileSync(source), 'byte-identical from the moved folder');
+  const mine = (await call('logs', {})).result as { message: string }[];
+  assert.ok(mine.some((l) => l.message.startsWith('main: data folder moved to ')), 'the move is in the Logs view');
+});
+
+test('quit waits for a data folder move in flight, which ends saved; the engine is not started again', async () => {
+  const { fake, root, connected, call } = launch();
+  await connected();
+  assert.equal((await call('putFile', { as: 'me', path: writeRandomFile(root, 'big.bin', 3_000_000) })).ok, true);
+  const target = join(root, 'moved');
+  const config = () => JSON.parse(readFileSync(join(root, 'userData', 'desktop.json'), 'utf8')) as { dataDir: string };
+  // What the settings file says at the very moment the app is allowed to go.
+  let atQuit: string | undefined;
+  const quitNow = fake.app.quit.bind(fake.app);
+  fake.app.quit = () => {
+    quitNow();
+    if (fake.app.quitted && atQuit === undefined) atQuit = config().dataDir;
+  };
+  const moving = fake.ipcMain.invoke(APP_ORIGIN, channels.moveDataFolder, target) as Promise<{ ok: boolean }>;
+  await eventually(() => fake.trays[0]!.item('status').label === 'Moving the data folder…', 'the tray says so');
+  fake.trays[0]!.item('quit').click!();
+  assert.equal(fake.app.quitted, false, 'quit waits');
+  assert.deepEqual(await moving, { ok: true, result: { dataDir: target } });
+  await eventually(() => fake.app.quitted, 'the app quit', 20_000);
+  assert.equal(atQuit, target, 'the move had ended and was saved before the app went');
+  assert.equal(fake.children.length, 1, 'no engine started in the new folder just to be closed');
+  assert.ok(existsSync(join(target, 'app.sqlite')));
+  await assert.rejects(Promise.resolve(fake.ipcMain.invoke(APP_ORIGIN, channels.moveDataFolder, join(root, 'again'))).then((a) => {
+    if (!(a as { ok: boolean }).ok) throw new Error((a as { error: { message: string } }).error.message);
+  }), /quitting/);
 });

@@ -22,7 +22,7 @@ test('the preload exposes exactly the DesktopBridge, wired through main to the e
   });
 
   const bridge = await loadPreload(fake);
-  assert.deepEqual(Object.keys(bridge).sort(), [...Object.keys(methods), 'onEvent', 'onConnection', 'getPathForFile', 'chooseSavePath'].sort());
+  assert.deepEqual(Object.keys(bridge).sort(), [...Object.keys(methods), 'onEvent', 'onConnection', 'getPathForFile', 'chooseSavePath', 'chooseFolder', 'moveDataFolder', 'onDataFolderMove'].sort());
 
   const states: ConnectionState[] = [];
   bridge.onConnection((s) => states.push(s));
@@ -46,4 +46,8 @@ test('the preload exposes exactly the DesktopBridge, wired through main to the e
   assert.match((refusal as { message: string }).message, /^listFiles: as: a client name/);
   fake.dialogAnswers.push({ canceled: false, filePath: '/home/me/bridged.bin' });
   assert.equal(await bridge.chooseSavePath('bridged.bin'), '/home/me/bridged.bin');
+  fake.dialogAnswers.push({ canceled: false, filePaths: ['/media/big'] });
+  assert.equal(await bridge.chooseFolder(), '/media/big');
+  const refused = await bridge.moveDataFolder('not/absolute').catch((e: unknown) => e);
+  assert.deepEqual(refused, { name: 'SafeVaultError', code: 'bad-request', message: 'moveDataFolder: paths must be absolute' });
 });

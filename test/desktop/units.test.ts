@@ -31,8 +31,12 @@ test('tray state per engine state, with its icon for light and dark panels', () 
   assert.equal(trayState(view({ connection: 'disconnected' })), 'error');
   assert.equal(trayState(view({ status: status({ online: 0 }) })), 'error');
   assert.deepEqual(TRAY_STATES, ['online', 'working', 'paused', 'error']);
-  assert.equal(trayIconPath('/icons', 'paused', true), join('/icons', 'tray-paused-dark.png'));
-  assert.equal(trayIconPath('/icons', 'error', false), join('/icons', 'tray-error-light.png'));
+  assert.equal(trayState(view({ moving: true })), 'working', 'a data folder move in flight');
+  assert.equal(trayIconPath('/icons', 'paused', true, 'linux'), join('/icons', 'tray-paused-dark.png'));
+  assert.equal(trayIconPath('/icons', 'error', false, 'win32'), join('/icons', 'tray-error-light.png'));
+  // macOS: the template image, whatever the theme (the menu bar tints it).
+  assert.equal(trayIconPath('/icons', 'paused', true, 'darwin'), join('/icons', 'tray-pausedTemplate.png'));
+  assert.equal(trayIconPath('/icons', 'paused', false, 'darwin'), join('/icons', 'tray-pausedTemplate.png'));
 
   const acted: string[] = [];
   const actions = {

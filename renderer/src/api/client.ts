@@ -3,7 +3,7 @@
  * connection state, and storing/retrieving a browser File. Two bridges implement it (the daemon's
  * WebSocket in a browser, the preload in the desktop); nothing else in the renderer knows the host.
  */
-import type { Api, ConnectionState, FileInfo } from '../../../electron/api/contract.ts';
+import type { Api, ConnectionState, DataFolderMove, FileInfo } from '../../../electron/api/contract.ts';
 import type { RecordedEvent } from '../../../electron/api/events.ts';
 
 export type { ConnectionState };
@@ -29,7 +29,19 @@ export type ApiClient = Api & {
   storeFile(file: File, options: StoreOptions, onUploadProgress?: UploadProgress): Promise<FileInfo>;
   /** Saves the file where the user chooses (a browser download, or "Save as…"); false if the user cancelled. */
   retrieveFile(options: RetrieveOptions): Promise<{ saved: boolean }>;
+  /**
+   * Present where the host can move its data folder (the desktop app). The daemon's is chosen when it
+   * starts (--data-dir), so its client leaves this out and the window only shows where it is.
+   */
+  dataFolder?: DataFolderControl;
 };
+
+export interface DataFolderControl {
+  /** A folder picker; null when the user cancels. */
+  choose(): Promise<string | null>;
+  move(target: string): Promise<{ dataDir: string }>;
+  onProgress(listener: (progress: DataFolderMove) => void): () => void;
+}
 
 /** A fresh operation id (32 hex digits, as the contract wants). */
 export function newOperationId(): string {

@@ -19,5 +19,10 @@ export function preloadBridge(bridge: DesktopBridge): ApiClient {
       await bridge.getFile({ as, id, out, op: newOperationId() });
       return { saved: true };
     },
+    dataFolder: {
+      choose: () => bridge.chooseFolder(),
+      move: (target) => bridge.moveDataFolder(target),
+      onProgress: (listener) => bridge.onDataFolderMove(listener),
+    },
   };
 }

@@ -59,6 +59,7 @@ export function startSession(client: ApiClient): () => void {
       }
       if ((event.type === 'file.stored' || event.type === 'file.removed') && event.client === accounts.current) reloadFilesSoon();
     }),
+    client.dataFolder?.onProgress((progress) => settings.moveProgress(progress)) ?? (() => {}),
     poll(() => connection.connected && network.load(), STATUS_EVERY_MS),
     poll(() => connection.connected && samples.load(), SAMPLES_EVERY_MS),
   );

@@ -84,7 +84,7 @@ export const useTransfers = defineStore('transfers', () => {
   /** Checks every item first; only what passes is stored. */
   function store(items: Dropped[]) {
     if (!connection.connected) {
-      notices.error('Not connected to the daemon: nothing was stored. Try again once it is back.');
+      notices.error('Not connected to the vault engine: nothing was stored. Try again once it is back.');
       return;
     }
     for (const item of items) {
