@@ -14,7 +14,7 @@ import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
 import type { Message, MessageOf, RecordState } from './messages.ts';
-import { closest, toHex, type Name } from './names.ts';
+import { closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
 import { StorageClientManager } from './personas/storageClientManager.ts';
@@ -49,6 +49,8 @@ export class Vault implements Endpoint {
   readonly #ctx: VaultContext;
   readonly #stopWatching: () => void;
   #changes: Promise<void> = Promise.resolve();
+  /** What handing records over took at the last membership change: records examined, sent to new members, forgotten. */
+  lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
 
@@ -226,13 +228,24 @@ export class Vault implements Endpoint {
     if (!this.#closed) await this.#transferRecords(change);
   }
 
-  /** Members hand each record to the vaults newly in its group, and forget records well outside theirs. */
+  /**
+   * Members hand each record to the vaults newly in its group, and forget records well outside theirs.
+   * Only records whose group (with its slack) can include the vault that came or went are examined:
+   * a few name ranges around it, read through each table's index, never a scan of every record.
+   */
   async #transferRecords(change: MembershipChange): Promise<void> {
     const sends: Promise<unknown>[] = [];
+    const ranges = rangesNear(change.vault, change.kind === 'joined' ? change.after : change.before, GROUP_SIZE + NEAR_SLACK);
+    const work = { examined: 0, sent: 0, forgotten: 0 };
     for (const book of this.#ctx.replicas.books()) {
       const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
       const forget: Buffer[] = [];
-      for (const { key, state } of this.#ctx.replicas.records(book)) {
+      const replicas = this.#ctx.replicas;
+      const affected = function* () {
+        for (const range of ranges) yield* replicas.records(book, range);
+      };
+      for (const { key, state } of affected()) {
+        work.examined++;
         const place = book.placeOf(key)!;
         const after = closest(place.group, change.after, GROUP_SIZE, place.exclude);
         if (!after.some((m) => m.equals(this.name))) {
@@ -248,12 +261,15 @@ export class Vault implements Endpoint {
         }
       }
       for (const { to, records } of batches.values()) {
+        work.sent += records.length;
         for (let i = 0; i < records.length; i += TRANSFER_BATCH) {
           sends.push(this.#ctx.network.request(to, { type: 'rec.transfer', persona: book.persona, records: records.slice(i, i + TRANSFER_BATCH) }));
         }
       }
       for (const key of forget) this.#ctx.replicas.forget(book, key);
+      work.forgotten += forget.length;
     }
+    this.lastTransfer = work;
     await Promise.allSettled(sends);
   }
 }

@@ -12,7 +12,7 @@ import { derivedOp, verifyRequest } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply, SignedRequest } from '../messages.ts';
-import { compareDistance, NAME_BYTES, toHex, type Name } from '../names.ts';
+import { compareDistance, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -308,8 +308,8 @@ export class DataManager implements RecordBook {
     else this.chunks.put(key, { ...decodeRecord(value), version });
   }
 
-  *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const [name, record] of this.chunks.all()) yield { key: name, version: record.version, value: encodeRecord(record) };
+  *entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const [name, record] of this.chunks.all(range)) yield { key: name, version: record.version, value: encodeRecord(record) };
   }
 }
 
