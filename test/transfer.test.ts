@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { GROUP_SIZE } from '../electron/engine/constants.ts';
 import { NEAR_SLACK } from '../electron/engine/group.ts';
-import { closest, EVERY_NAME, fromHex, inRange, rangesNear, type Name } from '../electron/engine/names.ts';
+import { closest, fromHex, inRange, rangesNear, type Name } from '../electron/engine/names.ts';
 import { startEngine } from './helpers.ts';
 
 const RECORDS = 3000;
