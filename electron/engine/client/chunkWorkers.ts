@@ -13,10 +13,13 @@ import { asBuffer, transferList, type Job, type JobReply } from './chunkJobs.ts'
 
 type JobInput = Job extends infer J ? (J extends { id: number } ? Omit<J, 'id'> : never) : never;
 
-/** The worker's module: the .ts source when the engine runs from source, the built .js next to the bundle in the desktop app. */
+/**
+ * The worker's module: the .ts source when the engine runs from source; in the desktop build,
+ * out/main/chunkWorker.js (its own entry in electron.vite.config.ts), beside or above the chunk this code lands in.
+ */
 function workerModule(): URL {
-  const source = new URL('./chunkWorker.ts', import.meta.url);
-  return existsSync(fileURLToPath(source)) ? source : new URL('./chunkWorker.js', import.meta.url);
+  const candidates = ['./chunkWorker.ts', './chunkWorker.js', '../chunkWorker.js'].map((path) => new URL(path, import.meta.url));
+  return candidates.find((url) => existsSync(fileURLToPath(url))) ?? candidates[0]!;
 }
 
 interface Thread {
