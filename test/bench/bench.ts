@@ -279,6 +279,10 @@ async function measureFiles(dir: string): Promise<FileResult> {
     hashes.push((await timedAsync(async () => hash('sha256', await readFile(src)))).ms);
   }
 
+  // First, so the idle figure is a fresh 12-vault network's, before other runs have grown the heap.
+  progress(`resident memory: idle, then through a ${BIG_BYTES / MiB} MiB put`);
+  const memory = await memoryDuringPut(dir, BIG_BYTES, progress);
+
   progress(`SafeVault (12 vaults) and Helia, ${RUNS} runs each, alternating`);
   const helia = await filesAgainstHelia(dir, src, FILE_BYTES, RUNS, progress);
 
@@ -295,8 +299,6 @@ async function measureFiles(dir: string): Promise<FileResult> {
 
   progress("a storage node's chunk writes, without and with fsync");
   const fsync = fsyncCost(join(dir, 'fsync'), FILE_BYTES / MiB);
-  progress(`resident memory: idle, then through a ${BIG_BYTES / MiB} MiB put`);
-  const memory = await memoryDuringPut(dir, BIG_BYTES, progress);
   return { putAgainMBs: MBs(putAgainMs), copyMBs: MBs(median(copies)), hashMBs: MBs(median(hashes)), helia, memory, fsync };
 }
 

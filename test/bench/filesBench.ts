@@ -30,7 +30,6 @@ export interface FileRuns {
 export interface MemoryRun {
   bytes: number;
   idleRss: number;
-  baselineRss: number;
   peakRss: number;
   putMBs: number;
 }
@@ -123,7 +122,7 @@ export async function memoryDuringPut(dir: string, bytes: number, progress: (m: 
       clearInterval(sampler);
     }
     progress(`  ${bytes / MiB} MiB put: ${MBs(bytes, ms).toFixed(1)} MB/s, resident ${(idleRss / MiB).toFixed(0)} -> peak ${(peakRss / MiB).toFixed(0)} MiB`);
-    return { bytes, idleRss, baselineRss: idleRss, peakRss, putMBs: MBs(bytes, ms) };
+    return { bytes, idleRss, peakRss, putMBs: MBs(bytes, ms) };
   } finally {
     await engine.close();
     await rm(dataDir, { recursive: true, force: true });
