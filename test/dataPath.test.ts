@@ -70,8 +70,8 @@ test('a multi-MiB file: bytes travel once per holder, quorum messages carry hash
   await engine.getFile({ as: 'ann', id: file.id, out });
   const get = delta(beforeGet, hub.stats());
   assert.equal(await sha256File(out), await sha256File(src));
-  // Each chunk's bytes come once, from one holder (usually the closest vault, asked first).
-  assert.ok(count(get, 'node.get') <= 2 * chunks);
+  // Each chunk's bytes come once, from its first holder; the record lookups are small.
+  assert.equal(count(get, 'node.get'), chunks);
   assert.ok(get.bytes < storedBytes * 1.05, `get moved ${get.bytes} bytes for ${storedBytes}`);
 });
 

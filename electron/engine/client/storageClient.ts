@@ -95,22 +95,8 @@ export class StorageClient {
     return (await this.#groups.read(name, { type: 'dm.info', chunk: name })).record;
   }
 
-  /**
-   * The chunk's bytes. First from the vault closest to it, which holds it in the usual case (the
-   * client's upload went there and stays as a copy), sparing the group's record lookup; otherwise
-   * from the first online holder, in list order, that serves them intact.
-   */
+  /** The chunk's bytes from the first online holder, in list order, that serves them intact. */
   async getChunk(name: Name): Promise<Buffer> {
-    const closest = this.#network.view.closest(name, 1)[0];
-    if (closest) {
-      try {
-        const { bytes } = await this.#network.request(closest, { type: 'node.get', chunk: name });
-        checkChunk(name, bytes);
-        return bytes;
-      } catch {
-        // not held there, or not intact: the record's holders are asked, and a bad one is reported
-      }
-    }
     const record = (await this.info(name)) ?? fail('not-found', `chunk ${toHex(name)} is not stored on the network`);
     for (const holder of record.holders.filter((h) => this.#network.view.isOnline(h))) {
       try {
