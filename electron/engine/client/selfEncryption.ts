@@ -402,20 +402,26 @@ export async function selfDecryptToFile(
   try {
     let done = 0;
     try {
-      // Each chunk's write waits for the one before it, so the file is written front to back.
-      const written: Promise<void>[] = [];
+      // Each chunk's write waits for the one before it, so the file is written front to back; a
+      // chunk that fails fails the ones after it that are waiting.
+      const written = Array.from({ length: n }, () => Promise.withResolvers<void>());
+      for (const w of written) w.promise.catch(() => undefined); // awaited by the next chunk, if it started
       await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
-        const chunk = map.chunks[i]!;
-        const plain = workers.decrypt(await fetch(i, chunk.name), chunk, i, n, keyHashes(hashes, i));
-        // Its failure is awaited below, after the writes before it: marked handled meanwhile.
-        plain.catch(() => undefined);
-        written[i] = (i === 0 ? Promise.resolve() : written[i - 1]!).then(async () => {
+        try {
+          const chunk = map.chunks[i]!;
+          const plain = workers.decrypt(await fetch(i, chunk.name), chunk, i, n, keyHashes(hashes, i));
+          // Its failure is awaited below, after the writes before it: marked handled meanwhile.
+          plain.catch(() => undefined);
+          if (i > 0) await written[i - 1]!.promise;
           const bytes = await plain;
           await writeAll(fh, bytes, done);
           done += bytes.length;
           onProgress?.(done, map.size);
-        });
-        await written[i];
+          written[i]!.resolve();
+        } catch (error) {
+          written[i]!.reject(error);
+          throw error;
+        }
       }, signal);
       // Flush before the rename, so a crash cannot leave a complete name over incomplete data.
       await fh.sync();
