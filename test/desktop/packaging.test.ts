@@ -65,12 +65,13 @@ test('icons exist at the pixel sizes each target and the tray need', async () =>
   assert.ok(existsSync(join(root, 'build/icons/512x512.png')), 'the window icon main loads');
 });
 
-test('one electron-vite build: main with the engine host entry beside it, the preload as CommonJS for the sandbox', async () => {
+test('one electron-vite build: main with the engine host and chunk worker entries beside it, the preload as CommonJS for the sandbox', async () => {
   const loaded = await loadConfigFromFile({ command: 'build', mode: 'production' }, join(root, 'electron.vite.config.ts'));
   const config = loaded.config as { main: any; preload: any };
   const mainInput = config.main.build.rollupOptions.input;
-  assert.deepEqual(Object.keys(mainInput).sort(), ['engineHost', 'index']);
+  assert.deepEqual(Object.keys(mainInput).sort(), ['chunkWorker', 'engineHost', 'index']);
   assert.ok(mainInput.engineHost.endsWith(join('electron', 'host', 'engineHost.ts')));
+  assert.ok(mainInput.chunkWorker.endsWith(join('electron', 'engine', 'client', 'chunkWorker.ts')));
   assert.equal(config.main.build.outDir, join(root, 'out/main'));
   assert.equal(config.preload.build.rollupOptions.output.format, 'cjs');
   assert.equal(config.preload.build.externalizeDeps, false, 'a sandboxed preload cannot require zod');
