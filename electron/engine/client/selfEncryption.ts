@@ -330,7 +330,8 @@ const keyHashes = (hashes: readonly Buffer[], index: number): Buffer[] => {
  * onProgress(doneBytes, totalBytes) after each. Throws 'not-found' if the file is missing at the
  * start, and 'conflict' if it changes (size, content or modification time) before the last chunk is
  * stored, or vanishes. An aborted `signal` stops it before the next chunk, throwing the signal's
- * reason, once the chunks in flight have settled. Returns the data map.
+ * reason (checked again before each store and at the end), once the chunks in flight have settled.
+ * Returns the data map.
  */
 export async function selfEncryptFile(
   path: string,
@@ -363,6 +364,8 @@ export async function selfEncryptFile(
       try {
         const encrypted = (await workers.encrypt(await readChunk(fh, plan[i]!, changed), i, n, keyHashes(preHashes, i))) ?? fail('conflict', changed().message);
         if (i > 0) await started[i - 1]!.promise;
+        // Every chunk may be under way at once, so a cancel is checked before each store, not only each read.
+        signal?.throwIfAborted();
         storing = store(encrypted.name, encrypted.stored, i);
         chunks[i] = { name: encrypted.name, preHash: preHashes[i]!, size: length };
       } finally {
@@ -372,6 +375,7 @@ export async function selfEncryptFile(
       done += length;
       onProgress?.(done, size);
     }, signal);
+    signal?.throwIfAborted();
     if ((await stamp(fh)) !== before) throw changed();
     return { size, chunks };
   } finally {
@@ -413,6 +417,7 @@ export async function selfDecryptToFile(
           // Its failure is awaited below, after the writes before it: marked handled meanwhile.
           plain.catch(() => undefined);
           if (i > 0) await written[i - 1]!.promise;
+          signal?.throwIfAborted();
           const bytes = await plain;
           await writeAll(fh, bytes, done);
           done += bytes.length;
@@ -423,6 +428,7 @@ export async function selfDecryptToFile(
           throw error;
         }
       }, signal);
+      signal?.throwIfAborted();
       // Flush before the rename, so a crash cannot leave a complete name over incomplete data.
       await fh.sync();
     } finally {
