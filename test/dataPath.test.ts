@@ -98,8 +98,9 @@ test('a 256 MiB put streams through bounded memory', async (t) => {
   peak = Math.max(peak, process.memoryUsage().rss);
   const growth = peak - baseline;
   t.diagnostic(`resident memory: ${(baseline / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB at the peak`);
-  // Holding the file whole (or a copy of it per holder) would take at least 256 MiB more.
-  assert.ok(growth < 160 * MiB, `resident memory grew by ${(growth / MiB).toFixed(0)} MiB during a ${size / MiB} MiB put`);
+  // Holding the file whole (or a copy of it per holder) would take at least 256 MiB more; the
+  // chunks in flight, the vaults' caches and garbage not yet collected stay well below that.
+  assert.ok(growth < 200 * MiB, `resident memory grew by ${(growth / MiB).toFixed(0)} MiB during a ${size / MiB} MiB put`);
   assert.equal(file.size, size);
 
   const out = join(dir, 'big.out');
