@@ -14,8 +14,13 @@ export const main = {
   build: {
     outDir: here('./out/main'),
     rollupOptions: {
-      // The engine host runs in its own utilityProcess, so it is its own entry: out/main/engineHost.js.
-      input: { index: here('./electron/main/index.ts'), engineHost: here('./electron/host/engineHost.ts') },
+      // The engine host runs in its own utilityProcess, so it is its own entry: out/main/engineHost.js;
+      // self-encryption's worker threads load theirs from out/main/chunkWorker.js.
+      input: {
+        index: here('./electron/main/index.ts'),
+        engineHost: here('./electron/host/engineHost.ts'),
+        chunkWorker: here('./electron/engine/client/chunkWorker.ts'),
+      },
     },
   },
 };

@@ -331,3 +331,20 @@ describe('file changes while storing', () => {
     );
   });
 });
+
+test('chunks that arrive out of order are still written in order', async () => {
+  const data = randomBytes(50_000);
+  const { map, stored } = await encryptToStore(await writeTemp(data));
+  // Chunk 0 arrives only once the last chunk has been asked for, so every other chunk is ready first.
+  const lastAsked = Promise.withResolvers<void>();
+  const fetch = async (i: number): Promise<Buffer> => {
+    if (i === map.chunks.length - 1) lastAsked.resolve();
+    if (i === 0) await lastAsked.promise;
+    return stored[i]!;
+  };
+  const outPath = join(await freshDir(), 'out.bin');
+  const progress: number[] = [];
+  await selfDecryptToFile(map, fetch, outPath, (done) => progress.push(done));
+  assert.ok((await readFile(outPath)).equals(data));
+  assert.deepEqual(progress, [...progress].sort((a, b) => a - b));
+});

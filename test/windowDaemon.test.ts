@@ -286,7 +286,9 @@ describe('daemon window wire', () => {
     const stop = engine.onEvent((e) => {
       if (e.type === 'file.progress' && e.op === op) void page.call('cancel', { op });
     });
-    const res = await upload(`as=alice&name=stopped.bin&op=${op}`, randomBytes(4 * 1024 * 1024));
+    // Large enough that the store is still under way when the cancel arrives over the socket
+    // (chunks are stored several at a time, so a few MiB can be done in one wave).
+    const res = await upload(`as=alice&name=stopped.bin&op=${op}`, randomBytes(24 * 1024 * 1024));
     stop();
     assert.equal(res.status, 409);
     assert.match(json(res).error.message, /cancelled/);

@@ -145,8 +145,8 @@ class VaultEngine implements Engine {
       try {
         const map = await selfEncryptFile(
           path,
-          async (_chunk, bytes) => {
-            stored.push((await client.putChunk(bytes)).name);
+          async (chunk, bytes) => {
+            stored.push((await client.putChunk(bytes, chunk)).name);
           },
           this.#progress(as, name, 'store', op),
           signal,

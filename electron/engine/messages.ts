@@ -104,10 +104,11 @@ export const MESSAGES = {
     sender: 'anyone',
     receiver: 'the staging vault',
   },
-  // a data_manager member -> a storage node: the bytes travel once per holder
+  // a data_manager member -> a storage node: the bytes travel once per holder, and not at all to
+  // the vault the client staged them at (it stores its staged copy, so `bytes` is left out)
   'node.store': {
     // `base`: the version of the chunk's record this placement builds on (see the sweep in storageNode.ts)
-    message: z.strictObject({ chunk: name, bytes: chunkBytes, copy: z.boolean(), base: count }),
+    message: z.strictObject({ chunk: name, bytes: chunkBytes.optional(), copy: z.boolean(), base: count }),
     reply: z.strictObject({ added: z.boolean() }),
     sender: 'a member of the data manager group of the chunk',
     receiver: 'the storage node',

@@ -38,3 +38,50 @@ export function closest(target: Name, names: Iterable<Name>, count: number, excl
   }
   return best;
 }
+
+/** The names from `from` to `to`, both included (bytewise order). */
+export interface NameRange {
+  from: Name;
+  to: Name;
+}
+
+/** The whole name space. */
+export const EVERY_NAME: NameRange = { from: Buffer.alloc(NAME_BYTES, 0), to: Buffer.alloc(NAME_BYTES, 0xff) };
+
+const bit = (name: Name, i: number): number => (name[i >> 3]! >> (7 - (i & 7))) & 1;
+
+/** Every name starting with the first `bits` bits of `prefix`, then bit `bits` set to `next` (or nothing more, if `next` is undefined). */
+function subtree(prefix: Name, bits: number, next?: number): NameRange {
+  const from = Buffer.from(prefix);
+  const length = next === undefined ? bits : bits + 1;
+  if (next !== undefined) from[bits >> 3] = (from[bits >> 3]! & ~(0x80 >> (bits & 7))) | (next << (7 - (bits & 7)));
+  const to = Buffer.from(from);
+  for (let i = length; i < NAME_BYTES * 8; i++) {
+    from[i >> 3] = from[i >> 3]! & ~(0x80 >> (i & 7));
+    to[i >> 3] = to[i >> 3]! | (0x80 >> (i & 7));
+  }
+  return { from, to };
+}
+
+/**
+ * Name ranges covering every target whose `size` closest among `members` may include `vault`:
+ * when `vault` joins or leaves, only groups of targets in these ranges change. For a target that
+ * shares exactly p leading bits with `vault`, every member sharing more than p with the target is
+ * closer to it than `vault`; so the subtree beside `vault` at depth p is left out when more than
+ * `size` others lie in it (more than `size`, not `size`, so a group that excludes one of them, as a
+ * node's own managers do, is still covered). The ranges are a few prefixes: about
+ * size / members of the name space, not all of it.
+ */
+export function rangesNear(vault: Name, members: Iterable<Name>, size: number): NameRange[] {
+  let others = [...members].filter((m) => !m.equals(vault));
+  const ranges: NameRange[] = [];
+  for (let depth = 0; depth < NAME_BYTES * 8; depth++) {
+    if (others.length === 0) return [...ranges, subtree(vault, depth)];
+    const beside = others.filter((m) => bit(m, depth) !== bit(vault, depth));
+    if (beside.length <= size) ranges.push(subtree(vault, depth, 1 - bit(vault, depth)));
+    others = others.filter((m) => bit(m, depth) === bit(vault, depth));
+  }
+  return [...ranges, { from: vault, to: vault }];
+}
+
+export const inRange = (name: Name, { from, to }: NameRange): boolean => Buffer.compare(name, from) >= 0 && Buffer.compare(name, to) <= 0;

@@ -17,7 +17,7 @@ import { GROUP_SIZE, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts
 import { migrate, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
 import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
-import { NAME_BYTES, toHex, type Name } from './names.ts';
+import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
 import { canonical, decodeCanonical, digestOf, type WireValue } from './wire/codec.ts';
@@ -37,8 +37,8 @@ export interface RecordBook {
   load(key: Buffer): { version: number; value: Buffer } | undefined;
   /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
   store(key: Buffer, version: number, value: Buffer | null): void;
-  /** Every live record, for transfers to new members. */
-  entries(): Iterable<{ key: Buffer; version: number; value: Buffer }>;
+  /** Every live record, or only those whose group name is in `range` (an indexed range query, for transfers to new members). */
+  entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }>;
   /**
    * Whether one decision may turn `previous` into `next` (null: no record). Members check it
    * against their own record, so a proposer cannot, say, raise a count by ten in one operation.
@@ -68,6 +68,8 @@ const TOMBSTONE_TTL_MS = 30 * 24 * 3600_000;
 /** A proposer that fails this many rounds gives up; its caller retries the operation later. */
 const MAX_ROUNDS = 12;
 const BALLOT_BYTES = 4 + NAME_BYTES;
+/** Sorts after the rest of any record key that starts with a given name (keys are at most two names long). */
+const MAX_KEY_TAIL = Buffer.alloc(2 * NAME_BYTES, 0xff);
 
 interface Slot {
   slot: number;
@@ -96,7 +98,7 @@ export class Replicas {
     const db = links.db;
     this.#sql = {
       tomb: db.prepare<[string, Buffer], number>('SELECT version FROM rec_tomb WHERE persona = ? AND key = ?').pluck(),
-      tombs: db.prepare<[string], { key: Buffer; version: number }>('SELECT key, version FROM rec_tomb WHERE persona = ?'),
+      tombs: db.prepare<[string, Buffer, Buffer], { key: Buffer; version: number }>('SELECT key, version FROM rec_tomb WHERE persona = ? AND key BETWEEN ? AND ?'),
       setTomb: db.prepare<[string, Buffer, number, number]>('INSERT OR REPLACE INTO rec_tomb (persona, key, version, at) VALUES (?, ?, ?, ?)'),
       clearTomb: db.prepare<[string, Buffer]>('DELETE FROM rec_tomb WHERE persona = ? AND key = ?'),
       expireTombs: db.prepare<[number]>('DELETE FROM rec_tomb WHERE at < ?'),
@@ -167,11 +169,13 @@ export class Replicas {
     })();
   }
 
-  /** Every record this vault holds, deleted ones included, with its state. */
-  *records(book: RecordBook): Iterable<{ key: Buffer; state: RecordState }> {
+  /** Every record this vault holds, deleted ones included, with its state; or only those whose group name is in `range`. */
+  *records(book: RecordBook, range?: NameRange): Iterable<{ key: Buffer; state: RecordState }> {
     const since = this.#links.network.clock.now() - OP_MEMORY_MS;
-    for (const { key, version, value } of book.entries()) yield { key, state: { version, value, ops: this.#sql.ops.all(book.persona, key, since) } };
-    for (const { key, version } of this.#sql.tombs.all(book.persona)) yield { key, state: { version, value: null, ops: this.#sql.ops.all(book.persona, key, since) } };
+    for (const { key, version, value } of book.entries(range)) yield { key, state: { version, value, ops: this.#sql.ops.all(book.persona, key, since) } };
+    // A key starts with its group name (a client's records: the client's name, then the chunk's), so the range's keys lie between these.
+    const [from, to] = range ? [range.from, Buffer.concat([range.to, MAX_KEY_TAIL])] : [Buffer.alloc(0), MAX_KEY_TAIL];
+    for (const { key, version } of this.#sql.tombs.all(book.persona, from, to)) yield { key, state: { version, value: null, ops: this.#sql.ops.all(book.persona, key, since) } };
   }
 
   // --- acceptor: what each member answers ---

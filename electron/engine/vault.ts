@@ -14,13 +14,13 @@ import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
 import type { Message, MessageOf, RecordState } from './messages.ts';
-import { closest, toHex, type Name } from './names.ts';
+import { closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
 import { StorageClientManager } from './personas/storageClientManager.ts';
 import { StorageNode } from './personas/storageNode.ts';
 import { StorageNodeManager } from './personas/storageNodeManager.ts';
-import { Replicas, type Place } from './replica.ts';
+import { Replicas, type Place, type RecordBook } from './replica.ts';
 import type { Endpoint, MembershipChange, Network } from './transport.ts';
 
 const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;`];
@@ -49,6 +49,8 @@ export class Vault implements Endpoint {
   readonly #ctx: VaultContext;
   readonly #stopWatching: () => void;
   #changes: Promise<void> = Promise.resolve();
+  /** What handing records over took at the last membership change: records examined, sent to new members, forgotten. */
+  lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
 
@@ -229,34 +231,58 @@ export class Vault implements Endpoint {
 
   /** Members hand each record to the vaults newly in its group, and forget records well outside theirs. */
   async #transferRecords(change: MembershipChange): Promise<void> {
-    const sends: Promise<unknown>[] = [];
-    for (const book of this.#ctx.replicas.books()) {
-      const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
-      const forget: Buffer[] = [];
-      for (const { key, state } of this.#ctx.replicas.records(book)) {
+    const plan = planTransfer(this.#ctx.replicas, this.name, change);
+    const sends = plan.sends.map(({ to, message }) => this.#ctx.network.request(to, message));
+    for (const { book, key } of plan.forget) this.#ctx.replicas.forget(book, key);
+    this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: plan.forget.length };
+    await Promise.allSettled(sends);
+  }
+}
+
+/**
+ * What `self` hands over when `change.vault` comes or goes: each record goes to the vaults newly in
+ * its group, and records well outside self's groups (slack included) are forgotten. Only records
+ * whose group can include that vault are examined: a few name ranges around it, read through each
+ * table's index, never a scan of every record.
+ */
+export function planTransfer(
+  replicas: Replicas,
+  self: Name,
+  change: MembershipChange,
+): { sends: { to: Name; message: MessageOf<'rec.transfer'> }[]; forget: { book: RecordBook; key: Buffer }[]; examined: number; sent: number } {
+  const ranges = rangesNear(change.vault, change.kind === 'joined' ? change.after : change.before, GROUP_SIZE + NEAR_SLACK);
+  const sends: { to: Name; message: MessageOf<'rec.transfer'> }[] = [];
+  const forget: { book: RecordBook; key: Buffer }[] = [];
+  let examined = 0;
+  let sent = 0;
+  for (const book of replicas.books()) {
+    const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
+    for (const range of ranges) {
+      for (const { key, state } of replicas.records(book, range)) {
+        examined++;
         const place = book.placeOf(key)!;
         const after = closest(place.group, change.after, GROUP_SIZE, place.exclude);
-        if (!after.some((m) => m.equals(this.name))) {
-          if (!closest(place.group, change.after, GROUP_SIZE + NEAR_SLACK, place.exclude).some((m) => m.equals(this.name))) forget.push(key);
+        if (!after.some((m) => m.equals(self))) {
+          if (!closest(place.group, change.after, GROUP_SIZE + NEAR_SLACK, place.exclude).some((m) => m.equals(self))) forget.push({ book, key });
           continue;
         }
         const before = closest(place.group, change.before, GROUP_SIZE, place.exclude);
         for (const member of after) {
-          if (member.equals(this.name) || before.some((m) => m.equals(member))) continue;
+          if (member.equals(self) || before.some((m) => m.equals(member))) continue;
           const batch = batches.get(toHex(member)) ?? { to: member, records: [] };
           batch.records.push({ key, state });
           batches.set(toHex(member), batch);
         }
       }
-      for (const { to, records } of batches.values()) {
-        for (let i = 0; i < records.length; i += TRANSFER_BATCH) {
-          sends.push(this.#ctx.network.request(to, { type: 'rec.transfer', persona: book.persona, records: records.slice(i, i + TRANSFER_BATCH) }));
-        }
-      }
-      for (const key of forget) this.#ctx.replicas.forget(book, key);
     }
-    await Promise.allSettled(sends);
+    for (const { to, records } of batches.values()) {
+      sent += records.length;
+      for (let i = 0; i < records.length; i += TRANSFER_BATCH) {
+        sends.push({ to, message: { type: 'rec.transfer', persona: book.persona, records: records.slice(i, i + TRANSFER_BATCH) } });
+      }
+    }
   }
+  return { sends, forget, examined, sent };
 }
 
 function loadOrCreate(db: Db, key: string, create: () => Buffer, replace = false): Buffer {

@@ -1,7 +1,7 @@
 /**
- * `npm run bench`: SafeVault against MaidSafe's data_manager layout and plain file copies, measured
- * side by side in one run. Progress goes to stderr, the markdown table to stdout.
- * BENCH_RECORDS=100000 scales the data_manager measurements down for a quick run.
+ * `npm run bench`: SafeVault against Helia (IPFS in JS), MaidSafe's data_manager layout and plain
+ * file copies, measured side by side in one run. Progress goes to stderr, the markdown tables to stdout.
+ * BENCH_RECORDS=100000 scales the data_manager measurements down, BENCH_BIG_MIB=256 the big put.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,8 @@ import { UPLOAD_PATH } from '../../electron/api/contract.ts';
 import { startServer } from '../../electron/daemon/server.ts';
 import { openEngine } from '../../electron/engine/engine.ts';
 import { DataManagerRecords } from '../../electron/engine/personas/dataManagerRecords.ts';
+import { holderLeaves, vaultJoins, type JoinResult, type LeaveResult } from './churnBench.ts';
+import { filesAgainstHelia, fsyncCost, memoryDuringPut, writeRandomFile, type FileRuns, type FsyncCost, type MemoryRun } from './filesBench.ts';
 import { MAIDSAFE_NAME_BYTES, MaidSafeDataManager, type MaidSafeRecord } from './maidsafeLayout.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
@@ -24,6 +26,9 @@ const HOLDERS = 4;
 const BATCH = 10_000;
 const RUNS = 3;
 const FILE_BYTES = 64 * 1024 * 1024;
+/** The put whose resident memory is watched. */
+const BIG_BYTES = Number(process.env.BENCH_BIG_MIB ?? 1024) * 1024 * 1024;
+const MiB = 1024 * 1024;
 /** The vault that leaves in the churn measurement. */
 const LEAVING = 7;
 
@@ -211,30 +216,59 @@ interface LayoutResult {
   churn: { ms: number; touched: number };
 }
 
-function measureLayout(layout: Layout, data: Dataset, dir: string): LayoutResult {
+interface ChurnAtScale {
+  leave: LeaveResult;
+  join: JoinResult;
+}
+
+/** Runs `measure` on a fresh copy of the built database, RUNS times; the run with the median `key`. */
+function onCopies<T>(path: string, what: string, key: (r: T) => number, measure: (db: Db) => T): T {
+  const results: T[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const copy = `${path}.${what.replace(/ /g, '-')}${run}`;
+    copyFileSync(path, copy);
+    const db = openDatabase(copy);
+    try {
+      results.push(measure(db));
+      progress(`  ${what} run ${run + 1}: ${key(results.at(-1)!).toFixed(0)} ms`);
+    } finally {
+      db.close();
+      removeDb(copy);
+    }
+  }
+  return results.sort((a, b) => key(a) - key(b))[results.length >> 1]!;
+}
+
+function measureLayout(layout: Layout, data: Dataset, dir: string): LayoutResult & { atScale?: ChurnAtScale } {
   const path = join(dir, `${layout.label}.sqlite`);
   progress(`${layout.label}: inserting ${RECORDS} records`);
   const { ms, result: size } = timed(() => build(layout, data, path));
   progress(`${layout.label}: built in ${(ms / 1000).toFixed(1)} s, ${(size.bytes / RECORDS).toFixed(1)} bytes/record`);
   const result = { size, churn: churn(layout, data, path) };
+  if (layout !== ours) {
+    removeDb(path);
+    return result;
+  }
+  const leave = onCopies(path, 'whole leave', (r: LeaveResult) => r.wholeMs, (db) => holderLeaves(db, data.vaults32, data.vaults32[LEAVING]!));
+  const joined = onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db) => vaultJoins(db, data.vaults32));
   removeDb(path);
-  return result;
+  return { ...result, atScale: { leave, join: joined } };
 }
 
 interface FileResult {
-  putMBs: number;
-  getMBs: number;
   putAgainMBs: number;
   copyMBs: number;
   hashMBs: number;
+  helia: FileRuns;
+  memory: MemoryRun;
+  fsync: FsyncCost;
 }
 
-/** A 64 MiB random file through the engine's local network, against copying and hashing it. */
+/** A 64 MiB random file: SafeVault against Helia (alternating), plain copying and hashing, then the big put's memory. */
 async function measureFiles(dir: string): Promise<FileResult> {
   const MBs = (ms: number): number => FILE_BYTES / 1e6 / (ms / 1000);
   const src = join(dir, 'file.bin');
-  await writeFile(src, randomBytes(FILE_BYTES));
-  const sha = hash('sha256', await readFile(src));
+  await writeRandomFile(src, FILE_BYTES);
 
   progress('baselines: fs.copyFile and read + SHA-256');
   const copies: number[] = [];
@@ -245,22 +279,27 @@ async function measureFiles(dir: string): Promise<FileResult> {
     hashes.push((await timedAsync(async () => hash('sha256', await readFile(src)))).ms);
   }
 
-  progress('engine: 12 vaults');
+  // First, so the idle figure is a fresh 12-vault network's, before other runs have grown the heap.
+  progress(`resident memory: idle, then through a ${BIG_BYTES / MiB} MiB put`);
+  const memory = await memoryDuringPut(dir, BIG_BYTES, progress);
+
+  progress(`SafeVault (12 vaults) and Helia, ${RUNS} runs each, alternating`);
+  const helia = await filesAgainstHelia(dir, src, FILE_BYTES, RUNS, progress);
+
+  progress('engine: put, then the same file again (deduplicated)');
   const engine = await openEngine({ dataDir: join(dir, 'engine'), vaults: 12 });
+  let putAgainMs: number;
   try {
-    progress('engine: put');
-    const put = await timedAsync(() => engine.putFile({ as: 'bench', path: src }));
-    progress(`engine: put in ${put.ms.toFixed(0)} ms (${put.result.chunks.length} chunks); get`);
-    const out = join(dir, 'out.bin');
-    const get = await timedAsync(() => engine.getFile({ as: 'bench', id: put.result.id, out }));
-    if (hash('sha256', await readFile(out)) !== sha) throw new Error('getFile returned different bytes');
-    progress(`engine: get in ${get.ms.toFixed(0)} ms; put again`);
-    const putAgain = await timedAsync(() => engine.putFile({ as: 'bench', path: src }));
-    progress(`engine: put again in ${putAgain.ms.toFixed(0)} ms`);
-    return { putMBs: MBs(put.ms), getMBs: MBs(get.ms), putAgainMBs: MBs(putAgain.ms), copyMBs: MBs(median(copies)), hashMBs: MBs(median(hashes)) };
+    await engine.putFile({ as: 'bench', path: src });
+    putAgainMs = (await timedAsync(() => engine.putFile({ as: 'bench', path: src }))).ms;
   } finally {
     await engine.close();
+    await rm(join(dir, 'engine'), { recursive: true, force: true });
   }
+
+  progress("a storage node's chunk writes, without and with fsync");
+  const fsync = fsyncCost(join(dir, 'fsync'), FILE_BYTES / MiB);
+  return { putAgainMBs: MBs(putAgainMs), copyMBs: MBs(median(copies)), hashMBs: MBs(median(hashes)), helia, memory, fsync };
 }
 
 /**
@@ -314,6 +353,41 @@ async function measureUpload(dir: string): Promise<{ cliMs: number; uploadMs: nu
 
 // --- the report ---
 
+/** The issue's goals, side by side with Helia: the table the README carries. */
+function goalsTable(safevault: LayoutResult & { atScale?: ChurnAtScale }, files: FileResult): string {
+  const { helia, memory, fsync } = files;
+  const mib = (bytes: number): string => (bytes / MiB).toFixed(0);
+  const yes = (ok: boolean): string => (ok ? 'met' : '**not met**');
+  const put = helia.svPutMBs / helia.heliaAddMBs;
+  const get = helia.svGetMBs / helia.heliaCatMBs;
+  const dmBytes = safevault.size.bytes / RECORDS;
+  const rows: string[][] = [
+    ['file put, 64 MiB, 12 vaults, 4 encrypted replicas: MB/s', helia.svPutMBs.toFixed(1), `Helia add ${helia.heliaAddMBs.toFixed(1)}`, `${put.toFixed(2)}×`, '≥ 0.25×', yes(put >= 0.25)],
+    ['file get, same file: MB/s', helia.svGetMBs.toFixed(1), `Helia cat ${helia.heliaCatMBs.toFixed(1)}`, `${get.toFixed(2)}×`, '≥ 1×', yes(get >= 1)],
+    ['bytes between vaults per stored byte (put)', helia.wirePerStoredByte.toFixed(2), '', '', '≤ 5', yes(helia.wirePerStoredByte <= 5)],
+    ['messages between vaults per chunk (put)', helia.messagesPerChunk.toFixed(0), '', '', '', ''],
+  ];
+  if (safevault.atScale) {
+    const { leave, join } = safevault.atScale;
+    rows.push(
+      [`one holder leaves, ${RECORDS} records, ${VAULTS} vaults: lookup ms (${leave.chunks} chunks)`, leave.lookupMs.toFixed(0), '', '', '≤ 10', yes(leave.lookupMs <= 10)],
+      [`  whole handling ms (find, choose holders, record, copy orders; ${(leave.copyBytes / 1024 ** 3).toFixed(1)} GiB of copies to send)`, leave.wholeMs.toFixed(0), '', '', '≤ 500', yes(leave.wholeMs <= 500)],
+      [`one vault joins: transfer work ms (${join.examined} of ${join.records} records examined, ${join.sent} sent)`, join.ms.toFixed(0), '', '', '≤ 500', yes(join.ms <= 500)],
+    );
+  }
+  rows.push(
+    ['data_manager bytes/record, holder index included', dmBytes.toFixed(1), '', '', '≤ 90', yes(dmBytes <= 90)],
+    ['resident memory, 12 vaults idle: MiB', mib(memory.idleRss), '', '', 'printed', ''],
+    [`resident memory, peak during a ${mib(memory.bytes)} MiB put: MiB (${memory.putMBs.toFixed(1)} MB/s)`, mib(memory.peakRss), '', '', 'flat', `+${mib(memory.peakRss - memory.idleRss)} MiB`],
+    [`chunk writes, ${fsync.chunks} × 1 MiB: ms without / with fsync`, fsync.plainMs.toFixed(0), fsync.fsyncMs.toFixed(0), `${(fsync.fsyncMs / fsync.plainMs).toFixed(1)}×`, 'measured', ''],
+  );
+  return [
+    '| measure | SafeVault | Helia / other | ratio | goal | |',
+    '|---|---:|---:|---:|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
 function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult, upload: { cliMs: number; uploadMs: number }): string {
   const per = (bytes: number): string => (bytes / RECORDS).toFixed(1);
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
@@ -340,8 +414,8 @@ function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult, 
       ratio(safevault.churn.ms, maid.churn.ms),
     ],
     ['  records touched', String(safevault.churn.touched), String(maid.churn.touched), ratio(safevault.churn.touched, maid.churn.touched)],
-    ['file put MB/s (baseline: fs.copyFile)', files.putMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.putMBs, files.copyMBs)],
-    ['file get MB/s (baseline: fs.copyFile)', files.getMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.getMBs, files.copyMBs)],
+    ['file put MB/s (baseline: fs.copyFile)', files.helia.svPutMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.helia.svPutMBs, files.copyMBs)],
+    ['file get MB/s (baseline: fs.copyFile)', files.helia.svGetMBs.toFixed(1), files.copyMBs.toFixed(1), ratio(files.helia.svGetMBs, files.copyMBs)],
     ['file put again, deduplicated, MB/s (baseline: read + SHA-256)', files.putAgainMBs.toFixed(1), files.hashMBs.toFixed(1), ratio(files.putAgainMBs, files.hashMBs)],
     [
       'daemon: ms to "stored", HTTP upload (baseline: CLI put by path)',
@@ -374,13 +448,14 @@ function report(safevault: LayoutResult, maid: LayoutResult, files: FileResult, 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'safevault-bench-'));
   try {
+    // Files first, so the idle memory is the vaults', not the record dataset's.
+    const files = await measureFiles(dir);
+    const upload = await measureUpload(dir);
     progress(`dataset: ${RECORDS} records`);
     const data = makeDataset();
     const safevault = measureLayout(ours, data, dir);
     const maid = measureLayout(maidsafe, data, dir);
-    const files = await measureFiles(dir);
-    const upload = await measureUpload(dir);
-    process.stdout.write(report(safevault, maid, files, upload) + '\n');
+    process.stdout.write(goalsTable(safevault, files) + '\n\n' + report(safevault, maid, files, upload) + '\n');
     progress('done');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -173,12 +173,13 @@ test('macOS tray icons are template images: named *Template, 16 and 32 px, black
   assert.equal(shapes.size, TRAY_STATES.length, 'without colour, each state still looks different');
 });
 
-test('one electron-vite build: main with the engine host entry beside it, the preload as CommonJS for the sandbox', async () => {
+test('one electron-vite build: main with the engine host and chunk worker entries beside it, the preload as CommonJS for the sandbox', async () => {
   const loaded = await loadConfigFromFile({ command: 'build', mode: 'production' }, join(root, 'electron.vite.config.ts'));
   const config = loaded.config as { main: any; preload: any };
   const mainInput = config.main.build.rollupOptions.input;
-  assert.deepEqual(Object.keys(mainInput).sort(), ['engineHost', 'index']);
+  assert.deepEqual(Object.keys(mainInput).sort(), ['chunkWorker', 'engineHost', 'index']);
   assert.ok(mainInput.engineHost.endsWith(join('electron', 'host', 'engineHost.ts')));
+  assert.ok(mainInput.chunkWorker.endsWith(join('electron', 'engine', 'client', 'chunkWorker.ts')));
   assert.equal(config.main.build.outDir, join(root, 'out/main'));
   assert.equal(config.preload.build.rollupOptions.output.format, 'cjs');
   assert.equal(config.preload.build.externalizeDeps, false, 'a sandboxed preload cannot require zod');

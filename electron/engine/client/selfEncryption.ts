@@ -16,6 +16,7 @@ import { basename, dirname, join } from 'node:path';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { MAX_CHUNK_SIZE, MIN_FILE_CHUNKS } from '../constants.ts';
 import { SafeVaultError, fail } from '../../api/errors.ts';
+import { chunkWorkers, type ChunkWorkers } from './chunkWorkers.ts';
 
 export interface DataMapChunk {
   name: Buffer;
@@ -112,7 +113,15 @@ function deflateIfWorthIt(plain: Buffer): Buffer | undefined {
 
 /** Encrypts plaintext chunk `index`; preHashes[i] must be SHA-256 of plaintext chunk i. */
 export function encryptChunk(plain: Buffer, index: number, preHashes: readonly Buffer[]): Buffer {
-  checkChunkRef(index, preHashes.length);
+  return encryptChunkAt(plain, index, preHashes.length, (i) => preHashes[i]!);
+}
+
+/**
+ * encryptChunk for one of `n` chunks, given only an accessor for the pre-hashes: a worker that
+ * encrypts chunk `index` needs just its own and its two predecessors' hashes, not the whole map.
+ */
+export function encryptChunkAt(plain: Buffer, index: number, n: number, preHash: (i: number) => Buffer): Buffer {
+  checkChunkRef(index, n);
   if (plain.length > MAX_PLAIN_CHUNK_SIZE) fail('too-large', `chunk of ${plain.length} bytes exceeds ${MAX_PLAIN_CHUNK_SIZE}`);
   const deflated = deflateIfWorthIt(plain);
   // Incompressible data is kept raw, so a stored chunk never exceeds plaintext + 1 flag byte.
@@ -120,16 +129,22 @@ export function encryptChunk(plain: Buffer, index: number, preHashes: readonly B
     deflated && deflated.length < plain.length
       ? Buffer.concat([Buffer.of(FLAG_DEFLATED), deflated])
       : Buffer.concat([Buffer.of(FLAG_RAW), plain]);
-  const { key, iv, padKey } = chunkKeys(index, preHashes.length, (i) => preHashes[i]!);
+  const { key, iv, padKey } = chunkKeys(index, n, preHash);
   return ctr(padKey, ZERO_IV, ctr(key, iv, payload));
 }
 
 /** Decrypts stored chunk `index`, verifying both its name and its plaintext hash. */
 export function decryptChunk(stored: Buffer, index: number, map: DataMap): Buffer {
   checkChunkRef(index, map.chunks.length);
-  const chunk = map.chunks[index]!;
+  return decryptChunkAt(stored, index, map.chunks.length, (i) => map.chunks[i]!, (i) => map.chunks[i]!.preHash);
+}
+
+/** decryptChunk given accessors for the map's entries (a worker gets only the three it needs). */
+export function decryptChunkAt(stored: Buffer, index: number, n: number, entry: (i: number) => DataMapChunk, preHash: (i: number) => Buffer): Buffer {
+  checkChunkRef(index, n);
+  const chunk = entry(index);
   if (!sha256(stored).equals(chunk.name)) fail('bad-hash', `chunk ${index} does not match its name`);
-  const { key, iv, padKey } = chunkKeys(index, map.chunks.length, (i) => map.chunks[i]!.preHash);
+  const { key, iv, padKey } = chunkKeys(index, n, preHash);
   const payload = ctr(key, iv, ctr(padKey, ZERO_IV, stored));
   const bad = (): never => fail('bad-hash', `chunk ${index} does not decrypt to its pre-hash`);
   let plain: Buffer;
@@ -262,67 +277,106 @@ async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<
   }
 }
 
-/** Pass 1 of selfEncryptFile: every chunk's plaintext hash, since each chunk's keys depend on its neighbours. */
-async function hashPass(
-  path: string,
-  changed: () => SafeVaultError,
-): Promise<{ size: number; plan: { offset: number; length: number }[]; preHashes: Buffer[] }> {
-  const fh = await openIfExists(path);
-  if (!fh) return fail('not-found', `file not found: ${path}`);
-  try {
-    const size = (await fh.stat()).size;
-    const plan = planChunks(size);
-    // The first chunk is the largest, so one buffer serves every chunk.
-    const buf = Buffer.allocUnsafe(plan[0]!.length);
-    const preHashes: Buffer[] = [];
-    for (const { offset, length } of plan) {
-      const plain = buf.subarray(0, length);
-      if (!(await readExactly(fh, plain, offset))) throw changed();
-      preHashes.push(sha256(plain));
-    }
-    return { size, plan, preHashes };
-  } finally {
-    await fh.close();
-  }
-}
+/** Chunks in flight at once (read, encrypted, stored or fetched, decrypted, written): enough to keep
+ * the workers and the network busy, few enough that memory stays flat whatever the file's size. */
+export const CHUNKS_IN_FLIGHT = 8;
 
 /**
- * Two passes over the file (hash, then encrypt), so memory stays at about one chunk. Calls
- * store(name, bytes, index) for each chunk in order and awaits it; onProgress(doneBytes, totalBytes)
- * after each. Throws 'not-found' if the file is missing at the start, and 'conflict' if it changes
- * size or content between the passes, or vanishes. An aborted `signal` stops it before the next chunk,
- * throwing the signal's reason. Returns the data map.
+ * Runs task(0..count-1), at most `width` at a time, started in index order. After a failure no new
+ * task starts; the ones running finish, then the first error is thrown.
+ */
+async function bounded(count: number, width: number, task: (i: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (!failure && next < count) {
+      const i = next++;
+      try {
+        signal?.throwIfAborted();
+        await task(i);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, lane));
+  if (failure) throw failure.error;
+}
+
+/** A fresh buffer per chunk, holding its plaintext: it moves to a worker, so it is never reused. */
+async function readChunk(fh: FileHandle, { offset, length }: { offset: number; length: number }, changed: () => SafeVaultError): Promise<Buffer> {
+  const plain = Buffer.allocUnsafeSlow(length);
+  if (!(await readExactly(fh, plain, offset))) throw changed();
+  return plain;
+}
+
+/** The file's size and modification time, to tell whether it changed while it was being stored. */
+async function stamp(fh: FileHandle): Promise<string> {
+  const { size, mtimeNs, ctimeNs } = await fh.stat({ bigint: true });
+  return `${size}:${mtimeNs}:${ctimeNs}`;
+}
+
+/** The pre-hashes a worker needs for chunk `index`: its own, then its two predecessors'. */
+const keyHashes = (hashes: readonly Buffer[], index: number): Buffer[] => {
+  const n = hashes.length;
+  return [hashes[index]!, hashes[(index + n - 1) % n]!, hashes[(index + n - 2) % n]!];
+};
+
+/**
+ * Two streaming passes over the file (hash every chunk, since each chunk's keys depend on its
+ * neighbours; then encrypt and store), with the CPU work on the worker pool and at most
+ * CHUNKS_IN_FLIGHT chunks in memory, so a file of any size is never held whole. Calls
+ * store(name, bytes, index) for each chunk, in index order but several at once, and awaits it;
+ * onProgress(doneBytes, totalBytes) after each. Throws 'not-found' if the file is missing at the
+ * start, and 'conflict' if it changes (size, content or modification time) before the last chunk is
+ * stored, or vanishes. An aborted `signal` stops it before the next chunk, throwing the signal's
+ * reason (checked again before each store and at the end), once the chunks in flight have settled.
+ * Returns the data map.
  */
 export async function selfEncryptFile(
   path: string,
   store: (name: Buffer, bytes: Buffer, index: number) => Promise<void>,
   onProgress?: (done: number, total: number) => void,
   signal?: AbortSignal,
+  workers: ChunkWorkers = chunkWorkers(),
 ): Promise<DataMap> {
   const changed = () => new SafeVaultError('conflict', `file changed while it was being stored: ${path}`);
-
-  const { size, plan, preHashes } = await hashPass(path, changed);
-  const buf = Buffer.allocUnsafe(plan[0]!.length);
-  // Pass 2: encrypt and store, re-checking each chunk against pass 1 so a file edited in the
-  // meantime cannot produce a data map that mixes two versions.
   const fh = await openIfExists(path);
-  if (!fh) throw changed();
+  if (!fh) return fail('not-found', `file not found: ${path}`);
   try {
-    if ((await fh.stat()).size !== size) throw changed();
-    const chunks: DataMapChunk[] = [];
+    const before = await stamp(fh);
+    const size = (await fh.stat()).size;
+    const plan = planChunks(size);
+    const n = plan.length;
+    const preHashes: Buffer[] = new Array<Buffer>(n);
+    await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
+      preHashes[i] = await workers.hash(await readChunk(fh, plan[i]!, changed));
+    }, signal);
+    // Pass 2: each chunk is checked against its pass-1 hash as it is encrypted, so a file edited in
+    // the meantime cannot produce a data map that mixes two versions.
+    const chunks: DataMapChunk[] = new Array<DataMapChunk>(n);
+    // Stores start in index order (and then run side by side): each waits for the previous one to start.
+    const started = Array.from({ length: n }, () => Promise.withResolvers<void>());
     let done = 0;
-    for (const [i, { offset, length }] of plan.entries()) {
-      signal?.throwIfAborted();
-      const plain = buf.subarray(0, length);
-      if (!(await readExactly(fh, plain, offset)) || !sha256(plain).equals(preHashes[i]!)) throw changed();
-      const stored = encryptChunk(plain, i, preHashes);
-      const name = sha256(stored);
-      await store(name, stored, i);
-      chunks.push({ name, preHash: preHashes[i]!, size: length });
+    await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
+      const { length } = plan[i]!;
+      let storing: Promise<void>;
+      try {
+        const encrypted = (await workers.encrypt(await readChunk(fh, plan[i]!, changed), i, n, keyHashes(preHashes, i))) ?? fail('conflict', changed().message);
+        if (i > 0) await started[i - 1]!.promise;
+        // Every chunk may be under way at once, so a cancel is checked before each store, not only each read.
+        signal?.throwIfAborted();
+        storing = store(encrypted.name, encrypted.stored, i);
+        chunks[i] = { name: encrypted.name, preHash: preHashes[i]!, size: length };
+      } finally {
+        started[i]!.resolve();
+      }
+      await storing;
       done += length;
       onProgress?.(done, size);
-    }
-    if ((await fh.stat()).size !== size) throw changed();
+    }, signal);
+    signal?.throwIfAborted();
+    if ((await stamp(fh)) !== before) throw changed();
     return { size, chunks };
   } finally {
     await fh.close();
@@ -330,9 +384,10 @@ export async function selfEncryptFile(
 }
 
 /**
- * Fetches, decrypts and verifies each chunk into a temporary file next to outPath, then renames it
- * into place, so outPath is either absent/unchanged or complete. Removes the temporary file on any
- * error, including an abort of `signal` (checked before each chunk). Returns the bytes written.
+ * Fetches, decrypts and verifies the chunks (CHUNKS_IN_FLIGHT at a time, decrypted on the worker
+ * pool) into a temporary file next to outPath, written in order, then renames it into place, so
+ * outPath is either absent/unchanged or complete. Removes the temporary file on any error,
+ * including an abort of `signal` (checked before each chunk). Returns the bytes written.
  */
 export async function selfDecryptToFile(
   map: DataMap,
@@ -340,21 +395,40 @@ export async function selfDecryptToFile(
   outPath: string,
   onProgress?: (done: number, total: number) => void,
   signal?: AbortSignal,
+  workers: ChunkWorkers = chunkWorkers(),
 ): Promise<number> {
   checkDataMap(map);
+  const n = map.chunks.length;
+  const hashes = map.chunks.map((c) => c.preHash);
   // Same directory, so the final rename is atomic; dot-prefixed and random so it never clashes.
   const tmp = join(dirname(outPath), `.${basename(outPath)}.${randomBytes(8).toString('hex')}.partial`);
   const fh = await open(tmp, 'wx');
   try {
     let done = 0;
     try {
-      for (const [i, chunk] of map.chunks.entries()) {
-        signal?.throwIfAborted();
-        const plain = decryptChunk(await fetch(i, chunk.name), i, map);
-        await writeAll(fh, plain, done);
-        done += plain.length;
-        onProgress?.(done, map.size);
-      }
+      // Each chunk's write waits for the one before it, so the file is written front to back; a
+      // chunk that fails fails the ones after it that are waiting.
+      const written = Array.from({ length: n }, () => Promise.withResolvers<void>());
+      for (const w of written) w.promise.catch(() => undefined); // awaited by the next chunk, if it started
+      await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
+        try {
+          const chunk = map.chunks[i]!;
+          const plain = workers.decrypt(await fetch(i, chunk.name), chunk, i, n, keyHashes(hashes, i));
+          // Its failure is awaited below, after the writes before it: marked handled meanwhile.
+          plain.catch(() => undefined);
+          if (i > 0) await written[i - 1]!.promise;
+          signal?.throwIfAborted();
+          const bytes = await plain;
+          await writeAll(fh, bytes, done);
+          done += bytes.length;
+          onProgress?.(done, map.size);
+          written[i]!.resolve();
+        } catch (error) {
+          written[i]!.reject(error);
+          throw error;
+        }
+      }, signal);
+      signal?.throwIfAborted();
       // Flush before the rename, so a crash cannot leave a complete name over incomplete data.
       await fh.sync();
     } finally {

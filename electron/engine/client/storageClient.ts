@@ -6,7 +6,7 @@
  */
 import { sleep } from '../clock.ts';
 import { signRequest } from '../clientRequest.ts';
-import { OP_DEADLINE_MS } from '../constants.ts';
+import { MAX_CHUNK_SIZE, OP_DEADLINE_MS } from '../constants.ts';
 import { fail, isSafeVaultError } from '../../api/errors.ts';
 import type { EventBus } from '../events.ts';
 import { Groups } from '../group.ts';
@@ -34,9 +34,12 @@ export class StorageClient {
     this.#events = events;
   }
 
-  async putChunk(bytes: Buffer): Promise<Reply<'client.put'> & { name: Name }> {
-    const name = sha256(bytes);
-    checkChunk(name, bytes);
+  /**
+   * Stores one chunk. `name`, if given, is the bytes' hash as the caller already computed it (self-
+   * encryption's workers do), sparing the main thread a hash: the vaults check it in any case.
+   */
+  async putChunk(bytes: Buffer, name: Name = sha256(bytes)): Promise<Reply<'client.put'> & { name: Name }> {
+    if (bytes.length > MAX_CHUNK_SIZE) fail('too-large', `chunk is ${bytes.length} bytes; a chunk holds at most ${MAX_CHUNK_SIZE}`);
     const request = signRequest(this.identity, 'put', name, bytes.length, this.#network.clock);
     const { clock, view } = this.#network;
     const deadline = clock.now() + OP_DEADLINE_MS;

@@ -12,7 +12,7 @@ import { derivedOp, verifyRequest } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply, SignedRequest } from '../messages.ts';
-import { compareDistance, NAME_BYTES, toHex, type Name } from '../names.ts';
+import { compareDistance, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -74,7 +74,7 @@ export class DataManager implements RecordBook {
       }
       const bytes = await this.#stagedBytes(chunk, msg.stagedAt);
       if (bytes.length !== request.size) fail('bad-request', 'request size does not match the chunk');
-      const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version);
+      const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version, msg.stagedAt);
       if (holders.length === 0) fail('no-space', `no vault could take chunk ${toHex(chunk)}`);
       return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders } };
     });
@@ -191,9 +191,9 @@ export class DataManager implements RecordBook {
    * Puts `count` new copies on the best candidates among the chunk's CANDIDATES closest online
    * vaults that don't hold it and have room: highest rank first, ties by XOR distance. A candidate
    * that refuses is passed over for the next. `base` is the record version the placement builds on.
-   * Returns the new holders, best first.
+   * The vault the client staged the bytes at is not sent them again. Returns the new holders, best first.
    */
-  async #placeCopies(chunk: Name, bytes: Buffer, holding: readonly Name[], count: number, copy: boolean, base: number): Promise<Name[]> {
+  async #placeCopies(chunk: Name, bytes: Buffer, holding: readonly Name[], count: number, copy: boolean, base: number, stagedAt?: Name): Promise<Name[]> {
     const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
     const accounts = await Promise.all(candidates.map((c) => this.#accountOf(c)));
     const ranked = candidates
@@ -204,7 +204,9 @@ export class DataManager implements RecordBook {
     for (let next = 0; placed.length < count && next < ranked.length; ) {
       const batch = ranked.slice(next, next + count - placed.length);
       next += batch.length;
-      const results = await Promise.allSettled(batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, bytes, copy, base })));
+      const results = await Promise.allSettled(
+        batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, ...(!stagedAt?.equals(vault) && { bytes }), copy, base })),
+      );
       batch.forEach(({ vault }, i) => {
         if (results[i]!.status === 'fulfilled') placed.push(vault);
       });
@@ -224,17 +226,17 @@ export class DataManager implements RecordBook {
     return account;
   }
 
-  /** The bytes the client staged: here, or fetched once from the vault it staged them at. */
+  /** The bytes the client staged: here (checked when they arrived), or fetched once from the vault it staged them at. */
   async #stagedBytes(chunk: Name, stagedAt: Name): Promise<Buffer> {
-    const bytes =
-      this.#staged(chunk) ??
-      (await this.#ctx.network.request(stagedAt, { type: 'stage.fetch', chunk }).then(
+    const here = this.#staged(chunk);
+    if (here) return here;
+    const bytes = await this.#ctx.network.request(stagedAt, { type: 'stage.fetch', chunk }).then(
         (r) => r.bytes,
         (error: unknown) =>
           isSafeVaultError(error) && error.code === 'not-found'
             ? fail('not-found', `chunk ${toHex(chunk).slice(0, 12)} was not uploaded (or its upload expired); upload it again`)
             : fail('unavailable', `the vault holding the upload of chunk ${toHex(chunk).slice(0, 12)} is unreachable; upload it again`),
-      ));
+    );
     checkChunk(chunk, bytes);
     return bytes;
   }
@@ -306,8 +308,8 @@ export class DataManager implements RecordBook {
     else this.chunks.put(key, { ...decodeRecord(value), version });
   }
 
-  *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const [name, record] of this.chunks.all()) yield { key: name, version: record.version, value: encodeRecord(record) };
+  *entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const [name, record] of this.chunks.all(range)) yield { key: name, version: record.version, value: encodeRecord(record) };
   }
 
   /**

@@ -10,7 +10,7 @@
  */
 import { migrate, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
-import { toHex, type Name } from '../names.ts';
+import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
 
 export interface DataRecord {
   /** The record's version in its group (replica.ts): only a newer one replaces it. */
@@ -58,8 +58,8 @@ export class DataManagerRecords {
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
       ),
       remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
-      all: db.prepare<[], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
-        'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk',
+      all: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
+        'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
       ),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
@@ -123,12 +123,16 @@ export class DataManagerRecords {
     return [...this.#vaultNames.values()];
   }
 
-  *all(): Iterable<[Name, DataRecord]> {
-    for (const row of this.#sql.all.iterate()) {
-      const head = Buffer.alloc(KEY_BYTES);
-      head.writeBigInt64BE(row.key);
-      const name = Buffer.concat([head, row.tail]);
-      yield [name, { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
+  /** Every record, or those named in `range`: a range of the rowid, so no scan. */
+  *all(range: NameRange = EVERY_NAME): Iterable<[Name, DataRecord]> {
+    for (const [from, to] of keySpans(range)) {
+      for (const row of this.#sql.all.iterate(from, to)) {
+        const head = Buffer.alloc(KEY_BYTES);
+        head.writeBigInt64BE(row.key);
+        const name = Buffer.concat([head, row.tail]);
+        if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
+        yield [name, { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
+      }
     }
   }
 
@@ -213,4 +217,18 @@ function searchKeys(keys: Buffer, key: Buffer): number {
     else hi = mid;
   }
   return lo * ENTRY_BYTES;
+}
+
+/**
+ * The spans of signed 64-bit keys holding the names in `range`. A key is a name's first 8 bytes read
+ * as a signed integer, so names from 0x80… on sort first: a range across that line is two spans.
+ */
+function keySpans({ from, to }: NameRange): [bigint, bigint][] {
+  const [lo, hi] = [from.readBigInt64BE(0), to.readBigInt64BE(0)];
+  const negative = (name: Name) => name[0]! >= 0x80;
+  if (negative(from) === negative(to)) return [[lo, hi]];
+  return [
+    [lo, 2n ** 63n - 1n],
+    [-(2n ** 63n), hi],
+  ];
 }

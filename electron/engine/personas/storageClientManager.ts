@@ -10,7 +10,7 @@ import { DEFAULT_ALLOWANCE_BYTES } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, Reply, SignedRequest } from '../messages.ts';
-import { NAME_BYTES, toHex, type Name } from '../names.ts';
+import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 
@@ -34,7 +34,9 @@ export class StorageClientManager implements RecordBook {
       set: db.prepare<[Buffer, Buffer, number, number, number]>('INSERT OR REPLACE INTO cm_chunk (client, chunk, refcount, size, version) VALUES (?, ?, ?, ?, ?)'),
       remove: db.prepare<[Buffer, Buffer]>('DELETE FROM cm_chunk WHERE client = ? AND chunk = ?'),
       stored: db.prepare<[Buffer], number>('SELECT coalesce(sum(size), 0) FROM cm_chunk WHERE client = ?').pluck(),
-      all: db.prepare<[], { client: Buffer; chunk: Buffer; refcount: number; size: number; version: number }>('SELECT client, chunk, refcount, size, version FROM cm_chunk'),
+      all: db.prepare<[Buffer, Buffer], { client: Buffer; chunk: Buffer; refcount: number; size: number; version: number }>(
+        'SELECT client, chunk, refcount, size, version FROM cm_chunk WHERE client BETWEEN ? AND ?',
+      ),
       count: db.prepare<[], number>('SELECT count(*) FROM cm_chunk').pluck(),
     };
   }
@@ -114,8 +116,8 @@ export class StorageClientManager implements RecordBook {
     this.#sql.set.run(client, chunk, refcount, size, version);
   }
 
-  *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const { client, chunk, refcount, size, version } of this.#sql.all.iterate()) {
+  *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const { client, chunk, refcount, size, version } of this.#sql.all.iterate(range.from, range.to)) {
       yield { key: keyOf(client, chunk), version, value: encodeRow(refcount, size) };
     }
   }

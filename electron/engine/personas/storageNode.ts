@@ -40,6 +40,7 @@ export class StorageNode {
   readonly #sql;
   readonly #staged = new Map<string, { bytes: Buffer; at: number }>();
   #stagedBytes = 0;
+  readonly #dirs = new Set<string>();
   #usage: { count: number; bytes: number };
   #delivery = Promise.resolve();
   donated: number;
@@ -106,8 +107,13 @@ export class StorageNode {
     return { staged: true };
   }
 
+  /** The chunk's bytes if staged or held here, checked against its name (staged ones when they arrived). */
   staged(chunk: Name): Buffer | undefined {
-    return this.#staged.get(toHex(chunk))?.bytes ?? this.#read(chunk);
+    const staged = this.#staged.get(toHex(chunk))?.bytes;
+    if (staged) return staged;
+    const held = this.#read(chunk);
+    if (held) checkChunk(chunk, held);
+    return held;
   }
 
   onStageFetch(msg: MessageOf<'stage.fetch'>): Reply<'stage.fetch'> {
@@ -129,24 +135,31 @@ export class StorageNode {
     if (!this.#ctx.groups.isNear(msg.chunk, from)) {
       fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
     }
-    checkChunk(msg.chunk, msg.bytes);
+    if (msg.bytes) checkChunk(msg.chunk, msg.bytes);
     const now = this.#ctx.clock.now();
     // Already held: the new placement counts on these bytes, so they are now its.
     if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };
-    if (this.#usage.bytes + msg.bytes.length > this.donated) {
-      fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${msg.bytes.length} more bytes`);
+    // Bytes not sent are the ones staged here, checked against their name when they arrived.
+    const bytes = msg.bytes ?? this.#staged.get(toHex(msg.chunk))?.bytes ?? fail('not-found', `chunk ${toHex(msg.chunk).slice(0, 12)} is not staged here`);
+    if (this.#usage.bytes + bytes.length > this.donated) {
+      fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${bytes.length} more bytes`);
     }
     const path = this.pathOf(msg.chunk);
-    mkdirSync(join(path, '..'), { recursive: true });
+    const dir = join(path, '..');
+    // One of 256 folders: made once, not looked up on every store.
+    if (!this.#dirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.#dirs.add(dir);
+    }
     // Write then rename: a crash leaves either no file or the whole chunk, never a torn one.
     const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, msg.bytes);
+    writeFileSync(temp, bytes);
     renameSync(temp, path);
     this.#ctx.db.transaction(() => {
-      this.#sql.insert.run(msg.chunk, msg.bytes.length, now, msg.base);
-      this.#queueReport(msg.chunk, msg.bytes.length, 'stored', now);
+      this.#sql.insert.run(msg.chunk, bytes.length, now, msg.base);
+      this.#queueReport(msg.chunk, bytes.length, 'stored', now);
     })();
-    this.#count(1, msg.bytes.length);
+    this.#count(1, bytes.length);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
     void this.deliverReports();

@@ -7,7 +7,7 @@
 import { migrate } from '../db.ts';
 import { fail, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, NodeAccount, Reply } from '../messages.ts';
-import { NAME_BYTES, toHex, type Name } from '../names.ts';
+import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 
@@ -36,7 +36,7 @@ export class StorageNodeManager implements RecordBook {
     const columns = `donated, stored_bytes AS storedBytes, stored_count AS storedCount, lost_bytes AS lostBytes, lost_count AS lostCount, rank, version`;
     this.#sql = {
       get: db.prepare<[Buffer], NodeAccount & { version: number }>(`SELECT ${columns} FROM snm_account WHERE node = ?`),
-      all: db.prepare<[], NodeAccount & { node: Buffer; version: number }>(`SELECT node, ${columns} FROM snm_account`),
+      all: db.prepare<[Buffer, Buffer], NodeAccount & { node: Buffer; version: number }>(`SELECT node, ${columns} FROM snm_account WHERE node BETWEEN ? AND ?`),
       count: db.prepare<[], number>('SELECT count(*) FROM snm_account').pluck(),
       upsert: db.prepare<[Buffer, number, number, number, number, number, number, number]>(
         `INSERT OR REPLACE INTO snm_account (node, donated, stored_bytes, stored_count, lost_bytes, lost_count, rank, version)
@@ -108,8 +108,8 @@ export class StorageNodeManager implements RecordBook {
     this.#sql.upsert.run(key, a.donated, a.storedBytes, a.storedCount, a.lostBytes, a.lostCount, a.rank, version);
   }
 
-  *entries(): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const row of this.#sql.all.iterate()) yield { key: row.node, version: row.version, value: encodeAccount(row) };
+  *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const row of this.#sql.all.iterate(range.from, range.to)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
   }
 }
 

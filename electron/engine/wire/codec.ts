@@ -97,6 +97,9 @@ function write(w: Writer, value: WireValue, depth: number): void {
   }
 }
 
+/** A bytes field this large, and at least half its frame, is decoded without a copy (see Reader.take). */
+const SHARE_MIN_BYTES = 64 * 1024;
+
 class Reader {
   at = 0;
   readonly bytes: Buffer;
@@ -124,8 +127,11 @@ class Reader {
 
   take(length: number): Buffer {
     if (length > this.bytes.length - this.at) malformed('truncated');
-    // A copy: nothing decoded shares memory with the frame it came in.
-    const out = Buffer.from(this.bytes.subarray(this.at, this.at + length));
+    // Small fields are copies, so a name kept in a table never pins the frame it came in. A field
+    // that is most of the frame (a chunk's bytes) is a view of it: copying a megabyte per hop costs
+    // as much as hashing it, and keeping the frame costs next to nothing more than keeping the field.
+    const view = this.bytes.subarray(this.at, this.at + length);
+    const out = length >= SHARE_MIN_BYTES && 2 * length >= this.bytes.length ? view : Buffer.from(view);
     this.at += length;
     return out;
   }

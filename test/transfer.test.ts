@@ -1,0 +1,88 @@
+/**
+ * Account transfer at a membership change examines only the records whose close group can have
+ * changed (a few name ranges around the vault that came or went, read through the tables' indexes),
+ * and still hands every one of them to the new member.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { GROUP_SIZE } from '../electron/engine/constants.ts';
+import { NEAR_SLACK } from '../electron/engine/group.ts';
+import { closest, fromHex, inRange, rangesNear, type Name } from '../electron/engine/names.ts';
+import { startEngine } from './helpers.ts';
+
+const RECORDS = 3000;
+const has = (names: Name[], name: Name) => names.some((n) => n.equals(name));
+
+/** A data_manager record value: subscribers, size, no holders (the churn handling has nothing to review). */
+function recordValue(size: number): Buffer {
+  const value = Buffer.alloc(12);
+  value.writeUInt32BE(1, 0);
+  value.writeUInt32BE(size, 4);
+  return value;
+}
+
+test('rangesNear covers every target whose group can include the vault, and little else', () => {
+  const members = Array.from({ length: 64 }, () => randomBytes(32));
+  const vault = members[0]!;
+  const ranges = rangesNear(vault, members, GROUP_SIZE + NEAR_SLACK);
+  let covered = 0;
+  for (let i = 0; i < 5000; i++) {
+    const target = randomBytes(32);
+    const inside = ranges.some((r) => inRange(target, r));
+    if (inside) covered++;
+    // Also with one member left out, as a node's own managers are chosen.
+    for (const exclude of [undefined, members[1]!]) {
+      if (has(closest(target, members, GROUP_SIZE + NEAR_SLACK, exclude), vault)) assert.ok(inside, 'a target whose group includes the vault is in a range');
+    }
+  }
+  assert.ok(covered < 5000 / 2, `the ranges hold ${covered} of 5000 random targets`);
+});
+
+test('churn: each vault examines only the records in the ranges that changed, and every record reaches its new members', async () => {
+  const engine = await startEngine(32);
+  const network = engine.network;
+  const online = network.hub.online();
+  // Records spread over the name space, each on its group's members, as the network would hold them.
+  const names = Array.from({ length: RECORDS }, () => randomBytes(32));
+  for (const name of names) {
+    for (const member of closest(name, online, GROUP_SIZE)) {
+      const vault = network.vault(member.toString('hex'))!;
+      vault.replicas.install(vault.dataManager, name, { version: 1, value: recordValue(1000), ops: [] });
+    }
+  }
+  const held = RECORDS * GROUP_SIZE;
+
+  /** After `vault` came or went (`members`: the view it was in): every vault examined at least what changed for it, and all together a fraction of what they hold (`holding`: the membership their records follow). */
+  const checkWork = (vault: Name, members: Name[], holding: Name[], what: string) => {
+    let examined = 0;
+    for (const v of network.running()) {
+      const mine = names.filter((name) => has(closest(name, holding, GROUP_SIZE), v.name));
+      const changed = mine.filter((name) => has(closest(name, members, GROUP_SIZE + NEAR_SLACK), vault));
+      assert.ok(v.lastTransfer.examined >= changed.length, `${what}: a vault examined ${v.lastTransfer.examined} records, fewer than the ${changed.length} whose group changed`);
+      examined += v.lastTransfer.examined;
+    }
+    assert.ok(examined < held / 2, `${what}: ${examined} of ${held} records examined in all: ranges, not a scan`);
+  };
+  const holdsEveryRecordOfItsGroups = (vault: Name, members: Name[]) => {
+    const v = network.vault(vault.toString('hex'))!;
+    const expected = names.filter((name) => has(closest(name, members, GROUP_SIZE), vault));
+    assert.ok(expected.length > 0);
+    for (const name of expected) assert.ok(v.dataManager.chunks.get(name), 'a new member holds every record of its groups');
+  };
+
+  const leaving = online[5]!;
+  const before = [...online];
+  await network.stopVault(leaving.toString('hex'));
+  await network.settled();
+  const afterLeave = network.hub.online();
+  checkWork(leaving, before, before, 'a vault left');
+  // Every vault that took the leaving vault's place in a group has that group's records.
+  for (const v of afterLeave) holdsEveryRecordOfItsGroups(v, afterLeave);
+
+  const joined = fromHex((await network.add()).id);
+  await network.settled();
+  const afterJoin = network.hub.online();
+  checkWork(joined, afterJoin, afterLeave, 'a vault joined');
+  holdsEveryRecordOfItsGroups(joined, afterJoin);
+});
