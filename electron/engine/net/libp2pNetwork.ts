@@ -26,8 +26,8 @@ import { tcp } from '@libp2p/tcp';
 import { lpStream } from '@libp2p/utils';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
-import { SafeVaultError } from '../../api/errors.ts';
-import { systemClock, within, type Clock } from '../clock.ts';
+import { isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
+import { sleep, systemClock, within, type Clock } from '../clock.ts';
 import { REQUEST_TIMEOUT_MS } from '../constants.ts';
 import type { Identity } from '../identity.ts';
 import type { MessageOf, MessageType, Reply } from '../messages.ts';
@@ -56,19 +56,27 @@ export interface Libp2pNetworkOptions {
   /** How often each connected vault is pinged, and how many failures in a row mark it gone. */
   pingIntervalMs?: number;
   pingFailures?: number;
-  /** How often the mesh is maintained (DHT walk, dials to known vaults not connected). */
-  maintainIntervalMs?: number;
   log?: LogFn;
   clock?: Clock;
 }
 
 /** Streams one peer may have open on the frame protocol at once; more is a misbehaving peer's flood. */
 const MAX_STREAMS = 512;
+/** Refusals that mean a sender forged something (logged; the sender gets the refusal). */
+const FORGERY_CODES = new Set<ErrorCode>(['unauthorized', 'bad-signature']);
 /** Redial backoff for a vault that is known but unreachable. */
 const REDIAL_MIN_MS = 500;
 const REDIAL_MAX_MS = 10_000;
-/** A dial (or a ping) that takes longer is a failure. */
-const DIAL_TIMEOUT_MS = 5_000;
+/** A dial that takes longer is a failure (generous: a loaded machine is slow, not gone). */
+const DIAL_TIMEOUT_MS = 10_000;
+/** How long a starting vault keeps trying its bootstrap vaults before it gives up. */
+const BOOTSTRAP_DEADLINE_MS = 60_000;
+/** Each connected vault is pinged this often; one with no answer in PING_TIMEOUT_MS has failed it. */
+const PING_INTERVAL_MS = 5_000;
+const PING_TIMEOUT_MS = 10_000;
+/** Mesh maintenance runs this often while membership moves, backing off to MAINTAIN_MAX_MS while it is quiet. */
+const MAINTAIN_MIN_MS = 1_000;
+const MAINTAIN_MAX_MS = 30_000;
 
 /** The libp2p private key of an identity: the same Ed25519 key (its 32-byte seed). */
 async function libp2pKey(identity: Identity) {
@@ -127,9 +135,14 @@ export class Libp2pNetwork implements Network {
   readonly #known = new Map<string, Known>();
   /** Vaults whose goodbye arrived: their disconnect that follows is graceful. */
   readonly #leaving = new Set<string>();
+  /** Peers identified as not speaking the frame protocol (clients, strangers): never in the view. */
+  readonly #strangers = new Set<string>();
   #node?: Node;
   #receiver?: Receiver;
   #timers: (() => void)[] = [];
+  /** Membership changes seen so far, and how long until the next mesh maintenance. */
+  #changes = 0;
+  #maintainDelay = MAINTAIN_MIN_MS;
   #stopped = false;
 
   constructor(identity: Identity, options: Libp2pNetworkOptions = {}) {
@@ -178,7 +191,8 @@ export class Libp2pNetwork implements Network {
       connectionMonitor: { enabled: false },
       peerDiscovery: this.#options.mdns ?? this.#member ? [mdns({ serviceTag: MDNS_SERVICE })] : [],
       services: {
-        identify: identify(),
+        // Generous: an identify that times out on a busy machine would leave a connected vault out of the view until #maintain retries it.
+        identify: identify({ timeout: 20_000 }),
         ping: ping(),
         dht: kadDHT({
           protocol: DHT_PROTOCOL,
@@ -191,9 +205,7 @@ export class Libp2pNetwork implements Network {
       },
     });
     this.#node = node;
-    node.addEventListener('peer:identify', (event) => {
-      if (event.detail.protocols.includes(FRAME_PROTOCOL)) this.#joined(event.detail.peerId);
-    });
+    node.addEventListener('peer:identify', (event) => this.#identified(event.detail.peerId, event.detail.protocols));
     node.addEventListener('peer:disconnect', (event) => this.#disconnected(event.detail));
     node.addEventListener('peer:discovery', (event) => this.#discovered(event.detail));
     if (this.#member && receiver) {
@@ -202,17 +214,28 @@ export class Libp2pNetwork implements Network {
     }
     await node.start();
     if (this.#member && receiver) this.#view.apply('joined', this.self, true);
-    const dialled = await Promise.allSettled(bootAddrs.map((addr) => node.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })));
-    for (const [i, result] of dialled.entries()) {
-      if (result.status === 'rejected') this.#log('warn', `bootstrap ${bootstrap[i]} unreachable: ${(result.reason as Error).message}`);
+    if (bootAddrs.length > 0) await this.#bootstrap(node, bootAddrs);
+    this.#every(() => this.#options.pingIntervalMs ?? PING_INTERVAL_MS, () => this.#pingAll());
+    this.#every(() => this.#maintainDelay, () => this.#maintain());
+  }
+
+  /**
+   * Dials the bootstrap vaults until one answers: a busy machine or a vault still starting may take
+   * a while, so only BOOTSTRAP_DEADLINE_MS of silence from all of them is a failure.
+   */
+  async #bootstrap(node: Node, addrs: Multiaddr[]): Promise<void> {
+    const deadline = this.clock.now() + BOOTSTRAP_DEADLINE_MS;
+    for (let attempt = 0; ; attempt++) {
+      const dialled = await Promise.allSettled(addrs.map((addr) => node.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })));
+      if (dialled.some((r) => r.status === 'fulfilled')) return;
+      const why = dialled.map((r, i) => `${addrs[i]}: ${((r as PromiseRejectedResult).reason as Error).message}`).join('; ');
+      if (this.clock.now() > deadline || this.#stopped) {
+        await this.stop(false);
+        throw new SafeVaultError('unavailable', `no bootstrap vault answered (${why})`);
+      }
+      this.#log('warn', `no bootstrap vault answered yet, trying again (${why})`);
+      await sleep(this.clock, Math.min(REDIAL_MAX_MS, REDIAL_MIN_MS * 2 ** attempt));
     }
-    if (bootAddrs.length > 0 && dialled.every((r) => r.status === 'rejected')) {
-      await this.stop(false);
-      throw new SafeVaultError('unavailable', `no bootstrap vault answered (${bootstrap.join(', ')})`);
-    }
-    this.#every(this.#options.pingIntervalMs ?? 1_000, () => this.#pingAll());
-    this.#every(this.#options.maintainIntervalMs ?? 2_000, () => this.#maintain());
-    void this.#maintain();
   }
 
   /** Leaves: with `goodbye`, every vault in the view is told first, so they need not wait for a failure detector. */
@@ -301,7 +324,7 @@ export class Libp2pNetwork implements Network {
       return drop(`unreadable frame: ${(error as Error).message}`);
     }
     let malformed: unknown;
-    const reply = await serveFrame(this.#receiver!, from, frame, (error) => (malformed = error));
+    const reply = await serveFrame(this.#loggingReceiver(connection), from, frame, (error) => (malformed = error));
     try {
       await lp.write(reply, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       await stream.close();
@@ -311,6 +334,19 @@ export class Libp2pNetwork implements Network {
     if (malformed) await drop((malformed as Error).message);
   }
 
+  /** The receiver, logging what it refuses as forged (a bad signature, a sender with no right to send it). */
+  #loggingReceiver(connection: Connection): Receiver {
+    return {
+      receive: (from, message) =>
+        this.#receiver!.receive(from, message).catch((error: unknown) => {
+          if (isSafeVaultError(error) && FORGERY_CODES.has(error.code)) {
+            this.#log('warn', `refused ${message.type} from peer ${connection.remotePeer.toString()}: ${error.message}`);
+          }
+          throw error;
+        }),
+    };
+  }
+
   async #goodbye(stream: Stream, connection: Connection): Promise<void> {
     const name = nameOfPeer(connection.remotePeer);
     await stream.close().catch(() => undefined);
@@ -318,6 +354,12 @@ export class Libp2pNetwork implements Network {
     this.#log('info', `vault ${toHex(name).slice(0, 12)} said goodbye`);
     this.#leaving.add(toHex(name));
     this.#view.apply('left', name, true);
+    this.#changed();
+  }
+
+  #identified(peer: PeerId, protocols: readonly string[]): void {
+    if (protocols.includes(FRAME_PROTOCOL)) this.#joined(peer);
+    else this.#strangers.add(peer.toString());
   }
 
   #joined(peer: PeerId): void {
@@ -331,6 +373,7 @@ export class Libp2pNetwork implements Network {
     this.#leaving.delete(hex);
     if (!this.#view.isOnline(name)) {
       this.#view.apply('joined', name, true);
+      this.#changed();
       this.#log('info', `vault ${hex.slice(0, 12)} joined (${this.#view.online().length} online)`);
     }
   }
@@ -344,6 +387,7 @@ export class Libp2pNetwork implements Network {
     if (this.#stopped || !this.#view.isOnline(name)) return;
     const graceful = this.#leaving.delete(hex);
     this.#view.apply('left', name, graceful);
+    this.#changed();
     this.#log('info', `vault ${hex.slice(0, 12)} ${graceful ? 'left' : 'is gone (connection lost)'} (${this.#view.online().length} online)`);
   }
 
@@ -351,6 +395,8 @@ export class Libp2pNetwork implements Network {
     const name = nameOfPeer(info.id);
     if (!name || name.equals(this.self) || this.#stopped) return;
     if (this.#node!.getConnections(info.id).length > 0) return;
+    // The addresses a DHT answer carries are what to dial: without them the dialer would first look the peer up.
+    if (info.multiaddrs.length > 0) void this.#node!.peerStore.merge(info.id, { multiaddrs: info.multiaddrs }).catch(() => undefined);
     void this.#dial(info.id);
   }
 
@@ -373,7 +419,7 @@ export class Libp2pNetwork implements Network {
     await Promise.allSettled(
       [...this.#known.values()].filter((k) => node.getConnections(k.peer).length > 0).map(async (k) => {
         try {
-          k.latencyMs = await node.services.ping.ping(k.peer, { signal: AbortSignal.timeout(this.#options.pingIntervalMs ?? 1_000) });
+          k.latencyMs = await node.services.ping.ping(k.peer, { signal: AbortSignal.timeout(PING_TIMEOUT_MS) });
           k.pingFailures = 0;
         } catch (error) {
           if (++k.pingFailures < limit || this.#stopped) return;
@@ -394,6 +440,7 @@ export class Libp2pNetwork implements Network {
   async #maintain(): Promise<void> {
     const node = this.#node!;
     if (this.#stopped) return;
+    const changesBefore = this.#changes;
     for (const key of [this.self, this.clock.bytes(32)]) {
       try {
         for await (const event of node.services.dht.getClosestPeers(key, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })) {
@@ -404,15 +451,35 @@ export class Libp2pNetwork implements Network {
         // A walk cut short still found what it found.
       }
     }
+    // A connection whose identify failed (a timeout under load) is asked again: otherwise a vault
+    // connected to this one would never be in its view.
+    for (const connection of node.getConnections()) {
+      const name = nameOfPeer(connection.remotePeer);
+      if (!name || this.#stopped || this.#view.isOnline(name) || this.#strangers.has(connection.remotePeer.toString())) continue;
+      try {
+        const result = await node.services.identify.identify(connection, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
+        this.#identified(result.peerId, result.protocols);
+      } catch {
+        // Asked again next round.
+      }
+    }
     const now = this.clock.now();
     for (const known of this.#known.values()) {
       if (this.#stopped) return;
       if (node.getConnections(known.peer).length === 0 && known.nextDialAt <= now) void this.#dial(known.peer);
     }
+    // A quiet network is walked less and less often; any change makes it eager again (see #changed).
+    if (this.#changes === changesBefore) this.#maintainDelay = Math.min(MAINTAIN_MAX_MS, this.#maintainDelay * 2);
   }
 
-  /** Runs `task` every `ms`, never two at once (a slow round is skipped, not queued). */
-  #every(ms: number, task: () => Promise<void>): void {
+  /** Membership moved: whoever else is out there is worth looking for soon. */
+  #changed(): void {
+    this.#changes++;
+    this.#maintainDelay = MAINTAIN_MIN_MS;
+  }
+
+  /** Runs `task` every `ms()`, never two at once (a slow round is skipped, not queued). */
+  #every(ms: () => number, task: () => Promise<void>): void {
     const slot = this.#timers.length;
     let running = false;
     const tick = () => {
@@ -421,8 +488,8 @@ export class Libp2pNetwork implements Network {
         running = true;
         void task().finally(() => (running = false));
       }
-      this.#timers[slot] = this.clock.after(ms, tick);
+      this.#timers[slot] = this.clock.after(ms(), tick);
     };
-    this.#timers[slot] = this.clock.after(ms, tick);
+    this.#timers[slot] = this.clock.after(0, tick);
   }
 }
