@@ -66,7 +66,11 @@ export async function runNode(options: NodeOptions): Promise<void> {
     vault.startAudits();
     await vault.storageNode.sweepAll().catch(() => undefined);
   })();
+  // SIGUSR2: one line of frame counts on stderr, for the benchmark (which sums them over processes).
+  const report = () => process.stderr.write(`safevault node stats ${JSON.stringify(network.stats())}\n`);
+  process.on('SIGUSR2', report);
   await options.stopRequested;
+  process.off('SIGUSR2', report);
   leaving = true;
   log('info', 'leaving: saying goodbye');
   await network.stop(true);

@@ -12,7 +12,11 @@ import { EventBus } from '../../electron/engine/events.ts';
 import { createIdentity } from '../../electron/engine/identity.ts';
 import { Libp2pNetwork } from '../../electron/engine/net/libp2pNetwork.ts';
 import { fromHex, toHex, type Name } from '../../electron/engine/names.ts';
+import type { WireStats } from '../../electron/engine/transport.ts';
 import { eventually } from '../helpers.ts';
+
+/** Where cleanups go: the test's `after` hooks, or the benchmark's own list. */
+export const hooks = { cleanup: (fn: () => unknown) => after(fn) };
 
 const CLI = join(import.meta.dirname, '../../electron/daemon/cli.ts');
 
@@ -51,7 +55,7 @@ export class NodeProcess {
     const [command, ...rest] = [...prefix, process.execPath, ...args];
     const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     const node = new NodeProcess(dir, child);
-    after(() => node.kill('SIGKILL'));
+    hooks.cleanup(() => node.kill('SIGKILL'));
     const ready = await new Promise<string>((resolve, reject) => {
       let out = '';
       child.stdout!.setEncoding('utf8').on('data', (data: string) => {
@@ -65,6 +69,18 @@ export class NodeProcess {
     node.address = address!;
     node.id = id!;
     return node;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** The frame counts the node prints on SIGUSR2. */
+  async stats(): Promise<WireStats> {
+    const seen = this.stderr.length;
+    this.child.kill('SIGUSR2');
+    const line = await eventually(() => this.stderr.slice(seen).find((l) => l.startsWith('safevault node stats ')), 'the node reports its stats');
+    return JSON.parse(line.slice('safevault node stats '.length)) as WireStats;
   }
 
   get name(): Name {
@@ -122,7 +138,7 @@ export async function joinClient(via: NodeProcess, vaults: number): Promise<{ cl
   const identity = createIdentity();
   const network = new Libp2pNetwork(identity, { member: false, bootstrap: [via.address], mdns: false });
   await network.start();
-  after(() => network.stop(false));
+  hooks.cleanup(() => network.stop(false));
   await eventually(() => network.view.online().length === vaults, `the client sees all ${vaults} vaults`, 120_000);
   return { client: new StorageClient('tester', identity, network, new EventBus()), network };
 }

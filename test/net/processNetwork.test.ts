@@ -36,15 +36,15 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
   phase('network formed');
   const { client, network } = await joinClient(nodes[0]!, VAULTS);
 
-  const files = [
-    { path: writeRandomFile(root, 'a.bin', 300_000) },
-    { path: writeRandomFile(root, 'b.bin', 1_500_000) },
-    { path: writeRandomFile(root, 'gone.bin', 60_000) },
-  ].map((f) => ({ ...f, map: undefined as unknown as Awaited<ReturnType<typeof storeFile>> }));
+  // Small files (three chunks each, the least self-encryption makes): what is tested is the network, not the volume.
+  const files = [{ path: writeRandomFile(root, 'kept.bin', 600_000) }, { path: writeRandomFile(root, 'gone.bin', 60_000) }].map((f) => ({
+    ...f,
+    map: undefined as unknown as Awaited<ReturnType<typeof storeFile>>,
+  }));
   for (const file of files) file.map = await storeFile(client, file.path);
   phase('files stored');
-  const [kept1, kept2, doomed] = files;
-  const kept = [kept1!, kept2!];
+  const [keptFile, doomed] = files;
+  const kept = [keptFile!];
   const chunks = kept.flatMap((f) => f.map.chunks.map((c) => c.name));
   const running = () => new Set(nodes.filter((n) => n.alive).map((n) => n.id));
 
@@ -58,7 +58,7 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
   phase('a third killed');
 
   const survivors = nodes.filter((n) => n.alive);
-  await eventually(() => survivors.every((n) => n.online() === survivors.length), 'every survivor notices the killed vaults', 30_000);
+  await eventually(() => survivors.every((n) => n.online() === survivors.length), 'every survivor notices the killed vaults', 60_000);
   await eventually(
     async () => {
       for (const chunk of chunks) if ((await servingHolders(client, network, chunk, running())) < MIN_HOLDERS) return false;
@@ -86,11 +86,11 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
   for (const chunk of doomedChunks) assert.equal(await client.info(chunk), null, 'the deleted chunk never comes back');
   for (const chunk of chunks) assert.equal(await client.refcount(chunk), 1, 'still counted once');
   const out = join(root, 'again.bin');
-  await fetchFile(client, kept2!.map, out);
-  assert.ok(readFileSync(out).equals(readFileSync(kept2!.path)));
+  await fetchFile(client, keptFile!.map, out);
+  assert.ok(readFileSync(out).equals(readFileSync(keptFile!.path)));
 });
 
-test('SIGTERM: a vault says goodbye and the others see a graceful leave', { timeout: 60_000 }, async () => {
+test('SIGTERM: a vault says goodbye and the others see a graceful leave', { timeout: 180_000 }, async () => {
   const root = tempDir('safevault-net-');
   const nodes = await startNodes((i) => join(root, `v${i}`), 3);
   const [, leaving, watcher] = nodes;
@@ -100,7 +100,7 @@ test('SIGTERM: a vault says goodbye and the others see a graceful leave', { time
   assert.ok(!watcher!.stderr.some((l) => l.includes(`vault ${leaving!.id.slice(0, 12)} is gone`)), 'not taken for a crash');
 });
 
-test('safevault node: a bad multiaddr is one clear line and exit code 2', { timeout: 30_000 }, async () => {
+test('safevault node: a bad multiaddr is one clear line and exit code 2', { timeout: 60_000 }, async () => {
   const dir = tempDir('safevault-net-');
   await assert.rejects(NodeProcess.start(dir, { listen: '/ip4/127.0.0.1/tcpx/1' }), /exited with 2 before it was ready: safevault: --listen "\/ip4\/127.0.0.1\/tcpx\/1" is not a multiaddr \(Protocol tcpx was unknown\)$/);
   await assert.rejects(NodeProcess.start(dir, { bootstrap: ['/ip4/1.2.3'] }), /exited with 2 before it was ready: safevault: --bootstrap "\/ip4\/1.2.3" is not a multiaddr/);

@@ -32,7 +32,7 @@ import { REQUEST_TIMEOUT_MS } from '../constants.ts';
 import type { Identity } from '../identity.ts';
 import type { MessageOf, MessageType, Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
-import { View, type Network, type RoutingView } from '../transport.ts';
+import { View, type Network, type RoutingView, type WireStats } from '../transport.ts';
 import { MAX_FRAME_BYTES } from '../wire/codec.ts';
 import { readReply, requestFrame, serveFrame, type Receiver } from '../wire/frames.ts';
 
@@ -137,6 +137,7 @@ export class Libp2pNetwork implements Network {
   readonly #leaving = new Set<string>();
   /** Peers identified as not speaking the frame protocol (clients, strangers): never in the view. */
   readonly #strangers = new Set<string>();
+  readonly #stats: WireStats = { messages: 0, bytes: 0, byType: {} };
   #node?: Node;
   #receiver?: Receiver;
   #timers: (() => void)[] = [];
@@ -270,6 +271,19 @@ export class Libp2pNetwork implements Network {
     }));
   }
 
+  /** Frames this vault has sent (requests and replies) and their bytes, by message type: the benchmark's count. */
+  stats(): WireStats {
+    return structuredClone(this.#stats);
+  }
+
+  #count(type: string, bytes: number): void {
+    this.#stats.messages++;
+    this.#stats.bytes += bytes;
+    const entry = (this.#stats.byType[type] ??= { messages: 0, bytes: 0 });
+    entry.messages++;
+    entry.bytes += bytes;
+  }
+
   request<T extends MessageType>(to: Name, message: MessageOf<T>): Promise<Reply<T>> {
     const short = toHex(to).slice(0, 12);
     const known = this.#known.get(toHex(to));
@@ -285,7 +299,8 @@ export class Libp2pNetwork implements Network {
     const exchange = (async () => {
       let stream: Stream;
       try {
-        stream = await this.#node!.dialProtocol(known.peer, FRAME_PROTOCOL, { signal: abort.signal });
+        // Not negotiated fully: the protocol's name goes with the first frame, saving a round trip per request.
+        stream = await this.#node!.dialProtocol(known.peer, FRAME_PROTOCOL, { signal: abort.signal, negotiateFully: false });
       } catch (error) {
         throw new SafeVaultError('unavailable', `vault ${short} is unreachable: ${(error as Error).message}`);
       }
@@ -293,12 +308,14 @@ export class Libp2pNetwork implements Network {
       let reply: Uint8Array;
       try {
         await lp.write(frame, { signal: abort.signal });
+        this.#count(message.type, frame.length);
         reply = (await lp.read({ signal: abort.signal })).subarray();
       } catch (error) {
         stream.abort(error as Error);
         throw new SafeVaultError('unavailable', `vault ${short} did not answer: ${(error as Error).message}`);
       }
-      await stream.close().catch(() => undefined);
+      // The answer is in: closing is the stream's own business, not something the caller waits for.
+      void stream.close().catch(() => undefined);
       return readReply(message.type, reply, short);
     })();
     return within(this.clock, REQUEST_TIMEOUT_MS, exchange, () => {
@@ -324,9 +341,12 @@ export class Libp2pNetwork implements Network {
       return drop(`unreadable frame: ${(error as Error).message}`);
     }
     let malformed: unknown;
-    const reply = await serveFrame(this.#loggingReceiver(connection), from, frame, (error) => (malformed = error));
+    let type = 'error';
+    const receiver = this.#loggingReceiver(connection);
+    const reply = await serveFrame({ receive: (sender, message) => ((type = `${message.type}:reply`), receiver.receive(sender, message)) }, from, frame, (error) => (malformed = error));
     try {
       await lp.write(reply, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      this.#count(type, reply.length);
       await stream.close();
     } catch {
       stream.abort(new Error('reply not delivered'));
