@@ -28,7 +28,7 @@ async function servingHolders(client: StorageClient, network: Network, chunk: Na
   return serving;
 }
 
-test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLDERS} holders, files intact, deletes stay deleted`, { timeout: 600_000 }, async (t) => {
+test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLDERS} holders, files intact, deletes stay deleted`, { timeout: 900_000 }, async (t) => {
   const started = Date.now();
   const phase = (what: string) => t.diagnostic(`${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const root = tempDir('safevault-net-');
@@ -59,14 +59,21 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
 
   const survivors = nodes.filter((n) => n.alive);
   await eventually(() => survivors.every((n) => n.online() === survivors.length), 'every survivor notices the killed vaults', 60_000);
+  let short = '';
   await eventually(
     async () => {
-      for (const chunk of chunks) if ((await servingHolders(client, network, chunk, running())) < MIN_HOLDERS) return false;
+      for (const chunk of chunks) {
+        const serving = await servingHolders(client, network, chunk, running());
+        short = `chunk ${toHex(chunk).slice(0, 12)} has ${serving} serving holders`;
+        if (serving < MIN_HOLDERS) return false;
+      }
       return true;
     },
     `every chunk back to ${MIN_HOLDERS} running holders that serve it`,
-    120_000,
-  );
+    300_000,
+  ).catch((error: Error) => {
+    throw new Error(`${error.message} (${short}); vault warnings: ${survivors.flatMap((n) => n.stderr.filter((l) => l.includes('[warn]'))).join(' | ')}`);
+  });
   phase('repaired');
   for (const [i, file] of kept.entries()) {
     const out = join(root, `back${i}.bin`);
