@@ -18,6 +18,9 @@ class UsageError extends Error {}
 interface Invocation {
   args: string[];
   flags: Partial<Record<string, string>>;
+  /** The values of a flag that may be given more than once (--bootstrap). */
+  bootstrap: string[];
+  noMdns: boolean;
   json: boolean;
   follow: boolean;
   dataDir: string;
@@ -101,6 +104,11 @@ const commands: Command[] = [
     level: flags.level as Params<'logs'>['level'],
   })),
   { usage: 'events [--follow]', summary: 'past events as JSON lines; --follow keeps streaming new ones', run: events },
+  {
+    usage: 'node --listen MULTIADDR [--bootstrap MULTIADDR] [--donate BYTES] [--no-mdns]',
+    summary: 'run one vault on a real network (libp2p) until SIGTERM; --bootstrap may be repeated',
+    run: node,
+  },
   { usage: 'help', summary: 'show this help', run: async () => print(usage()) },
 ];
 
@@ -114,6 +122,9 @@ const options = {
   ui: { type: 'string' },
   'max-upload': { type: 'string' },
   level: { type: 'string' },
+  listen: { type: 'string' },
+  bootstrap: { type: 'string', multiple: true },
+  'no-mdns': { type: 'boolean' },
   follow: { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -180,10 +191,12 @@ async function main(argv: string[]): Promise<void> {
   for (const flag of required) {
     if (values[flag as keyof typeof values] === undefined) throw new UsageError(`${commandName} needs --${flag} (usage: safevault ${command.usage})`);
   }
-  const { json = false, follow = false, help: _, 'data-dir': dataDir, ...flags } = values;
+  const { json = false, follow = false, help: _, 'data-dir': dataDir, bootstrap = [], 'no-mdns': noMdns = false, ...flags } = values;
   await command.run({
     args: given,
     flags,
+    bootstrap,
+    noMdns,
     json,
     follow,
     // Absolute, so messages and daemon.json lookups don't depend on the caller's cwd.
@@ -240,6 +253,35 @@ async function daemon(inv: Invocation): Promise<void> {
     await stopRequested;
     await server.close();
     await engine.close();
+  } finally {
+    await releaseLock();
+  }
+}
+
+/** One vault on a real network: see node.ts. Bad addresses are usage errors, found before anything is opened. */
+async function node(inv: Invocation): Promise<void> {
+  const { dataDir, flags } = inv;
+  const donated = integer('--donate', flags.donate);
+  const { checkNodeAddresses, runNode } = await import('./node.ts');
+  try {
+    checkNodeAddresses(flags.listen!, inv.bootstrap);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const releaseLock = await lockDataDir(dataDir);
+  try {
+    await runNode({
+      dataDir,
+      listen: flags.listen!,
+      bootstrap: inv.bootstrap,
+      mdns: !inv.noMdns,
+      ...(donated !== undefined && { donated }),
+      stopRequested: interrupted(),
+      print,
+      log: (level, message) => {
+        if (level !== 'debug' || process.env.SAFEVAULT_DEBUG) process.stderr.write(`safevault node: [${level}] ${message}\n`);
+      },
+    });
   } finally {
     await releaseLock();
   }

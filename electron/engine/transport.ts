@@ -65,7 +65,8 @@ export interface WireStats {
   byType: Record<string, { messages: number; bytes: number }>;
 }
 
-class View implements RoutingView {
+/** A view fed by its transport: `apply` reports a change to the listeners once, in order. */
+export class View implements RoutingView {
   readonly online_ = new Map<string, Name>();
   readonly #listeners = new Set<(change: MembershipChange) => void>();
 

@@ -11,7 +11,7 @@ import { migrate, openDatabase, type Db } from './db.ts';
 import { fail } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
-import { createIdentity, loadIdentity } from './identity.ts';
+import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
 import type { Message, MessageOf, RecordState } from './messages.ts';
 import { closest, rangesNear, toHex, type Name } from './names.ts';
@@ -30,8 +30,8 @@ const TRANSFER_BATCH = 512;
 
 export interface VaultOptions {
   dir: string;
-  /** This vault's link to the others, given its name once the identity is known. */
-  networkOf: (self: Name) => Network;
+  /** This vault's link to the others, given its name once the identity is known (and the identity, which a libp2p link uses as its key). */
+  networkOf: (self: Name, identity: Identity) => Network;
   events: EventBus;
   /** Bytes donated to the network; stored on first open, kept afterwards unless given again. */
   donated?: number;
@@ -60,10 +60,11 @@ export class Vault implements Endpoint {
     migrate(db, 'vault', migrations);
     const identity = loadOrCreate(db, 'identity', () => options.identity ?? createIdentity().secret);
     const donatedBytes = loadOrCreate(db, 'donated', () => encodeNumber(options.donated ?? 0), options.donated !== undefined);
-    const self = loadIdentity(identity).name;
+    const keys = loadIdentity(identity);
+    const self = keys.name;
     this.name = self;
     this.id = toHex(self);
-    const network = options.networkOf(self);
+    const network = options.networkOf(self, keys);
     const locks = new KeyedLock();
     this.#ctx = {
       self,

@@ -16,12 +16,19 @@ export const requestFrame = <T extends MessageType>(message: MessageOf<T>): Buff
 /** A refusal on the wire; what fails on something it was sent (a malformed message) says bad-request. */
 export const errorFrame = (error: unknown): Buffer => encodeFrame('error', { ...toWireError(error, 'bad-request') });
 
-/** Decodes and schema-checks a request frame, lets `receiver` handle it, and encodes its answer (or refusal). */
-export async function serveFrame(receiver: Receiver, from: Name, frame: Uint8Array): Promise<Buffer> {
+/**
+ * Decodes and schema-checks a request frame, lets `receiver` handle it, and encodes its answer (or
+ * refusal). `onMalformed` hears of a frame that is not a well-formed message (so a transport can
+ * drop the peer that sent it); the sender still gets the refusal.
+ */
+export async function serveFrame(receiver: Receiver, from: Name, frame: Uint8Array, onMalformed?: (error: unknown) => void): Promise<Buffer> {
   let message: Message;
   try {
-    message = parseMessage(decodeFrame(frame).value);
+    const { kind, value } = decodeFrame(frame);
+    if (kind !== 'message') throw new SafeVaultError('bad-request', `malformed frame: a ${kind} frame where a message was expected`);
+    message = parseMessage(value);
   } catch (error) {
+    onMalformed?.(error);
     return errorFrame(error);
   }
   try {
