@@ -48,9 +48,9 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
   const chunks = kept.flatMap((f) => f.map.chunks.map((c) => c.name));
   const running = () => new Set(nodes.filter((n) => n.alive).map((n) => n.id));
 
-  // Kill a third of the vaults, holders of these chunks first (never the client's way in), but at
-  // most one member of any chunk's data_manager group: a group of GROUP_SIZE that loses all its
-  // members at once loses the record, which no transport can help (a protocol question, see the report).
+  // Kill a third of the vaults, holders of these chunks first (never the client's way in), but never
+  // more than half of any chunk's data_manager group: a group that loses all its members at once
+  // loses the record, which no transport can help (a protocol question, see the report).
   const holdings = new Map<string, number>();
   for (const chunk of chunks) for (const holder of (await client.info(chunk))!.holders) holdings.set(toHex(holder), (holdings.get(toHex(holder)) ?? 0) + 1);
   const groups = [...chunks, ...files.flatMap((f) => f.map.chunks.map((c) => c.name))].map((chunk) => closest(chunk, nodes.map((n) => n.name), GROUP_SIZE).map(toHex));
@@ -58,9 +58,9 @@ test(`${VAULTS} vault processes: SIGKILL a third, every chunk back to ${MIN_HOLD
   for (const candidate of nodes.slice(1).sort((a, b) => (holdings.get(b.id) ?? 0) - (holdings.get(a.id) ?? 0))) {
     if (victims.length === VAULTS / 3) break;
     const taken = [...victims, candidate].map((v) => v.id);
-    if (groups.every((group) => group.filter((member) => taken.includes(member)).length <= 1)) victims.push(candidate);
+    if (groups.every((group) => group.filter((member) => taken.includes(member)).length <= GROUP_SIZE / 2)) victims.push(candidate);
   }
-  assert.equal(victims.length, VAULTS / 3, 'a third can be killed without emptying a group');
+  assert.equal(victims.length, VAULTS / 3, 'a third can be killed leaving half of every group');
   assert.ok((holdings.get(victims[0]!.id) ?? 0) > 0, 'the victims hold some of the chunks');
   for (const victim of victims) victim.kill('SIGKILL');
   await Promise.all(victims.map((v) => v.exited));
