@@ -158,7 +158,7 @@ test("a node's report of a disk change stays queued until its managers acknowled
   g.network.hub.conditions = links;
   const accounts = () => g.network.closest(node!.name, GROUP_SIZE + 1).filter((m) => !m.equals(node!.name)).map((m) => g.network.vault(toHex(m))!.storageNodeManager.account(node!.name)?.storedBytes ?? 0);
   assert.ok(accounts().every((bytes) => bytes === 0), 'nothing could be delivered yet');
-  await g.clock.drive(node!.storageNode.sweep());
+  await g.clock.drive(node!.storageNode.deliverReports());
   await g.clock.pass(1000);
   assert.ok(accounts().filter((bytes) => bytes === 1000).length >= 3, `a quorum of managers counts the chunk: ${accounts()}`);
   g.close();

@@ -184,16 +184,16 @@ export class StorageNode {
     return { deleted: await this.#sweepOne(msg.chunk) };
   }
 
-  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately; then reports still owed. */
+  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately (and sends the reports still owed). */
   async sweep(): Promise<void> {
-    await this.deliverReports();
+    void this.deliverReports(); // not waited for: an unreachable manager group must not hold the sweep up
     await this.#sweepBatch(this.#ctx.clock.now() - SWEEP_RECHECK_MS);
   }
 
   /** After time away: every chunk is checked once (deletes and prunes made meanwhile could not reach this node). */
   async sweepAll(): Promise<void> {
     const since = this.#ctx.clock.now();
-    await this.deliverReports();
+    void this.deliverReports();
     while ((await this.#sweepBatch(since)) > 0);
   }
 
