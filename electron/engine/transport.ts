@@ -65,6 +65,15 @@ export interface WireStats {
   byType: Record<string, { messages: number; bytes: number }>;
 }
 
+/** Counts one frame of `type` in `stats`: one count for every transport. */
+export function countFrame(stats: WireStats, type: string, bytes: number): void {
+  stats.messages++;
+  stats.bytes += bytes;
+  const entry = (stats.byType[type] ??= { messages: 0, bytes: 0 });
+  entry.messages++;
+  entry.bytes += bytes;
+}
+
 /** A view fed by its transport: `apply` reports a change to the listeners once, in order. */
 export class View implements RoutingView {
   readonly online_ = new Map<string, Name>();
@@ -180,7 +189,7 @@ export class InProcessHub {
 
   /** One frame across the link: encoded, counted, maybe lost, delayed (and so reordered), maybe duplicated. */
   #send(type: string, frame: Buffer, deliver: (frame: Buffer) => void): void {
-    this.#count(type, frame.length);
+    countFrame(this.#stats, type, frame.length);
     const { loss, duplicate } = this.conditions;
     if (loss > 0 && this.clock.random() < loss) return;
     const copies = duplicate > 0 && this.clock.random() < duplicate ? 2 : 1;
@@ -189,14 +198,6 @@ export class InProcessHub {
       if (delay === 0) queueMicrotask(() => deliver(frame));
       else this.clock.after(delay, () => deliver(frame));
     }
-  }
-
-  #count(type: string, bytes: number): void {
-    this.#stats.messages++;
-    this.#stats.bytes += bytes;
-    const entry = (this.#stats.byType[type] ??= { messages: 0, bytes: 0 });
-    entry.messages++;
-    entry.bytes += bytes;
   }
 
   /** A message from `from` without `from`'s own view: see LocalNetwork.impersonate. */

@@ -32,7 +32,7 @@ import { REQUEST_TIMEOUT_MS } from '../constants.ts';
 import type { Identity } from '../identity.ts';
 import type { MessageOf, MessageType, Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
-import { View, type Network, type RoutingView, type WireStats } from '../transport.ts';
+import { countFrame, View, type Network, type RoutingView, type WireStats } from '../transport.ts';
 import { MAX_FRAME_BYTES } from '../wire/codec.ts';
 import { readReply, requestFrame, serveFrame, type Receiver } from '../wire/frames.ts';
 
@@ -276,14 +276,6 @@ export class Libp2pNetwork implements Network {
     return structuredClone(this.#stats);
   }
 
-  #count(type: string, bytes: number): void {
-    this.#stats.messages++;
-    this.#stats.bytes += bytes;
-    const entry = (this.#stats.byType[type] ??= { messages: 0, bytes: 0 });
-    entry.messages++;
-    entry.bytes += bytes;
-  }
-
   request<T extends MessageType>(to: Name, message: MessageOf<T>): Promise<Reply<T>> {
     const short = toHex(to).slice(0, 12);
     const known = this.#known.get(toHex(to));
@@ -308,7 +300,7 @@ export class Libp2pNetwork implements Network {
       let reply: Uint8Array;
       try {
         await lp.write(frame, { signal: abort.signal });
-        this.#count(message.type, frame.length);
+        countFrame(this.#stats, message.type, frame.length);
         reply = (await lp.read({ signal: abort.signal })).subarray();
       } catch (error) {
         stream.abort(error as Error);
@@ -346,7 +338,7 @@ export class Libp2pNetwork implements Network {
     const reply = await serveFrame({ receive: (sender, message) => ((type = `${message.type}:reply`), receiver.receive(sender, message)) }, from, frame, (error) => (malformed = error));
     try {
       await lp.write(reply, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-      this.#count(type, reply.length);
+      countFrame(this.#stats, type, reply.length);
       await stream.close();
     } catch {
       stream.abort(new Error('reply not delivered'));
