@@ -62,7 +62,9 @@ test('churn: each vault examines only the records in the ranges that changed, an
       assert.ok(v.lastTransfer.examined >= changed.length, `${what}: a vault examined ${v.lastTransfer.examined} records, fewer than the ${changed.length} whose group changed`);
       examined += v.lastTransfer.examined;
     }
-    assert.ok(examined < held / 2, `${what}: ${examined} of ${held} records examined in all: ranges, not a scan`);
+    // A scan examines every record held. With 32 random vault names the ranges cover about half of
+    // them (CI saw 50.5%), so the bound is three quarters: far from a scan, not flaky at the edge.
+    assert.ok(examined < (held * 3) / 4, `${what}: ${examined} of ${held} records examined in all: ranges, not a scan`);
   };
   const holdsEveryRecordOfItsGroups = (vault: Name, members: Name[]) => {
     const v = network.vault(vault.toString('hex'))!;
