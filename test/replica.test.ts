@@ -131,6 +131,37 @@ test("members accept only a step their own record allows: a count moves by one, 
   g.close();
 });
 
+test('members accept new holders only near the chunk in their own view: never a vault they have not seen, nor one far away', async () => {
+  const clock = new VirtualClock(7);
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'app.sqlite'));
+  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), { clock });
+  await clock.drive(network.start(40));
+  const chunk = randomBytes(32);
+  const member = network.vault(toHex(network.closest(chunk, 1)[0]!))!;
+  const everyone = network.closest(chunk, 40);
+  /** A data_manager record of one subscriber on `holders`, offered to the member as the chunk's first version. */
+  const offer = (holders: Buffer[]) => () => {
+    const head = Buffer.alloc(12);
+    head.writeUInt32BE(1, 0);
+    head.writeUInt32BE(9, 4);
+    head.writeUInt32BE(holders.length, 8);
+    const ballot = Buffer.concat([Buffer.from([0xff, 0, 0, 0]), member.name]);
+    const value = { version: 1, value: Buffer.concat([head, ...holders]), ops: [{ op: randomBytes(32), reply: Buffer.from([0]) }] };
+    return member.replicas.onAccept({ type: 'rec.accept', persona: 'data_manager', key: chunk, slot: 1, ballot, value });
+  };
+  const refused = (e: unknown) => isSafeVaultError(e) && e.code === 'conflict';
+  assert.throws(offer([...everyone.slice(0, 3), randomBytes(32)]), refused, 'a vault this member never saw');
+  assert.throws(offer([...everyone.slice(0, 3), everyone[39]!]), refused, 'the vault farthest from the chunk of 40');
+  assert.equal(member.replicas.state(member.dataManager, chunk).version, 0);
+  // A holder that has since gone still counts as seen: a decision accepted before it left can be finished.
+  network.hub.vanish(everyone[3]!);
+  await clock.pass(1000);
+  assert.equal(offer(everyone.slice(0, 4))().accepted, true);
+  network.close();
+  db.close();
+});
+
 test('states only move forward: an older state is never adopted, and a deletion stays deleted', async () => {
   const g = await group();
   const [a] = g.members;

@@ -40,10 +40,11 @@ export interface RecordBook {
   /** Every live record, or only those whose group name is in `range` (an indexed range query, for transfers to new members). */
   entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }>;
   /**
-   * Whether one decision may turn `previous` into `next` (null: no record). Members check it
-   * against their own record, so a proposer cannot, say, raise a count by ten in one operation.
+   * Whether one decision may turn record `key`'s `previous` value into `next` (null: no record).
+   * Members check it against their own record and view, so a proposer cannot, say, raise a count
+   * by ten in one operation, or place a chunk on a vault the member has never seen near it.
    */
-  admits?(previous: Buffer | null, next: Buffer | null): boolean;
+  admits?(key: Buffer, previous: Buffer | null, next: Buffer | null): boolean;
 }
 
 export interface Change<R> {
@@ -199,7 +200,7 @@ export class Replicas {
     const committed = this.state(book, msg.key);
     if (committed.version >= msg.slot) return { accepted: false, promise: null, committed };
     // Only a member holding the version just before can judge the step; one further behind cannot.
-    if (committed.version === msg.slot - 1 && book.admits && !book.admits(committed.value, msg.value.value)) {
+    if (committed.version === msg.slot - 1 && book.admits && !book.admits(msg.key, committed.value, msg.value.value)) {
       fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
     }
     this.#seeRound(msg.ballot);

@@ -29,6 +29,8 @@ export interface RoutingView {
   isOnline(name: Name): boolean;
   /** The `count` online vaults closest to `target`, closest first. */
   closest(target: Name, count: number, exclude?: Name): Name[];
+  /** Whether `name` is among the `count` vaults closest to `target` of all this view has seen online, gone or not. */
+  isNearAmongKnown(target: Name, name: Name, count: number): boolean;
   onChange(listener: (change: MembershipChange) => void): () => void;
 }
 
@@ -76,19 +78,33 @@ export function countFrame(stats: WireStats, type: string, bytes: number): void 
 
 /** A view fed by its transport: `apply` reports a change to the listeners once, in order. */
 export class View implements RoutingView {
-  readonly online_ = new Map<string, Name>();
+  readonly #online = new Map<string, Name>();
+  /** Every vault this view has seen online: a judgement made against it stays true as vaults come and go. */
+  readonly #known = new Map<string, Name>();
   readonly #listeners = new Set<(change: MembershipChange) => void>();
 
   online(): readonly Name[] {
-    return [...this.online_.values()];
+    return [...this.#online.values()];
   }
 
   isOnline(name: Name): boolean {
-    return this.online_.has(toHex(name));
+    return this.#online.has(toHex(name));
   }
 
   closest(target: Name, count: number, exclude?: Name): Name[] {
-    return closest(target, this.online_.values(), count, exclude);
+    return closest(target, this.#online.values(), count, exclude);
+  }
+
+  isNearAmongKnown(target: Name, name: Name, count: number): boolean {
+    return this.#known.has(toHex(name)) && closest(target, this.#known.values(), count).some((n) => n.equals(name));
+  }
+
+  /** Vaults online from the start, as the network stood: nothing changed, so nothing is reported. */
+  seed(vaults: Iterable<Name>): void {
+    for (const vault of vaults) {
+      this.#online.set(toHex(vault), vault);
+      this.#known.set(toHex(vault), vault);
+    }
   }
 
   onChange(listener: (change: MembershipChange) => void): () => void {
@@ -98,10 +114,11 @@ export class View implements RoutingView {
 
   apply(kind: MembershipChange['kind'], vault: Name, graceful: boolean): void {
     const hex = toHex(vault);
-    if ((kind === 'joined') === this.online_.has(hex)) return;
+    if ((kind === 'joined') === this.#online.has(hex)) return;
     const before = this.online();
-    if (kind === 'joined') this.online_.set(hex, vault);
-    else this.online_.delete(hex);
+    if (kind === 'joined') this.#online.set(hex, vault);
+    else this.#online.delete(hex);
+    this.#known.set(hex, vault);
     const change = { kind, vault, graceful, before, after: this.online() };
     for (const listener of [...this.#listeners]) listener(change);
   }
@@ -127,7 +144,7 @@ export class InProcessHub {
     // A fresh view each time: a vault that restarts learns the network anew, with nothing stale.
     const view = new View();
     this.#views.set(toHex(self), view);
-    for (const vault of this.#online.values()) view.online_.set(toHex(vault), vault);
+    view.seed(this.#online.values());
     return { self, view, clock: this.clock, request: (to, message) => this.#request(self, to, message) };
   }
 
@@ -140,7 +157,7 @@ export class InProcessHub {
   /** A cold start: the vaults come online together, as the network they were, so nothing churns (no change is reported). */
   start(names: readonly Name[]): void {
     for (const name of names) this.#online.set(toHex(name), name);
-    for (const view of this.#views.values()) for (const name of names) view.online_.set(toHex(name), name);
+    for (const view of this.#views.values()) view.seed(names);
   }
 
   join(name: Name): void {

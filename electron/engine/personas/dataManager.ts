@@ -22,6 +22,8 @@ import { checkChunk } from './storageNode.ts';
 const ACCOUNT_CACHE_MS = 10_000;
 /** A rank report that cannot be delivered in this long is dropped: ranks guide placement, they do not decide it. */
 const REPORT_DEADLINE_MS = 10_000;
+/** How much wider than the proposer's candidate list a member looks when judging new holders. */
+const PLACEMENT_SLACK = 2;
 
 export class DataManager implements RecordBook {
   readonly persona = 'data_manager';
@@ -315,12 +317,17 @@ export class DataManager implements RecordBook {
   /**
    * One step changes the subscribers by one (holders untouched) or the holders (subscribers
    * untouched), never the size; the record goes only with its last subscriber, and a new one starts
-   * with one. No list holds a vault twice or more than MAX_HOLDERS (a list is pruned in the step that grows it).
+   * with one. No list holds a vault twice or more than MAX_HOLDERS (a list is pruned in the step that
+   * grows it). A new holder must be one this member has seen, near the chunk: among the closest
+   * PLACEMENT_SLACK × CANDIDATES of every vault it knows, so views that lag a little still agree,
+   * and a value accepted once is accepted again when a decision is finished later.
    */
-  admits(previous: Buffer | null, next: Buffer | null): boolean {
+  admits(chunk: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRecord(previous), next && decodeRecord(next)];
     if (!after) return !before || before.subscribers <= 1;
     if (after.holders.length > MAX_HOLDERS || new Set(after.holders.map(toHex)).size !== after.holders.length) return false;
+    const added = after.holders.filter((h) => !before?.holders.some((b) => b.equals(h)));
+    if (!added.every((h) => this.#ctx.network.view.isNearAmongKnown(chunk, h, PLACEMENT_SLACK * CANDIDATES))) return false;
     if (!before) return after.subscribers === 1;
     const sameHolders = before.holders.length === after.holders.length && before.holders.every((h, i) => h.equals(after.holders[i]!));
     const step = Math.abs(after.subscribers - before.subscribers);

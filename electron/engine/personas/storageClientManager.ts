@@ -123,7 +123,7 @@ export class StorageClientManager implements RecordBook {
   }
 
   /** One operation moves a reference count by exactly one (a first put makes it 1; a last delete removes it). */
-  admits(previous: Buffer | null, next: Buffer | null): boolean {
+  admits(_key: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRow(previous), next && decodeRow(next)];
     if (!before || !after) return (before?.refcount ?? 0) + (after?.refcount ?? 0) === 1;
     return before.size === after.size && Math.abs(after.refcount - before.refcount) === 1;
