@@ -11,8 +11,8 @@ import { selfDecryptToFile, selfEncryptFile, type DataMap } from '../../electron
 import { EventBus } from '../../electron/engine/events.ts';
 import { createIdentity } from '../../electron/engine/identity.ts';
 import { Libp2pNetwork } from '../../electron/engine/net/libp2pNetwork.ts';
-import { fromHex, toHex, type Name } from '../../electron/engine/names.ts';
-import type { WireStats } from '../../electron/engine/transport.ts';
+import { fromHex, sha256, toHex, type Name } from '../../electron/engine/names.ts';
+import type { Network, WireStats } from '../../electron/engine/transport.ts';
 import { eventually } from '../helpers.ts';
 
 /** Where cleanups go: the test's `after` hooks, or the benchmark's own list. */
@@ -150,3 +150,15 @@ export const storeFile = (client: StorageClient, path: string): Promise<DataMap>
 
 export const fetchFile = (client: StorageClient, map: DataMap, out: string): Promise<number> =>
   selfDecryptToFile(map, (_i, name) => client.getChunk(name), out);
+
+/** A chunk is safe when at least MIN_HOLDERS of its listed holders are running and really serve its bytes. */
+export async function servingHolders(client: StorageClient, network: Network, chunk: Name, running: Set<string>): Promise<number> {
+  const record = await client.info(chunk);
+  if (!record) return 0;
+  let serving = 0;
+  for (const holder of record.holders.filter((h) => running.has(toHex(h)))) {
+    const served = await network.request(holder, { type: 'node.get', chunk }).catch(() => undefined);
+    if (served && sha256(served.bytes).equals(chunk)) serving++;
+  }
+  return serving;
+}

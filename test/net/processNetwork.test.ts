@@ -8,25 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { GROUP_SIZE, MIN_HOLDERS } from '../../electron/engine/constants.ts';
-import { closest, sha256, toHex, type Name } from '../../electron/engine/names.ts';
-import type { StorageClient } from '../../electron/engine/client/storageClient.ts';
-import type { Network } from '../../electron/engine/transport.ts';
+import { closest, toHex } from '../../electron/engine/names.ts';
 import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
-import { fetchFile, joinClient, NodeProcess, startNodes, storeFile } from './nodes.ts';
+import { fetchFile, joinClient, NodeProcess, servingHolders, startNodes, storeFile } from './nodes.ts';
 
 const VAULTS = 12;
-
-/** A chunk is safe when at least MIN_HOLDERS of its listed holders are running and really serve its bytes. */
-async function servingHolders(client: StorageClient, network: Network, chunk: Name, running: Set<string>): Promise<number> {
-  const record = await client.info(chunk);
-  if (!record) return 0;
-  let serving = 0;
-  for (const holder of record.holders.filter((h) => running.has(toHex(h)))) {
-    const served = await network.request(holder, { type: 'node.get', chunk }).catch(() => undefined);
-    if (served && sha256(served.bytes).equals(chunk)) serving++;
-  }
-  return serving;
-}
 
 // Opt-in (`npm run test:net`) until it is green end to end: the bytes of a file deleted while vaults were away can outlast its 2-minute window (see Known limits).
 const skipBigNetwork = process.env.SAFEVAULT_NET_TESTS === 'all' ? false : "runs with npm run test:net (not yet green end to end; see the README's Known limits)";
