@@ -100,7 +100,12 @@ test(`${HOSTS} hosts in network namespaces: a host cut off is noticed, its chunk
   // While it is away: the others bring the kept file back to full strength, and the other file is deleted.
   const reachable = new Set(others.map((h) => h.id));
   for (const chunk of keptChunks) {
-    await eventually(async () => (await servingHolders(client, network, chunk, reachable)) >= MIN_HOLDERS, `every kept chunk has ${MIN_HOLDERS} holders on the reachable hosts`, 180_000);
+    await eventually(async () => (await servingHolders(client, network, chunk, reachable)) >= MIN_HOLDERS, `every kept chunk has ${MIN_HOLDERS} holders on the reachable hosts`, 180_000).catch(
+      async (error: Error) => {
+        const record = await client.info(chunk).catch((e: Error) => e.message);
+        throw new Error(`${error.message}: record ${JSON.stringify(record)}; warnings: ${others.flatMap((h) => h.stderr.filter((l) => l.includes('[warn]'))).join(' | ')}`);
+      },
+    );
   }
   for (const chunk of doomedChunks) assert.equal((await client.deleteChunk(chunk)).deleted, true);
   await eventually(() => doomedChunks.every((chunk) => others.every((h) => !h.holdsOnDisk(chunk))), 'the reachable hosts drop the deleted bytes', 120_000);
