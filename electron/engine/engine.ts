@@ -87,6 +87,7 @@ class VaultEngine implements Engine {
   /** When each vault came online in this run (for the own vault's uptime). */
   readonly #onlineSince = new Map<string, number>();
   #opsInFlight = 0;
+  #settingsTurn: Promise<unknown> = Promise.resolve();
   /** Vaults a new local network starts with. */
   #initialVaults = DEFAULT_VAULTS;
   /** Client operations finished since the last sample, and when that was (for opsPerSecond). */
@@ -381,10 +382,17 @@ class VaultEngine implements Engine {
    * nothing); a change to the network's settings restarts the network under them.
    */
   async setSettings(changes: Params<'setSettings'>): Promise<Results['setSettings']> {
+    // One change at a time: two network restarts must not interleave.
+    const turn = this.#settingsTurn.then(() => this.#setSettings(changes));
+    this.#settingsTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #setSettings(changes: Params<'setSettings'>): Promise<Results['setSettings']> {
     const { donated, ...rest } = changes;
+    checkAddresses(rest.listen, rest.bootstrap ?? []);
     const previous = this.#settings.settings();
     const next = { ...previous, ...rest };
-    checkAddresses(next.listen, next.bootstrap);
     if (donated !== undefined) {
       const own = await this.network.info(this.#ownVault());
       if (donated < own.used) fail('bad-request', `your vault already stores ${own.used} bytes; it cannot donate less (${donated})`);
@@ -392,7 +400,9 @@ class VaultEngine implements Engine {
       this.log.info(`own vault ${own.id.slice(0, 12)} now donates ${donated} bytes`);
     }
     this.#settings.update(rest);
-    if (NETWORK_SETTINGS.some((key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]))) await this.#restartNetwork(previous);
+    // A local network does not use the joining settings: it restarts only to join, or to leave a joined network.
+    const changed = NETWORK_SETTINGS.some((key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]));
+    if (changed && (next.mode === 'network' || previous.mode === 'network')) await this.#restartNetwork(previous);
     return this.getSettings();
   }
 

@@ -5,7 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -214,6 +214,8 @@ export function fakeElectron(
   fileLog.transports.console.level = false;
   const capture = Object.assign((message: { level: string; data: unknown[] }) => void logLines.push(`${message.level} ${message.data.join(' ')}`), { level: 'silly' as const, transforms: [] });
   Object.assign(fileLog.transports, { capture });
+  // A test's temp dir may be removed before the app's last lines at quit: those lines skip the file.
+  fileLog.hooks.push((message, transport) => (transport === fileLog.transports.file && !existsSync(paths['logs']!) ? false : message));
 
   /** The preload's electron: its calls reach this fake's ipcMain as from the app's own page. */
   const exposed: Record<string, unknown> = {};

@@ -137,6 +137,12 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   assert.match(malformed.error!.message, /^listFiles: as: a client name/);
   assert.equal((await call('status', { extra: 1 })).error?.code, 'bad-request');
   assert.equal((await call('putFile', { as: 'me', path: 'relative/path' })).error?.code, 'bad-request');
+  // The network settings go to the engine host, which checks addresses before it changes anything.
+  const badPeer = await call('setSettings', { mode: 'network', bootstrap: ['192.168.1.10:4001'] });
+  assert.equal(badPeer.error?.code, 'bad-request');
+  assert.match(badPeer.error!.message, /^bootstrap address "192\.168\.1\.10:4001" is not a multiaddr/);
+  assert.equal((await call('getSettings', {})).result.mode, 'local');
+  assert.deepEqual((await call('peers', {})).result, { mode: 'local', addresses: [], peers: [] });
 
   const stored = await call('putFile', { as: 'me', path: file });
   assert.equal(stored.ok, true, JSON.stringify(stored.error));

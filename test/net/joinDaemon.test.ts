@@ -64,6 +64,12 @@ test(`a daemon joins a network of ${NODES} safevault node processes: stores and 
   assert.deepEqual(settings.bootstrap, []);
   assert.deepEqual((await api.listVaults({})).map((v) => v.id), localVaults, 'the local network is back');
   assert.deepEqual(await api.peers({}), { mode: 'local', addresses: [], peers: [] });
+  // Joining settings saved while local leave the local network running: no restart.
+  const restarts = async () => (await api.logs({ limit: 10_000 })).filter((l) => l.message.startsWith('restarting the network')).length;
+  const restartsBefore = await restarts();
+  await api.setSettings({ bootstrap: [nodes[0]!.address], mdns: false });
+  assert.equal(await restarts(), restartsBefore);
+  assert.deepEqual((await api.listVaults({})).map((v) => v.id), localVaults);
 
   const joined = await cli(dataDir, 'join', '--bootstrap', nodes[0]!.address, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--json');
   assert.equal(joined.code, 0, joined.stderr);

@@ -32,9 +32,9 @@ export interface NetVault {
   leave(): Promise<void>;
 }
 
-/** Checks the addresses before anything is opened, so a typo is one clear line and changes nothing. */
-export function checkAddresses(listen: string, bootstrap: readonly string[], what = { listen: 'listen address', bootstrap: 'bootstrap address' }): void {
-  parseMultiaddr(listen, what.listen);
+/** Checks the addresses (a listen address if given) before anything is opened, so a typo is one clear line and changes nothing. */
+export function checkAddresses(listen: string | undefined, bootstrap: readonly string[], what = { listen: 'listen address', bootstrap: 'bootstrap address' }): void {
+  if (listen !== undefined) parseMultiaddr(listen, what.listen);
   for (const b of bootstrap) parseMultiaddr(b, what.bootstrap);
 }
 
