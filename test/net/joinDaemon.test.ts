@@ -2,7 +2,8 @@
  * The daemon joins a real network instead of running a local one: three `safevault node` processes
  * on 127.0.0.1, and a daemon told to join them (`safevault join`). Its one vault becomes the fourth
  * of the network; its client stores and fetches a file there, and its peers are the nodes, with their
- * addresses, ping latencies and connection times. Bad addresses change nothing.
+ * addresses, ping latencies and connection times. Bad addresses change nothing; pausing leaves with a
+ * goodbye and resuming joins again; `safevault local` goes back to the local network it had.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,6 +18,8 @@ import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
 import { hooks, startNodes } from './nodes.ts';
 
 const CLI = join(import.meta.dirname, '../../electron/daemon/cli.ts');
+// Four, not three: in a network of exactly four vaults a chunk was placed on three and stayed short
+// (a candidate's account not readable by a quorum of its three managers; see the report).
 const NODES = 4;
 
 async function cli(dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -42,7 +45,7 @@ async function startDaemon(dataDir: string) {
   return { child, stderr };
 }
 
-test(`a daemon joins a network of ${NODES} safevault node processes: stores and fetches a file there and lists its peers`, { timeout: 300_000 }, async (t) => {
+test(`a daemon joins a network of ${NODES} safevault node processes: stores and fetches a file there, lists its peers, pauses and resumes, goes back to local`, { timeout: 300_000 }, async (t) => {
   const root = tempDir('safevault-join-');
   const nodes = await startNodes((i) => join(root, `v${i}`), NODES);
   const dataDir = join(root, 'daemon');
@@ -119,11 +122,21 @@ test(`a daemon joins a network of ${NODES} safevault node processes: stores and 
   await api.getFile({ as: 'alice', id: file.id, out });
   assert.ok(readFileSync(out).equals(readFileSync(source)), 'byte-identical from the network');
 
+  // Pause: the own vault leaves with a goodbye; resume: it joins again and the file still comes back.
+  const goodbyes = (n: (typeof nodes)[number]) => n.stderr.filter((l) => l.includes(`vault ${own.slice(0, 12)} said goodbye`)).length;
+  assert.equal((await api.setPaused({ paused: true })).paused, true);
+  await eventually(() => nodes.every((n) => goodbyes(n) === 1), 'the nodes hear its goodbye');
+  assert.deepEqual(await api.peers({}), { mode: 'network', addresses: [], peers: [], problem: 'your vault is paused' });
+  assert.equal((await api.setPaused({ paused: false })).paused, false);
+  await eventually(async () => (await api.peers({})).peers.filter((p) => p.online).length === NODES, 'back among the nodes', 60_000);
+  await api.getFile({ as: 'alice', id: file.id, out });
+  assert.ok(readFileSync(out).equals(readFileSync(source)), 'byte-identical after the pause');
+
   // Back to a local network: the joined vault says goodbye to the nodes.
   const local = await cli(dataDir, 'local', '--json');
   assert.equal(local.code, 0, local.stderr);
   assert.equal(JSON.parse(local.stdout).mode, 'local');
-  await eventually(() => nodes.every((n) => n.stderr.some((l) => l.includes(`vault ${own.slice(0, 12)} said goodbye`))), 'the nodes hear its goodbye');
+  await eventually(() => nodes.every((n) => goodbyes(n) === 2), 'the nodes hear its goodbye');
   assert.deepEqual((await api.listVaults({})).map((v) => v.id), localVaults);
 
   daemon.child.kill('SIGTERM');
