@@ -373,8 +373,11 @@ class VaultEngine implements Engine {
   // --- settings ---
 
   async getSettings(): Promise<Results['getSettings']> {
-    // The donation is the own vault's, as the network records it: one source of truth.
-    return { ...this.#settings.settings(), donated: (await this.network.info(this.#ownVault())).donated };
+    // The donation is the own vault's, as the network records it: one source of truth. A joined vault
+    // that never started (its address refused) has none yet: Settings must still open, to change that address.
+    const settings = this.#settings.settings();
+    if (this.network instanceof JoinedNetwork && this.network.first() === undefined) return settings;
+    return { ...settings, donated: (await this.network.info(this.#ownVault())).donated };
   }
 
   /**

@@ -11,9 +11,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { test } from 'node:test';
+import { createServer, type AddressInfo } from 'node:net';
+import { after, test } from 'node:test';
 import { connect } from '../../electron/daemon/client.ts';
 import { MIN_HOLDERS } from '../../electron/engine/constants.ts';
+import { openDatabase } from '../../electron/engine/db.ts';
+import { openEngine } from '../../electron/engine/engine.ts';
+import { SettingsBook } from '../../electron/engine/settings.ts';
 import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
 import { hooks, startNodes } from './nodes.ts';
 
@@ -142,4 +146,31 @@ test(`a daemon joins a network of ${NODES} safevault node processes: stores and 
   daemon.child.kill('SIGTERM');
   const [code] = await once(daemon.child, 'exit');
   assert.equal(code, 0, daemon.stderr.join('\n'));
+});
+
+test('an engine set to join whose listen address is taken still opens, says why, and Settings can take it back to a local network', { timeout: 120_000 }, async () => {
+  const dataDir = tempDir('safevault-join-');
+  const engine = await openEngine({ dataDir, vaults: 4 });
+  const localVaults = (await engine.listVaults({})).map((v) => v.id);
+  await engine.setSettings({ bootstrap: [], mdns: false });
+  await engine.close();
+  // Someone else holds the port the settings name.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  after(() => squatter.close());
+  const { port } = squatter.address() as AddressInfo;
+  const db = openDatabase(join(dataDir, 'app.sqlite'));
+  new SettingsBook(db).update({ mode: 'network', listen: `/ip4/127.0.0.1/tcp/${port}` });
+  db.close();
+
+  const reopened = await openEngine({ dataDir, vaults: 4 });
+  after(() => reopened.close());
+  const peers = await reopened.peers({});
+  assert.equal(peers.mode, 'network');
+  assert.match(peers.problem!, new RegExp(`^could not listen on /ip4/127\\.0\\.0\\.1/tcp/${port}: `));
+  assert.equal((await reopened.getSettings({})).listen, `/ip4/127.0.0.1/tcp/${port}`, 'Settings still open');
+  assert.ok((await reopened.logs({ level: 'error' })).some((l) => l.message.startsWith('not on the network: could not listen on')));
+  await reopened.setSettings({ mode: 'local' });
+  assert.deepEqual((await reopened.listVaults({})).map((v) => v.id), localVaults, 'the local network it had');
+  assert.deepEqual(await reopened.peers({}), { mode: 'local', addresses: [], peers: [] });
 });
