@@ -9,6 +9,7 @@ import { signRequest } from '../electron/engine/clientRequest.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { GROUP_SIZE, MAX_CHUNK_SIZE, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
 import type { Engine } from '../electron/engine/engine.ts';
+import type { LocalNetwork } from '../electron/engine/network.ts';
 import { isSafeVaultError, type ErrorCode } from '../electron/api/errors.ts';
 import { Groups } from '../electron/engine/group.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
@@ -27,7 +28,7 @@ async function nothingStored(engine: Engine) {
 }
 
 /** A client outside the engine, talking to the network directly, as a malicious one would. */
-function rawClient(engine: Engine) {
+function rawClient(engine: Engine<LocalNetwork>) {
   const identity = createIdentity();
   const network = engine.network.impersonate(identity.name);
   const manager = () => engine.network.closest(identity.name, 1)[0]!;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { openEngine, type Engine } from '../electron/engine/engine.ts';
+import { LocalNetwork } from '../electron/engine/network.ts';
 
 export function tempDir(prefix = 'safevault-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -12,10 +13,16 @@ export function tempDir(prefix = 'safevault-test-'): string {
   return dir;
 }
 
-export async function startEngine(vaults = 12, dataDir = tempDir()): Promise<Engine> {
+export async function startEngine(vaults = 12, dataDir = tempDir()): Promise<Engine<LocalNetwork>> {
   const engine = await openEngine({ dataDir, vaults });
   after(() => engine.close());
-  return engine;
+  return asLocal(engine);
+}
+
+/** An engine running a local network (a new data dir's mode), for tests that look inside it (the hub, impersonation). */
+export function asLocal(engine: Engine): Engine<LocalNetwork> {
+  if (!(engine.network instanceof LocalNetwork)) throw new Error('this engine runs a joined network, not a local one');
+  return engine as Engine<LocalNetwork>;
 }
 
 export function writeRandomFile(dir: string, name: string, size: number): string {

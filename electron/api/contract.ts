@@ -33,9 +33,14 @@ export const settingsSchema = z.strictObject({
   donated: z.number().int().min(64 * 1024 * 1024).max(2 ** 50),
   theme: z.enum(['auto', 'light', 'dark']),
   startAtLogin: z.boolean(),
-  /** Run a local network of vaults, or join a network over libp2p (network issue). */
+  /** Run a local network of vaults, or join a network over libp2p with one vault of the user's own. */
   mode: z.enum(['local', 'network']),
+  /** Multiaddrs of vaults to join through (mode 'network'); the engine checks each is a multiaddr. */
   bootstrap: z.array(z.string().min(1).max(512)).max(32),
+  /** The multiaddr the own vault listens on when joined (a port of 0 picks a free one). */
+  listen: z.string().min(1).max(512),
+  /** Find vaults on the LAN by mDNS when joined. */
+  mdns: z.boolean(),
   notifications: z.strictObject({
     storeFinished: z.boolean(),
     storeFailed: z.boolean(),
@@ -79,6 +84,8 @@ export const methods = {
   setSettings: settingsSchema.partial().strict(),
   /** Samples taken every few seconds and kept for a bounded window, oldest first; `since` is a sample time. */
   timeSeries: z.strictObject({ since: z.number().int().nonnegative().optional() }),
+  /** The network as the own vault sees it: its addresses and the vaults it is connected to (none in a local network). */
+  peers: z.strictObject({}),
   /** The host's log, oldest first; `since` is a line's seq; `level` keeps that level and above. */
   logs: z.strictObject({
     since: z.number().int().nonnegative().optional(),
@@ -124,6 +131,13 @@ export interface Sample {
   opsPerSecond: number;
 }
 export interface LogLine { seq: number; at: number; level: LogLevel; message: string }
+/** A vault the own vault knows on a joined network: `latencyMs` from its last ping, `connectedSince` while connected. */
+export interface PeerInfo { vault: string; peer: string; addresses: string[]; online: boolean; latencyMs?: number; connectedSince?: number }
+/**
+ * `mode` is the running network's; `addresses` are the own vault's (dialable, ending in /p2p/<peer id>);
+ * `problem` says why a joined vault is not on the network (its listen address refused, paused).
+ */
+export interface Peers { mode: Settings['mode']; addresses: string[]; peers: PeerInfo[]; problem?: string }
 
 export interface Results {
   putFile: FileInfo;
@@ -149,6 +163,7 @@ export interface Results {
   getSettings: Settings;
   setSettings: Settings;
   timeSeries: Sample[];
+  peers: Peers;
   logs: LogLine[];
 }
 

@@ -98,6 +98,14 @@ const commands: Command[] = [
   call('clients', 'list the local client identities', 'listClients', () => ({})),
   call('client add LABEL', 'create a client identity', 'createClient', ({ args: [label] }) => ({ label: label! })),
   call('myvault', 'your own vault: space, records, uptime', 'myVault', () => ({})),
+  call('join [--bootstrap MULTIADDR] [--listen MULTIADDR] [--no-mdns]', 'run your one vault on a real network instead of a local one (restarts the network); --bootstrap may be repeated', 'setSettings', ({ bootstrap, flags, noMdns }) => ({
+    mode: 'network',
+    bootstrap,
+    mdns: !noMdns,
+    ...(flags.listen !== undefined && { listen: flags.listen }),
+  })),
+  call('local', 'go back to a local network of vaults (restarts the network)', 'setSettings', () => ({ mode: 'local' })),
+  call('peers', "on a joined network: your vault's addresses and the vaults it is connected to", 'peers', () => ({})),
   call('pause', 'take your own vault offline (with a goodbye)', 'setPaused', () => ({ paused: true })),
   call('resume', 'bring your own vault back', 'setPaused', () => ({ paused: false })),
   call('logs [--level LEVEL]', "the daemon's log (LEVEL: debug, info, warn, error)", 'logs', ({ flags }) => ({

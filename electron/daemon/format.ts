@@ -60,6 +60,16 @@ const human: { [M in Method]: (result: Results[M]) => string } = {
       ['AT', 'ONLINE', 'UNDER-REPLICATED', 'USED', 'DONATED', 'CHUNKS', 'OPS/S'],
       samples.map((s) => [time(s.at), s.vaultsOnline, s.underReplicated, bytes(s.used), bytes(s.donated), s.chunksHeld, s.opsPerSecond.toFixed(2)]),
     ),
+  peers: (p) =>
+    p.mode === 'local'
+      ? 'a local network: no peers (set mode "network" to join one)'
+      : [
+          p.problem ? `not on the network: ${p.problem}` : `listening on ${p.addresses.join(' ')}`,
+          table(
+            ['VAULT', 'ONLINE', 'ADDRESS', 'LATENCY', 'CONNECTED SINCE'],
+            p.peers.map((peer) => [short(peer.vault), yes(peer.online), peer.addresses[0] ?? '-', peer.latencyMs === undefined ? '-' : `${peer.latencyMs} ms`, peer.connectedSince === undefined ? '-' : time(peer.connectedSince)]),
+          ),
+        ].join('\n'),
   logs: (lines) => lines.map((l) => `${time(l.at)} ${l.level.padEnd(5)} ${l.message}`).join('\n'),
 };
 

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Api, FileInfo, MyVault, Params, Results, Sample } from '../api/contract.ts';
+import type { Api, FileInfo, MyVault, Params, Results, Sample, Settings } from '../api/contract.ts';
 import { StorageClient } from './client/storageClient.ts';
 import { ClientBook, type StoredFile } from './client/clientBook.ts';
 import { selfDecryptToFile, selfEncryptFile } from './client/selfEncryption.ts';
@@ -18,10 +18,13 @@ import type { RecordedEvent } from '../api/events.ts';
 import { EventBus } from './events.ts';
 import { createIdentity, type Identity } from './identity.ts';
 import { fromHex, toHex, type Name } from './names.ts';
+import { JoinedNetwork, joinedVaultDir } from './net/joinedNetwork.ts';
+import { checkAddresses } from './net/netVault.ts';
 import { LocalNetwork } from './network.ts';
 import { aesGcmSealer, masterKeyFile, type SecretSealer } from './secretSealer.ts';
 import { SettingsBook } from './settings.ts';
 import { TimeSeries, type TimeSeriesOptions } from './timeSeries.ts';
+import type { VaultNetwork } from './vaultNetwork.ts';
 
 export interface EngineOptions {
   dataDir: string;
@@ -33,9 +36,10 @@ export interface EngineOptions {
   samples?: Pick<TimeSeriesOptions, 'everyMs' | 'keepMs' | 'now'>;
 }
 
-export interface Engine extends Api {
+/** `network` is the local network or a joined one, as the settings' mode says (tests that need the local one's internals narrow it). */
+export interface Engine<N extends VaultNetwork = VaultNetwork> extends Api {
   readonly dataDir: string;
-  readonly network: LocalNetwork;
+  readonly network: N;
   /** The engine's own log; hosts write their notable lines here too. */
   readonly log: EngineLog;
   onEvent(listener: (event: RecordedEvent) => void): () => void;
@@ -50,7 +54,7 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
   const engine = new VaultEngine(options, db);
   try {
     await engine.start(options.vaults ?? DEFAULT_VAULTS);
-    engine.log.info(`engine started in ${options.dataDir} with ${engine.network.running().length} vaults online`);
+    engine.log.info(`engine started in ${options.dataDir} with ${engine.network.running().length} vaults online${engine.network instanceof JoinedNetwork ? ' (joined a network)' : ''}`);
   } catch (error) {
     await engine.close();
     throw error;
@@ -61,9 +65,12 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
 /** Chunk records read at once by fileHealth: enough to overlap round trips, few enough not to flood the groups. */
 const HEALTH_CONCURRENCY = 8;
 
+/** Settings that say which network runs: changing one restarts it. */
+const NETWORK_SETTINGS = ['mode', 'listen', 'bootstrap', 'mdns'] as const;
+
 class VaultEngine implements Engine {
   readonly dataDir: string;
-  readonly network: LocalNetwork;
+  network: VaultNetwork;
   readonly log: EngineLog;
   readonly #db: Db;
   readonly #bus = new EventBus();
@@ -80,6 +87,9 @@ class VaultEngine implements Engine {
   /** When each vault came online in this run (for the own vault's uptime). */
   readonly #onlineSince = new Map<string, number>();
   #opsInFlight = 0;
+  #settingsTurn: Promise<unknown> = Promise.resolve();
+  /** Vaults a new local network starts with. */
+  #initialVaults = DEFAULT_VAULTS;
   /** Client operations finished since the last sample, and when that was (for opsPerSecond). */
   #opsDone = 0;
   readonly #now: () => number;
@@ -98,7 +108,7 @@ class VaultEngine implements Engine {
       if (event.type === 'vault.joined') this.#onlineSince.set(event.vault, event.at);
       if (event.type === 'vault.left') this.#onlineSince.delete(event.vault);
     });
-    this.network = new LocalNetwork(join(options.dataDir, 'vaults'), db, this.#bus);
+    this.network = this.#openNetwork(this.#settings.settings());
     this.#series = new TimeSeries(db, {
       ...options.samples,
       measure: () => this.#measure(),
@@ -106,11 +116,71 @@ class VaultEngine implements Engine {
     });
   }
 
-  /** Brings the network up; the vaults that start with it came online now (they join without churn events). */
+  /**
+   * Brings the network up; the vaults that start with it came online now (they join without churn
+   * events). A joined vault that cannot listen leaves the engine up, off the network, saying why
+   * (peers' `problem`), so Settings can still change the address or go back to a local network.
+   */
   async start(vaults: number): Promise<void> {
-    await this.network.start(vaults);
+    this.#initialVaults = vaults;
+    await this.#bringUp(true);
+  }
+
+  /** `tolerant`: a joined vault that cannot listen is logged, not thrown (see start). */
+  async #bringUp(tolerant: boolean): Promise<void> {
+    try {
+      await this.network.start(this.#initialVaults);
+    } catch (error) {
+      if (!tolerant || !(this.network instanceof JoinedNetwork)) throw error;
+      this.log.error(`not on the network: ${(error as Error).message}`);
+    }
     const now = Date.now();
     for (const vault of this.network.running()) if (!this.#onlineSince.has(vault.id)) this.#onlineSince.set(vault.id, now);
+  }
+
+  #openNetwork(settings: Settings): VaultNetwork {
+    if (settings.mode === 'local') return new LocalNetwork(join(this.dataDir, 'vaults'), this.#db, this.#bus);
+    return new JoinedNetwork({
+      dir: joinedVaultDir(this.dataDir),
+      listen: settings.listen,
+      bootstrap: settings.bootstrap,
+      mdns: settings.mdns,
+      paused: this.#settings.paused,
+      events: this.#bus,
+      log: (level, message) => this.log[level](message),
+    });
+  }
+
+  /**
+   * Restarts the network under new settings: what is in flight is stopped and unwinds first, the
+   * running network is taken down (a joined vault says goodbye), and the new one started. If it
+   * cannot start (its listen address is taken), the previous settings and network come back and the
+   * error is the caller's.
+   */
+  async #restartNetwork(previous: Settings): Promise<void> {
+    await this.#stopOperations('the network is restarting');
+    await this.network.close();
+    this.#storageClients.clear();
+    this.#onlineSince.clear();
+    const next = this.#settings.settings();
+    this.log.info(`restarting the network: ${next.mode === 'local' ? 'a local network' : `joining through ${next.bootstrap.length} bootstrap vaults, listening on ${next.listen}`}`);
+    try {
+      this.network = this.#openNetwork(next);
+      await this.#bringUp(false);
+    } catch (error) {
+      this.log.error(`the network did not start (${(error as Error).message}); back to the previous settings`);
+      await this.network.close();
+      this.#settings.update(Object.fromEntries(NETWORK_SETTINGS.map((key) => [key, previous[key]])));
+      this.network = this.#openNetwork(previous);
+      await this.#bringUp(true);
+      throw error;
+    }
+  }
+
+  /** Stops every operation in flight and waits for each to unwind (a cancelled store releases what it stored). */
+  async #stopOperations(why: string): Promise<void> {
+    for (const controller of this.#running.keys()) controller.abort(cancelled(why));
+    await Promise.allSettled(this.#running.values());
   }
 
   onEvent(listener: (event: RecordedEvent) => void): () => void {
@@ -128,10 +198,9 @@ class VaultEngine implements Engine {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    for (const controller of this.#running.keys()) controller.abort(cancelled('the engine is closing'));
-    await Promise.allSettled(this.#running.values());
+    await this.#stopOperations('the engine is closing');
     await this.#series.close();
-    this.network.close();
+    await this.network.close();
     this.#events.close();
     this.#db.close();
   }
@@ -213,7 +282,7 @@ class VaultEngine implements Engine {
       while (next < chunks.length) {
         const chunk = chunks[next++]!;
         const record = await this.network.chunkRecord(fromHex(chunk)).catch(() => null);
-        online.set(chunk, record ? record.holders.filter((h) => this.network.hub.isOnline(h)).length : 0);
+        online.set(chunk, record ? record.holders.filter((h) => this.network.isOnline(h)).length : 0);
       }
     };
     await Promise.all(Array.from({ length: Math.min(HEALTH_CONCURRENCY, chunks.length) }, worker));
@@ -304,12 +373,29 @@ class VaultEngine implements Engine {
   // --- settings ---
 
   async getSettings(): Promise<Results['getSettings']> {
-    // The donation is the own vault's, as the network records it: one source of truth.
-    return { ...this.#settings.settings(), donated: (await this.network.info(this.#ownVault())).donated };
+    // The donation is the own vault's, as the network records it: one source of truth. A joined vault
+    // that never started (its address refused) has none yet: Settings must still open, to change that address.
+    const settings = this.#settings.settings();
+    if (this.network instanceof JoinedNetwork && this.network.first() === undefined) return settings;
+    return { ...settings, donated: (await this.network.info(this.#ownVault())).donated };
   }
 
+  /**
+   * Changes settings. Addresses are checked first (a bad multiaddr is one clear error and changes
+   * nothing); a change to the network's settings restarts the network under them.
+   */
   async setSettings(changes: Params<'setSettings'>): Promise<Results['setSettings']> {
+    // One change at a time: two network restarts must not interleave.
+    const turn = this.#settingsTurn.then(() => this.#setSettings(changes));
+    this.#settingsTurn = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #setSettings(changes: Params<'setSettings'>): Promise<Results['setSettings']> {
     const { donated, ...rest } = changes;
+    checkAddresses(rest.listen, rest.bootstrap ?? []);
+    const previous = this.#settings.settings();
+    const next = { ...previous, ...rest };
     if (donated !== undefined) {
       const own = await this.network.info(this.#ownVault());
       if (donated < own.used) fail('bad-request', `your vault already stores ${own.used} bytes; it cannot donate less (${donated})`);
@@ -317,7 +403,14 @@ class VaultEngine implements Engine {
       this.log.info(`own vault ${own.id.slice(0, 12)} now donates ${donated} bytes`);
     }
     this.#settings.update(rest);
+    // A local network does not use the joining settings: it restarts only to join, or to leave a joined network.
+    const changed = NETWORK_SETTINGS.some((key) => JSON.stringify(next[key]) !== JSON.stringify(previous[key]));
+    if (changed && (next.mode === 'network' || previous.mode === 'network')) await this.#restartNetwork(previous);
     return this.getSettings();
+  }
+
+  async peers(): Promise<Results['peers']> {
+    return this.network.peers();
   }
 
   // --- activity ---
@@ -388,8 +481,9 @@ class VaultEngine implements Engine {
     return (done: number, total: number) => void this.#bus.emit({ type: 'file.progress', client, file, done, total, direction, ...(op && { op }) });
   }
 
-  /** The own vault's id: the first vault of the local network, remembered so it stays the same one. */
+  /** The own vault's id: the first vault of the local network, remembered so it stays the same one; the only one of a joined network. */
   #ownVault(): string {
+    if (!(this.network instanceof LocalNetwork)) return this.network.first() ?? fail('unavailable', 'your vault has not started');
     let id = this.#settings.ownVault;
     if (!id) {
       id = this.network.first() ?? fail('not-found', 'this network has no vaults');

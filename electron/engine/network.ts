@@ -5,7 +5,7 @@
  * so a restart resumes it. The simulation runs this same class on a virtual clock.
  */
 import { join } from 'node:path';
-import type { VaultInfo } from '../api/contract.ts';
+import type { Peers, VaultInfo } from '../api/contract.ts';
 import { DEFAULT_DONATED_BYTES } from './constants.ts';
 import { migrate, type Db } from './db.ts';
 import { fail } from '../api/errors.ts';
@@ -17,6 +17,7 @@ import { createIdentity, type Identity } from './identity.ts';
 import { closest, fromHex, toHex, type Name } from './names.ts';
 import { InProcessHub, PERFECT_LINKS, type LinkConditions, type Network } from './transport.ts';
 import { Vault } from './vault.ts';
+import type { VaultNetwork } from './vaultNetwork.ts';
 
 export interface LocalNetworkOptions {
   clock?: Clock;
@@ -29,7 +30,7 @@ const migrations = [
   `CREATE TABLE local_vault (id TEXT PRIMARY KEY, donated INTEGER NOT NULL, running INTEGER NOT NULL, added_at INTEGER NOT NULL) STRICT;`,
 ];
 
-export class LocalNetwork {
+export class LocalNetwork implements VaultNetwork {
   readonly hub: InProcessHub;
   readonly #root: string;
   readonly #newIdentity: () => Identity;
@@ -211,9 +212,18 @@ export class LocalNetwork {
   }
 
   /** Shuts every vault without churn: the network as a whole is going down, not its members. */
-  close(): void {
+  async close(): Promise<void> {
     for (const vault of this.#vaults.values()) vault.close();
     this.#vaults.clear();
+  }
+
+  isOnline(name: Name): boolean {
+    return this.hub.isOnline(name);
+  }
+
+  /** In-process vaults have no addresses or peers to show. */
+  peers(): Peers {
+    return { mode: 'local', addresses: [], peers: [] };
   }
 
   #create(donated: number): string {

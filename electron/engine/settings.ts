@@ -14,6 +14,8 @@ export const DEFAULT_SETTINGS: Settings = {
   startAtLogin: false,
   mode: 'local',
   bootstrap: [],
+  listen: '/ip4/0.0.0.0/tcp/4001',
+  mdns: true,
   notifications: { storeFinished: true, storeFailed: true, vaultOffline: true, spaceNearlyFull: true },
 };
 

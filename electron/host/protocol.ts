@@ -3,7 +3,7 @@
  * whether that process is an Electron utilityProcess or a forked Node child (the tests).
  */
 import { z } from 'zod';
-import { logLevel, type LogLevel } from '../api/contract.ts';
+import type { LogLevel } from '../api/contract.ts';
 import type { ErrorCode } from '../api/errors.ts';
 import type { RecordedEvent } from '../api/events.ts';
 
@@ -11,8 +11,6 @@ import type { RecordedEvent } from '../api/events.ts';
 export const toHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('init'), dataDir: z.string().min(1), vaults: z.number().int().positive().optional(), masterKey: z.base64().optional() }),
   z.strictObject({ type: z.literal('call'), id: z.number().int().nonnegative(), method: z.string(), params: z.unknown() }),
-  /** A line of main's for the engine's log (which the window's Logs view reads). */
-  z.strictObject({ type: z.literal('log'), level: logLevel, message: z.string().max(10_000) }),
   /** Close the engine (in-flight work finishes or aborts without losing acknowledged data), then exit. */
   z.strictObject({ type: z.literal('close') }),
 ]);

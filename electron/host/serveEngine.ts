@@ -1,6 +1,6 @@
 /**
  * Serves the engine over a port: each call validated with the contract, answered once, events and
- * the engine's log lines pushed; main's lines written to the engine's log. `init` opens the engine;
+ * the engine's log lines pushed (main writes them to its log files). `init` opens the engine;
  * `close` closes it and resolves `closed` (the entry then exits).
  */
 import { isMethod, parseParams, type Method } from '../api/contract.ts';
@@ -18,8 +18,6 @@ export interface ServedHost {
 export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMessage) => Promise<Engine> = openFromInit): ServedHost {
   let engine: Promise<Engine> | undefined;
   let closing = false;
-  /** Set while writing main's line, so it is not sent back to main. */
-  let fromMain = false;
   const { promise: closed, resolve: resolveClosed } = Promise.withResolvers<number>();
   const log = (level: 'info' | 'warn' | 'error', message: string) => port.post({ type: 'log', level, message });
 
@@ -52,7 +50,7 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
             for (const { at, level, message } of opened.log.lines({ limit: 10_000 })) {
               if (at >= openedAt) port.post({ type: 'log', level, message });
             }
-            opened.log.onLine(({ level, message }) => fromMain || port.post({ type: 'log', level, message }));
+            opened.log.onLine(({ level, message }) => port.post({ type: 'log', level, message }));
             port.post({ type: 'ready' });
           },
           (error: Error) => {
@@ -64,15 +62,6 @@ export function serveEngine(port: Port<FromHost, unknown>, open: (init: InitMess
         return;
       case 'call':
         return void call(message.id, message.method, message.params);
-      case 'log':
-        return void engine?.then((opened) => {
-          fromMain = true;
-          try {
-            opened.log[message.level](`main: ${message.message}`);
-          } finally {
-            fromMain = false;
-          }
-        });
       case 'close':
         return close();
     }

@@ -5,7 +5,7 @@
 import { basename, join } from 'node:path';
 import type * as Electron from 'electron';
 import type ElectronLog from 'electron-log';
-import type { ConnectionState, Settings, Status } from '../api/contract.ts';
+import type { ConnectionState, Params, Results, Settings, Status } from '../api/contract.ts';
 import { isSafeVaultError } from '../api/errors.ts';
 import { channels } from '../preload/channels.ts';
 import { dataFolderMover } from './dataFolder.ts';
@@ -88,7 +88,6 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
     log: (level, message) => log[level](message),
     onEngineLog: (level, message) => log.engine(level, message),
   });
-  log.relay((level, message) => supervisor.relayLog(level, message));
 
   const applySettings = (settings: Settings) => {
     notifier.setEnabled(settings.notifications);
@@ -97,8 +96,12 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
     renderTray();
   };
 
-  /** Every engine call from the window or the tray; settings and pause take effect in the shell too. */
+  /**
+   * Every engine call from the window or the tray; settings and pause take effect in the shell too.
+   * The Logs view reads main's log files, which hold the engine's lines as well as main's.
+   */
   const call: EngineCall = async (method, params) => {
+    if (method === 'logs') return (await log.lines(params as Params<'logs'>)) as Results[typeof method];
     if ('as' in params && typeof params.as === 'string') activeClient = params.as;
     const result = await supervisor.call(method, params);
     if (method === 'getSettings' || method === 'setSettings') applySettings(result as Settings);

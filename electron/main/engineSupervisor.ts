@@ -39,14 +39,9 @@ export interface EngineSupervisor {
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
   onEvent(listener: (event: RecordedEvent) => void): () => void;
   onState(listener: (state: ConnectionState) => void): () => void;
-  /** Writes a line to the engine's log; lines from while it is down wait (the newest few) for the next start. */
-  relayLog(level: LogLevel, message: string): void;
   /** Asks the engine to close and waits up to `timeoutMs` for the process to exit, then kills it. */
   stop(timeoutMs: number): Promise<void>;
 }
-
-/** Lines kept for the engine's log while it is down. */
-const MAX_WAITING_LINES = 200;
 
 const afterDelay = (run: () => void, ms: number) => {
   const timer = setTimeout(run, ms);
@@ -66,7 +61,6 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
   let readyAt = 0;
   let stopping = false;
   let cancelRestart: (() => void) | undefined;
-  const waitingLines: { level: LogLevel; message: string }[] = [];
 
   const setState = (next: ConnectionState) => {
     if (next === state) return;
@@ -83,7 +77,6 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
     switch (message.type) {
       case 'ready':
         readyAt = now();
-        for (const line of waitingLines.splice(0)) child?.post({ type: 'log', ...line });
         return setState('connected');
       case 'result':
       case 'error': {
@@ -164,11 +157,6 @@ export function createEngineSupervisor(options: SupervisorOptions): EngineSuperv
     onState(listener) {
       stateListeners.add(listener);
       return () => void stateListeners.delete(listener);
-    },
-    relayLog(level, message) {
-      if (child && state === 'connected') return child.post({ type: 'log', level, message });
-      waitingLines.push({ level, message });
-      if (waitingLines.length > MAX_WAITING_LINES) waitingLines.shift();
     },
     async stop(timeoutMs) {
       stopping = true;

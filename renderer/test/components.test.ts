@@ -8,6 +8,7 @@ import App from '../src/App.vue';
 import FileList from '../src/components/FileList.vue';
 import FilesView from '../src/views/FilesView.vue';
 import StatusBar from '../src/components/StatusBar.vue';
+import NetworkView from '../src/views/NetworkView.vue';
 import SettingsView from '../src/views/SettingsView.vue';
 import type { DataFolderMove } from '../../electron/api/contract.ts';
 import { SafeVaultError } from '../../electron/api/errors.ts';
@@ -17,6 +18,7 @@ import { startSession } from '../src/stores/session.ts';
 import { useFiles } from '../src/stores/files.ts';
 import { useNetwork } from '../src/stores/network.ts';
 import { useNotices } from '../src/stores/notices.ts';
+import { useSettings } from '../src/stores/settings.ts';
 import { fakeClient, type FakeClient } from './fakeClient.ts';
 
 enableAutoUnmount(afterEach);
@@ -194,5 +196,90 @@ describe('SettingsView: the data folder', () => {
     await flushPromises();
     expect(cancelled.moves).toEqual([]);
     expect(wrapper.find('[data-test="data-problem"]').text()).toBe('');
+  });
+});
+
+describe('SettingsView: the network', () => {
+  const mountSettings = async () => {
+    await useSettings().load();
+    const wrapper = mount(SettingsView, { global: { plugins: [pinia] } });
+    await flushPromises();
+    return wrapper;
+  };
+  const NODE = '/ip4/192.168.1.10/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN';
+  const saved = () => client.calls.filter((c) => c.method === 'setSettings').map((c) => c.params);
+
+  test('join a network: listen address, bootstrap vaults and mDNS applied together, once, with the restart said', async () => {
+    const wrapper = await mountSettings();
+    expect(wrapper.find('[data-test="listen"]').exists()).toBe(false);
+    expect(wrapper.find('[data-test="apply-network"]').attributes('disabled')).toBeDefined();
+    await wrapper.find('[data-test="mode-network"]').setValue(true);
+    await wrapper.find('[data-test="listen"]').setValue(' /ip4/0.0.0.0/tcp/4002 ');
+    await wrapper.find('[data-test="bootstrap"]').setValue(`${NODE}\n\n  /ip4/10.0.0.7/tcp/4001  \n`);
+    await wrapper.find('[data-test="mdns"]').setValue(false);
+    expect(saved()).toEqual([]);
+    await wrapper.find('[data-test="network-form"]').trigger('submit');
+    await flushPromises();
+    expect(saved()).toEqual([{ mode: 'network', listen: '/ip4/0.0.0.0/tcp/4002', bootstrap: [NODE, '/ip4/10.0.0.7/tcp/4001'], mdns: false }]);
+    expect(useSettings().settings).toMatchObject({ mode: 'network', listen: '/ip4/0.0.0.0/tcp/4002', mdns: false });
+    expect(wrapper.find('[data-test="network-problem"]').text()).toBe('');
+    expect(useNotices().list.at(-1)?.text).toBe('Network restarted: joining through the bootstrap vaults');
+    expect(wrapper.find('[data-test="apply-network"]').attributes('disabled')).toBeDefined();
+  });
+
+  test('a malformed address is refused before anything is sent; the engine’s refusal is shown as it said it', async () => {
+    const wrapper = await mountSettings();
+    await wrapper.find('[data-test="mode-network"]').setValue(true);
+    await wrapper.find('[data-test="bootstrap"]').setValue('192.168.1.10:4001');
+    await wrapper.find('[data-test="network-form"]').trigger('submit');
+    await flushPromises();
+    expect(wrapper.find('[data-test="network-problem"]').text()).toBe('"192.168.1.10:4001" is not a multiaddr with a TCP port (like /ip4/192.168.1.10/tcp/4001/p2p/12D3KooW…)');
+    expect(saved()).toEqual([]);
+
+    await wrapper.find('[data-test="bootstrap"]').setValue('/dns4/vaults.example/tcp/4001');
+    await wrapper.find('[data-test="network-form"]').trigger('submit');
+    await flushPromises();
+    expect(saved()).toHaveLength(1);
+    expect(wrapper.find('[data-test="network-problem"]').text()).toBe('bootstrap address "/dns4/vaults.example/tcp/4001" is not a multiaddr (fake)');
+    expect(useSettings().settings?.mode).toBe('local');
+  });
+});
+
+describe('NetworkView: peers on a joined network', () => {
+  test('a local network shows its vault controls and no peers; a joined one its peers with address, latency and connection time, and no controls', async () => {
+    const network = useNetwork();
+    await network.load();
+    const local = mount(NetworkView, { global: { plugins: [pinia], stubs: { TimeChart: true, XorRing: true } } });
+    await vi.waitFor(() => expect(client.calls.some((c) => c.method === 'peers')).toBe(true));
+    await flushPromises();
+    expect(local.find('[data-test="peers"]').exists()).toBe(false);
+    expect(local.find('[data-test="add-vault"]').exists()).toBe(true);
+    expect(local.findAll('[data-test="stop"]').length).toBe(6);
+    local.unmount();
+
+    const connectedSince = Date.now() - 125_000;
+    client.networkPeers = {
+      mode: 'network',
+      addresses: ['/ip4/192.168.1.20/tcp/4001/p2p/12D3KooWOwn'],
+      peers: [
+        { vault: 'ab'.repeat(32), peer: '12D3KooWPeerA', addresses: ['/ip4/192.168.1.10/tcp/4001'], online: true, latencyMs: 3, connectedSince },
+        { vault: 'cd'.repeat(32), peer: '12D3KooWPeerB', addresses: [], online: false },
+      ],
+    };
+    const joined = mount(NetworkView, { global: { plugins: [pinia], stubs: { TimeChart: true, XorRing: true } } });
+    await vi.waitFor(() => expect(joined.find('[data-test="peers"]').exists()).toBe(true));
+    expect(joined.find('[data-test="own-address"]').text()).toBe('/ip4/192.168.1.20/tcp/4001/p2p/12D3KooWOwn');
+    const rows = joined.findAll('[data-test="peer-row"]');
+    expect(rows.map((r) => r.findAll('td').map((td) => td.text()))).toEqual([
+      ['ababababab', '/ip4/192.168.1.10/tcp/4001', '3 ms', 'for 2m 5s'],
+      ['cdcdcdcdcd', '—', '—', 'offline'],
+    ]);
+    expect(joined.find('[data-test="add-vault"]').exists()).toBe(false);
+    expect(joined.findAll('[data-test="stop"]').length).toBe(0);
+
+    client.networkPeers = { mode: 'network', addresses: [], peers: [], problem: 'could not listen on /ip4/0.0.0.0/tcp/4001: address in use' };
+    await network.loadPeers();
+    await flushPromises();
+    expect(joined.find('[data-test="peers-problem"]').text()).toBe('Not on the network: could not listen on /ip4/0.0.0.0/tcp/4001: address in use');
   });
 });

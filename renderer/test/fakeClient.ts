@@ -2,7 +2,7 @@
  * The one fake ApiClient for store and component tests: the contract's methods over a small in-memory
  * network (identities, files, chunks, vaults), events and connection states the test drives itself.
  */
-import type { ChunkInfo, ClientInfo, FileInfo, Settings, VaultInfo } from '../../electron/api/contract.ts';
+import type { ChunkInfo, ClientInfo, FileInfo, Peers, Settings, VaultInfo } from '../../electron/api/contract.ts';
 import type { EngineEvent, RecordedEvent } from '../../electron/api/events.ts';
 import { SafeVaultError } from '../../electron/api/errors.ts';
 import { Listeners, type ApiClient, type ConnectionState } from '../src/api/client.ts';
@@ -20,6 +20,8 @@ export interface FakeClient extends ApiClient {
   lastStore: Promise<unknown>;
   files: Map<string, FileInfo[]>;
   vaults: VaultInfo[];
+  /** What `peers` answers (a local network's, until a test sets a joined one). */
+  networkPeers: Peers;
 }
 
 export function fakeClient(): FakeClient {
@@ -35,6 +37,8 @@ export function fakeClient(): FakeClient {
     startAtLogin: false,
     mode: 'local',
     bootstrap: [],
+    listen: '/ip4/0.0.0.0/tcp/4001',
+    mdns: true,
     notifications: { storeFinished: true, storeFailed: true, vaultOffline: true, spaceNearlyFull: true },
   };
   let seq = 0;
@@ -77,6 +81,7 @@ export function fakeClient(): FakeClient {
     calls,
     files,
     vaults,
+    networkPeers: { mode: 'local', addresses: [], peers: [] },
     emit,
     connect: (state = 'connected') => connection.emit(state),
     lastStore: Promise.resolve(),
@@ -156,12 +161,19 @@ export function fakeClient(): FakeClient {
     },
     async setSettings(p) {
       record('setSettings', p);
+      // The engine parses multiaddrs for real; the fake refuses a DNS name it cannot resolve, to show a refusal.
+      const unknown = p.bootstrap?.find((b) => b.startsWith('/dns4/'));
+      if (unknown) throw new SafeVaultError('bad-request', `bootstrap address ${JSON.stringify(unknown)} is not a multiaddr (fake)`);
       settings = { ...settings, ...p };
       return settings;
     },
     async timeSeries(p) {
       record('timeSeries', p);
       return [];
+    },
+    async peers(p) {
+      record('peers', p);
+      return client.networkPeers;
     },
     async logs(p) {
       record('logs', p);

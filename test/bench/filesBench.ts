@@ -13,6 +13,7 @@ import { unixfs } from '@helia/unixfs';
 import { FsBlockstore } from 'blockstore-fs';
 import { createHeliaLight } from 'helia';
 import { openEngine } from '../../electron/engine/engine.ts';
+import { asLocal } from '../helpers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -77,7 +78,7 @@ export async function filesAgainstHelia(dir: string, src: string, bytes: number,
     }
 
     const dataDir = join(dir, `engine-${run}`);
-    const engine = await openEngine({ dataDir, vaults: 12 });
+    const engine = asLocal(await openEngine({ dataDir, vaults: 12 }));
     try {
       const before = engine.network.hub.stats();
       const put = await timed(() => engine.putFile({ as: 'bench', path: src }));

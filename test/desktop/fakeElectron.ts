@@ -5,11 +5,12 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import type ElectronLog from 'electron-log';
+import electronLog from 'electron-log/node';
 import type { DesktopBridge } from '../../electron/api/contract.ts';
 import type { ElectronParts } from '../../electron/main/desktop.ts';
 
@@ -206,15 +207,15 @@ export function fakeElectron(
     },
   };
 
+  // The real electron-log (its Node build: the same file transport as main's), writing real files in
+  // the fake's logs folder; each line is also kept in `logLines` for the tests to read at once.
   const logLines: string[] = [];
-  const line = (level: string) => (message: string) => void logLines.push(`${level} ${message}`);
-  const fileLog = {
-    transports: { file: { maxSize: 0, level: 'silly', resolvePathFn: () => '' } },
-    debug: line('debug'),
-    info: line('info'),
-    warn: line('warn'),
-    error: line('error'),
-  };
+  const fileLog = electronLog.create({ logId: `fake-${root}` });
+  fileLog.transports.console.level = false;
+  const capture = Object.assign((message: { level: string; data: unknown[] }) => void logLines.push(`${message.level} ${message.data.join(' ')}`), { level: 'silly' as const, transforms: [] });
+  Object.assign(fileLog.transports, { capture });
+  // A test's temp dir may be removed before the app's last lines at quit: those lines skip the file.
+  fileLog.hooks.push((message, transport) => (transport === fileLog.transports.file && !existsSync(paths['logs']!) ? false : message));
 
   /** The preload's electron: its calls reach this fake's ipcMain as from the app's own page. */
   const exposed: Record<string, unknown> = {};

@@ -137,6 +137,12 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   assert.match(malformed.error!.message, /^listFiles: as: a client name/);
   assert.equal((await call('status', { extra: 1 })).error?.code, 'bad-request');
   assert.equal((await call('putFile', { as: 'me', path: 'relative/path' })).error?.code, 'bad-request');
+  // The network settings go to the engine host, which checks addresses before it changes anything.
+  const badPeer = await call('setSettings', { mode: 'network', bootstrap: ['192.168.1.10:4001'] });
+  assert.equal(badPeer.error?.code, 'bad-request');
+  assert.match(badPeer.error!.message, /^bootstrap address "192\.168\.1\.10:4001" is not a multiaddr/);
+  assert.equal((await call('getSettings', {})).result.mode, 'local');
+  assert.deepEqual((await call('peers', {})).result, { mode: 'local', addresses: [], peers: [] });
 
   const stored = await call('putFile', { as: 'me', path: file });
   assert.equal(stored.ok, true, JSON.stringify(stored.error));
@@ -149,15 +155,17 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.chooseSavePath, 'private.bin'), { ok: true, result: null });
   assert.deepEqual(await fake.ipcMain.invoke(APP_ORIGIN, channels.connection), { ok: true, result: 'connected' });
 
-  // One log both ways: the engine's lines reach main's file once; main's refusals reach the engine's
-  // log, which the Logs view reads.
+  // One log: the engine's lines reach main's file once, beside main's own; the Logs view reads that file.
   assert.equal(fake.logLines.filter((l) => /^info engine: engine started in .* with 6 vaults online$/.test(l)).length, 1);
   assert.equal((await call('setPaused', { paused: true })).ok, true);
   await eventually(() => fake.logLines.some((l) => /^info engine: own vault \w+ paused$/.test(l)), 'the engine’s line in main’s file');
   assert.equal(fake.logLines.filter((l) => /^info engine: own vault \w+ paused$/.test(l)).length, 1);
   const warnings = (await call('logs', { level: 'warn' })).result as { level: string; message: string }[];
-  assert.ok(warnings.some((l) => l.message === 'main: ipc: putFile: refused a call from origin https://evil.example'));
-  assert.equal(fake.logLines.filter((l) => l.includes('engine: main:')).length, 0, 'main’s lines do not come back');
+  assert.ok(warnings.some((l) => l.level === 'warn' && l.message === 'ipc: putFile: refused a call from origin https://evil.example'), 'main’s refusal, from the file');
+  assert.ok(warnings.every((l) => l.level === 'warn' || l.level === 'error'));
+  const all = (await call('logs', {})).result as { message: string }[];
+  assert.equal(all.filter((l) => /^engine: own vault \w+ paused$/.test(l.message)).length, 1, 'the engine’s line, from the file');
+  assert.match(readFileSync(join(root, 'logs', 'main.log'), 'utf8'), /\] warn ipc: putFile: refused a call from origin https:\/\/evil\.example\n/, 'in the OS log folder');
 });
 
 test('tray: the engine state in the icon and the status line; the menu acts', async (t) => {
@@ -390,7 +398,7 @@ test('the data folder moves: engine stopped, data copied and intact, setting sav
   assert.equal((await call('getFile', { as: 'me', id: stored.result.id, out })).ok, true);
   assert.deepEqual(readFileSync(out), readFileSync(source), 'byte-identical from the moved folder');
   const mine = (await call('logs', {})).result as { message: string }[];
-  assert.ok(mine.some((l) => l.message.startsWith('main: data folder moved to ')), 'the move is in the Logs view');
+  assert.ok(mine.some((l) => l.message.startsWith('data folder moved to ')), 'the move is in the Logs view');
 });
 
 test('quit waits for a data folder move in flight, which ends saved; the engine is not started again', async () => {

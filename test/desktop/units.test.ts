@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type ElectronLog from 'electron-log';
+import electronLog from 'electron-log/node';
 import type { Status } from '../../electron/api/contract.ts';
 import type { RecordedEvent } from '../../electron/api/events.ts';
 import { masterKeyPath } from '../../electron/engine/secretSealer.ts';
 import { desktopConfig } from '../../electron/main/desktopConfig.ts';
+import { createLogging } from '../../electron/main/logging.ts';
 import { desktopMasterKey, sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from '../../electron/main/notifications.ts';
 import { filesFromArgv } from '../../electron/main/singleInstance.ts';
@@ -155,4 +158,49 @@ test('files on a command line: regular files only, relative to the launch folder
   mkdirSync(join(dir, 'folder'));
   assert.deepEqual(filesFromArgv(['/usr/bin/safevault', 'a.jpg', '--flag', 'folder', 'missing.txt', a], dir, 1), [a, a]);
   assert.deepEqual(filesFromArgv(['electron', '.', 'a.jpg'], dir, 2), [a]);
+});
+
+test('logging: electron-log writes rotating files; the Logs view reads the tail of both, newest last, across a rotation', async () => {
+  const dir = tempDir('safevault-logs-');
+  const fileLog = electronLog.create({ logId: `units-${dir}` });
+  fileLog.transports.console.level = false;
+  // Small files, so a few hundred lines rotate: what is tested is the reading, not electron-log's size.
+  const log = createLogging(fileLog as unknown as ElectronLog.MainLogger, dir, { maxBytes: 8 * 1024, tailBytes: 12 * 1024 });
+  assert.deepEqual(await log.lines({}), [], 'no files yet: no lines');
+  log.info('first line');
+  const seen = await log.lines({});
+  assert.deepEqual(seen.map((l) => [l.level, l.message]), [['info', 'first line']]);
+  for (let i = 0; i < 300; i++) {
+    if (i % 50 === 0) log.warn(`warning ${i}`);
+    else log.engine('info', `line ${i} ${'x'.repeat(40)}`);
+  }
+  log.error('failed: Error: boom\n    at somewhere (file.ts:1:1)');
+  assert.ok(existsSync(join(dir, 'main.old.log')), 'the full file was rotated');
+  const current = readFileSync(join(dir, 'main.log'), 'utf8');
+  assert.ok(current.length < 8 * 1024 + 200);
+
+  const lines = await log.lines({ limit: 10_000 });
+  const seqs = lines.map((l) => l.seq);
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'oldest first, seqs growing across the two files');
+  assert.equal(new Set(seqs).size, seqs.length);
+  const numbers = lines.map((l) => /^engine: line (\d+) /.exec(l.message)?.[1]).filter(Boolean).map(Number);
+  const rotated = readFileSync(join(dir, 'main.old.log'), 'utf8');
+  assert.ok(rotated.includes(` ${lines[0]!.message}\n`) && current.includes(`${lines.at(-2)!.message}\n`), 'lines from the rotated file, then the current one');
+  assert.ok(lines.some((l) => l.message.startsWith('engine: line 299 ')));
+  assert.deepEqual(numbers, [...numbers].sort((a, b) => a - b), 'newest last');
+  assert.ok(!lines.some((l) => l.message === 'first line'), 'only the tail: the oldest lines are past the bound');
+  assert.equal(lines.at(-1)!.level, 'error');
+  assert.equal(lines.at(-1)!.message, 'failed: Error: boom\n    at somewhere (file.ts:1:1)', 'a message’s later lines stay with it');
+
+  assert.deepEqual((await log.lines({ level: 'warn', limit: 10_000 })).map((l) => l.level).sort(), ['error', ...lines.filter((l) => l.level === 'warn').map(() => 'warn')].sort());
+  assert.deepEqual(await log.lines({ limit: 3 }), lines.slice(-3), 'without since: the newest, oldest first');
+  // A poller that saw up to a line before the next rotation gets exactly what came after it.
+  const last = lines.at(-1)!.seq;
+  const rotatedBefore = readFileSync(join(dir, 'main.old.log'), 'utf8');
+  // About 8.5 KiB: more than the current file has room for (so it rotates), less than the tail.
+  for (let i = 0; i < 100; i++) log.info(`later ${i} ${'y'.repeat(40)}`);
+  assert.notEqual(readFileSync(join(dir, 'main.old.log'), 'utf8'), rotatedBefore, 'rotated again meanwhile');
+  const after = await log.lines({ since: last, limit: 10_000 });
+  assert.deepEqual(after.map((l) => l.message), Array.from({ length: 100 }, (_, i) => `later ${i} ${'y'.repeat(40)}`));
+  assert.deepEqual((await log.lines({ since: last, limit: 2 })).map((l) => l.message), [`later 0 ${'y'.repeat(40)}`, `later 1 ${'y'.repeat(40)}`]);
 });

@@ -49,6 +49,11 @@ export interface Libp2pNetworkOptions {
   listen?: string[];
   /** Vaults to dial first. */
   bootstrap?: string[];
+  /**
+   * False: start returns once listening and the bootstrap vaults are dialled in the background until
+   * one answers (an app that joins stays usable while they are away). By default start waits for one.
+   */
+  waitForBootstrap?: boolean;
   /** LAN discovery (on by default for vaults). */
   mdns?: boolean;
   /** False for a client: it asks, never answers, and is in nobody's view. */
@@ -215,17 +220,21 @@ export class Libp2pNetwork implements Network {
     }
     await node.start();
     if (this.#member && receiver) this.#view.apply('joined', this.self, true);
-    if (bootAddrs.length > 0) await this.#bootstrap(node, bootAddrs);
+    if (bootAddrs.length > 0 && this.#options.waitForBootstrap === false) {
+      void this.#bootstrap(node, bootAddrs, Infinity).catch((error: Error) => this.#stopped || this.#log('warn', error.message));
+    } else if (bootAddrs.length > 0) {
+      await this.#bootstrap(node, bootAddrs, BOOTSTRAP_DEADLINE_MS);
+    }
     this.#every(() => this.#options.pingIntervalMs ?? PING_INTERVAL_MS, () => this.#pingAll());
     this.#every(() => this.#maintainDelay, () => this.#maintain());
   }
 
   /**
    * Dials the bootstrap vaults until one answers: a busy machine or a vault still starting may take
-   * a while, so only BOOTSTRAP_DEADLINE_MS of silence from all of them is a failure.
+   * a while, so only `patienceMs` of silence from all of them is a failure.
    */
-  async #bootstrap(node: Node, addrs: Multiaddr[]): Promise<void> {
-    const deadline = this.clock.now() + BOOTSTRAP_DEADLINE_MS;
+  async #bootstrap(node: Node, addrs: Multiaddr[], patienceMs: number): Promise<void> {
+    const deadline = this.clock.now() + patienceMs;
     for (let attempt = 0; ; attempt++) {
       const dialled = await Promise.allSettled(addrs.map((addr) => node.dial(addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })));
       if (dialled.some((r) => r.status === 'fulfilled')) return;
