@@ -104,18 +104,34 @@ export class DataManagerRecords {
 
   /** Every chunk `vault` holds, through the index: no scan of the records. */
   chunksHeldBy(vault: Name): Name[] {
+    return [...this.chunksHeldIn(vault, () => [EVERY_NAME])];
+  }
+
+  /**
+   * The chunks `vault` holds, in name order, whose names may lie in `ranges()`: the posting lists
+   * alone decide which records are read (a name is judged by its first 8 bytes, so one just outside
+   * a range's edge can come too). `ranges` is asked again at each entry, so the caller may change it
+   * as it goes; the lists are read once, at the start, so records it changes meanwhile do not move them.
+   */
+  *chunksHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<Name> {
     const id = this.#vaultIds.get(toHex(vault));
-    if (id === undefined) return [];
-    const names: Name[] = [];
+    if (id === undefined) return;
+    const bucketOfHead = (name: Name) => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
     for (const { bucket, keys } of this.#sql.postings.all(id)) {
-      const firstByte = Buffer.of(bucket >> (BUCKET_BITS - 8));
+      const first = bucket >> (BUCKET_BITS - 8);
       for (let at = 0; at < keys.length; at += ENTRY_BYTES) {
-        const head = Buffer.concat([firstByte, keys.subarray(at, at + ENTRY_BYTES)]);
+        const inside = ranges().some(({ from, to }) => {
+          if (bucket < bucketOfHead(from) || bucket > bucketOfHead(to)) return false;
+          const afterFrom = first > from[0]! || (first === from[0] && keys.compare(from, 1, KEY_BYTES, at, at + ENTRY_BYTES) >= 0);
+          return afterFrom && (first < to[0]! || (first === to[0] && keys.compare(to, 1, KEY_BYTES, at, at + ENTRY_BYTES) <= 0));
+        });
+        if (!inside) continue;
+        const head = Buffer.alloc(KEY_BYTES, first);
+        keys.copy(head, 1, at, at + ENTRY_BYTES);
         const row = this.#sql.get.get(head.readBigInt64BE(0));
-        if (row) names.push(Buffer.concat([head, row.tail]));
+        if (row) yield Buffer.concat([head, row.tail]);
       }
     }
-    return names;
   }
 
   /** Every vault that has held a chunk recorded here. */
