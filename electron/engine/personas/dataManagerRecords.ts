@@ -116,15 +116,24 @@ export class DataManagerRecords {
   *chunksHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<Name> {
     const id = this.#vaultIds.get(toHex(vault));
     if (id === undefined) return;
-    const bucketOfHead = (name: Name) => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
+    let asked: readonly NameRange[] | undefined;
+    let spans: { from: Name; to: Name; fromBucket: number; toBucket: number }[] = [];
     for (const { bucket, keys } of this.#sql.postings.all(id)) {
       const first = bucket >> (BUCKET_BITS - 8);
       for (let at = 0; at < keys.length; at += ENTRY_BYTES) {
-        const inside = ranges().some(({ from, to }) => {
-          if (bucket < bucketOfHead(from) || bucket > bucketOfHead(to)) return false;
+        if (ranges() !== asked) {
+          asked = ranges();
+          spans = asked.map(({ from, to }) => ({ from, to, fromBucket: bucketOf(from), toBucket: bucketOf(to) }));
+        }
+        let inside = false;
+        for (const { from, to, fromBucket, toBucket } of spans) {
+          if (bucket < fromBucket || bucket > toBucket) continue;
           const afterFrom = first > from[0]! || (first === from[0] && keys.compare(from, 1, KEY_BYTES, at, at + ENTRY_BYTES) >= 0);
-          return afterFrom && (first < to[0]! || (first === to[0] && keys.compare(to, 1, KEY_BYTES, at, at + ENTRY_BYTES) <= 0));
-        });
+          inside = afterFrom && (first < to[0]! || (first === to[0] && keys.compare(to, 1, KEY_BYTES, at, at + ENTRY_BYTES) <= 0));
+          if (inside) break;
+        }
+        // No range reaches this bucket: its other entries are passed over at once.
+        if (!inside && spans.every((span) => bucket < span.fromBucket || bucket > span.toBucket)) break;
         if (!inside) continue;
         const head = Buffer.alloc(KEY_BYTES, first);
         keys.copy(head, 1, at, at + ENTRY_BYTES);
