@@ -29,6 +29,8 @@ export interface LeaveResult {
   copies: number;
   copyBytes: number;
   frames: number;
+  /** Of wholeMs, the time the other group members spent answering (on their own machines in a real network). */
+  membersMs: number;
 }
 
 /** What a departed holder's chunks are: the bytes a surviving holder serves (they hash to the name), and the size recorded. */
@@ -47,7 +49,7 @@ function vaultOn(self: Name, db: Db, network: Network): { replicas: Replicas; da
 /**
  * `leaving` leaves the view of the vault whose table `db` is: the time its data_manager
  * takes to handle it, group decisions and copy requests included. The other members of each group are
- * real replicas on their own databases in this process (so their share of the work is timed too); storage
+ * real replicas on their own databases in this process (their share of the work is timed too, and told apart); storage
  * nodes and node accounts answer at once, and every request is encoded as a frame, as on the wire.
  */
 export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: HeldChunks): Promise<LeaveResult> {
@@ -61,7 +63,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const self = online.reduce((best, v) => ((leads.get(toHex(v)) ?? 0) > (leads.get(toHex(best)) ?? 0) ? v : best));
   const view = new View();
   for (const v of vaults) view.apply('joined', v, true);
-  const counts = { copies: 0, copyBytes: 0, frames: 0 };
+  const counts = { copies: 0, copyBytes: 0, frames: 0, membersMs: 0 };
   const members = new Map<string, ReturnType<typeof vaultOn>>();
   const memberDbs: Db[] = [];
   const answer = (to: Name, message: Message): unknown => {
@@ -74,7 +76,10 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
           memberDbs.push(openDatabase(':memory:'));
           members.set(toHex(to), (member = vaultOn(to, memberDbs.at(-1)!, networkOf(to))));
         }
-        return member.replicas.onDecision(message);
+        const t = performance.now();
+        const reply = member.replicas.onDecision(message);
+        counts.membersMs += performance.now() - t;
+        return reply;
       }
       case 'node.get':
         return { bytes: held.get(toHex(message.chunk))!.bytes };
