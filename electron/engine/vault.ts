@@ -257,20 +257,21 @@ export function planTransfer(
   let examined = 0;
   let sent = 0;
   // Per range, only the few members that can be close to a name in it (one more, for a group that excludes one).
-  const near = ranges.map((range) => ({
+  const candidates = ranges.map((range) => ({
     range,
     after: candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1),
     before: candidatesIn(range, change.before, GROUP_SIZE + 1),
   }));
   for (const book of replicas.books()) {
     const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
-    for (const { range, after: afterNear, before: beforeNear } of near) {
+    for (const { range, after: afterNear, before: beforeNear } of candidates) {
       for (const { key, state } of replicas.records(book, range)) {
         examined++;
         const place = book.placeOf(key)!;
-        const after = closest(place.group, afterNear, GROUP_SIZE, place.exclude);
+        const near = closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude);
+        const after = near.slice(0, GROUP_SIZE);
         if (!after.some((m) => m.equals(self))) {
-          if (!closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude).some((m) => m.equals(self))) forget.push({ book, key });
+          if (!near.some((m) => m.equals(self))) forget.push({ book, key });
           continue;
         }
         const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
