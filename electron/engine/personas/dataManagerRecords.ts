@@ -124,12 +124,13 @@ export class DataManagerRecords {
 
   /** Every chunk `vault` holds, through the index: no scan of the records. */
   chunksHeldBy(vault: Name): Name[] {
-    return [...this.chunksHeldIn(vault, () => [EVERY_NAME])];
+    const everywhere = [EVERY_NAME];
+    return [...this.chunksHeldIn(vault, () => everywhere)];
   }
 
   /**
    * The chunks `vault` holds, in name order, whose names may lie in `ranges()`: the posting lists
-   * alone decide which records are read (a name is judged by its first 8 bytes, so one just outside
+   * alone decide which records are read (a name is judged by its first 58 bits, so one just outside
    * a range's edge can come too). `ranges` is asked again at each entry, so the caller may change it
    * as it goes; the lists are read once, at the start, so records it changes meanwhile do not move them.
    */
