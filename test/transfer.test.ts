@@ -36,7 +36,8 @@ test('rangesNear covers every target whose group can include the vault, and litt
       if (has(closest(target, members, GROUP_SIZE + NEAR_SLACK, exclude), vault)) assert.ok(inside, 'a target whose group includes the vault is in a range');
     }
   }
-  assert.ok(covered < 5000 / 2, `the ranges hold ${covered} of 5000 random targets`);
+  // Only targets whose 7 closest include the vault (6, and one more for a left-out member): about 7/64 of them.
+  assert.ok(covered <= 5000 / 3, `the ranges hold ${covered} of 5000 random targets`);
 });
 
 test('churn: each vault examines only the records in the ranges that changed, and every record reaches its new members', async () => {
@@ -53,18 +54,24 @@ test('churn: each vault examines only the records in the ranges that changed, an
   }
   const held = RECORDS * GROUP_SIZE;
 
-  /** After `vault` came or went (`members`: the view it was in): every vault examined at least what changed for it, and all together a fraction of what they hold (`holding`: the membership their records follow). */
+  /**
+   * After `vault` came or went (`members`: the view it was in), each vault examined every record
+   * whose group (with slack) changed, and no record whose 7 closest do not include `vault`
+   * (`holding`: the membership its records follow), besides at most one node account per vault.
+   */
   const checkWork = (vault: Name, members: Name[], holding: Name[], what: string) => {
     let examined = 0;
     for (const v of network.running()) {
       const mine = names.filter((name) => has(closest(name, holding, GROUP_SIZE), v.name));
       const changed = mine.filter((name) => has(closest(name, members, GROUP_SIZE + NEAR_SLACK), vault));
-      assert.ok(v.lastTransfer.examined >= changed.length, `${what}: a vault examined ${v.lastTransfer.examined} records, fewer than the ${changed.length} whose group changed`);
-      examined += v.lastTransfer.examined;
+      const near = mine.filter((name) => has(closest(name, members, GROUP_SIZE + NEAR_SLACK + 1), vault));
+      const { examined: seen } = v.lastTransfer;
+      assert.ok(seen >= changed.length, `${what}: a vault examined ${seen} records, fewer than the ${changed.length} whose group changed`);
+      assert.ok(seen <= near.length + members.length, `${what}: a vault examined ${seen} records, more than the ${near.length} near the change`);
+      examined += seen;
     }
-    // A scan examines every record held. With 32 random vault names the ranges cover about half of
-    // them (CI saw 50.5%), so the bound is three quarters: far from a scan, not flaky at the edge.
-    assert.ok(examined < (held * 3) / 4, `${what}: ${examined} of ${held} records examined in all: ranges, not a scan`);
+    // A scan examines every record held; with 32 vaults the ranges hold about 7/32 of them.
+    assert.ok(examined < held / 2, `${what}: ${examined} of ${held} records examined in all: ranges, not a scan`);
   };
   const holdsEveryRecordOfItsGroups = (vault: Name, members: Name[]) => {
     const v = network.vault(vault.toString('hex'))!;

@@ -110,6 +110,44 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   db.close();
 });
 
+test('data_manager holder index: chunks sharing a posting entry are told apart; a table from 7-byte entries is reindexed', () => {
+  const path = join(tempDir(), 'dm.sqlite');
+  let db = openDatabase(path);
+  // A table as the version before 6-byte entries left it: one chunk held by vault 1, its 7-byte entry.
+  db.exec(`CREATE TABLE dm_vault (id INTEGER PRIMARY KEY, name BLOB NOT NULL UNIQUE) STRICT;
+    CREATE TABLE dm_chunk (key INTEGER PRIMARY KEY, tail BLOB NOT NULL, size INTEGER NOT NULL, subscribers INTEGER NOT NULL, holders BLOB NOT NULL, version INTEGER NOT NULL DEFAULT 1) STRICT;
+    CREATE TABLE dm_holding (vault INTEGER NOT NULL, bucket INTEGER NOT NULL, keys BLOB NOT NULL, PRIMARY KEY (vault, bucket)) WITHOUT ROWID, STRICT;
+    INSERT INTO schema_version (owner, version) VALUES ('data_manager', 2);`);
+  const [holder, other] = [randomBytes(32), randomBytes(32)];
+  const old = randomBytes(32);
+  db.prepare('INSERT INTO dm_vault (id, name) VALUES (1, ?), (2, ?)').run(holder, other);
+  db.prepare('INSERT INTO dm_chunk (key, tail, size, subscribers, holders) VALUES (?, ?, 1, 1, ?)').run(old.readBigInt64BE(0), old.subarray(8), Buffer.of(1));
+  db.prepare('INSERT INTO dm_holding (vault, bucket, keys) VALUES (1, ?, ?)').run(old.readUInt16BE(0) >> 6, old.subarray(1, 8));
+  let records = new DataManagerRecords(db);
+  assert.deepEqual(records.chunksHeldBy(holder), [old]);
+
+  // Chunks whose keys differ only in their last 6 bits share an entry.
+  const twin = (name: Buffer, low: number) => Buffer.concat([name.subarray(0, 7), Buffer.of((name[7]! & 0xc0) | low), randomBytes(24)]);
+  const [a, b, c] = [0, 1, 2, 3].map((low) => twin(old, low)).filter((n) => !n.subarray(0, 8).equals(old.subarray(0, 8)));
+  const put = (name: Buffer, holders: Buffer[]) => records.put(name, { version: 1, subscribers: 1, size: 1, holders });
+  put(a!, [holder]);
+  put(b!, [other]);
+  const held = (vault: Buffer) => records.chunksHeldBy(vault).map((n) => n.toString('hex')).sort();
+  assert.deepEqual(held(holder), [old, a!].map((n) => n.toString('hex')).sort(), 'a chunk sharing the entry but not the holder is left out');
+  // The holder leaves one chunk: the entry stays for the other.
+  put(old, [other]);
+  assert.deepEqual(held(holder), [a!.toString('hex')]);
+  records.delete(a!);
+  assert.deepEqual(held(holder), []);
+  put(c!, [holder]);
+  db.close();
+  db = openDatabase(path);
+  records = new DataManagerRecords(db);
+  assert.deepEqual(held(holder), [c!.toString('hex')]);
+  assert.deepEqual(held(other), [old, b!].map((n) => n.toString('hex')).sort());
+  db.close();
+});
+
 test('codec: values round-trip canonically; malformed, oversize and unknown-version frames are refused', () => {
   const value = { type: 'dm.info', chunk: randomBytes(32), n: 300, neg: -5, list: [true, false, null, 'é'], nested: { b: 1, a: Buffer.alloc(0) } };
   const frame = encodeFrame('message', value);

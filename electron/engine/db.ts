@@ -15,8 +15,7 @@ export function openDatabase(path: string): Db {
 
 /** Runs `migrations[v..]` for `owner` once each, in order, each in its own transaction. */
 export function migrate(db: Db, owner: string, migrations: readonly string[]): void {
-  const row = db.prepare('SELECT version FROM schema_version WHERE owner = ?').get(owner) as { version: number } | undefined;
-  const current = row?.version ?? 0;
+  const current = schemaVersion(db, owner);
   if (current > migrations.length) {
     throw new Error(`${owner} tables are at version ${current}, newer than this SafeVault (${migrations.length})`);
   }
@@ -26,4 +25,9 @@ export function migrate(db: Db, owner: string, migrations: readonly string[]): v
       db.prepare('INSERT INTO schema_version (owner, version) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET version = excluded.version').run(owner, v + 1);
     })();
   }
+}
+
+/** The version `owner`'s tables are at (0: not created yet). */
+export function schemaVersion(db: Db, owner: string): number {
+  return (db.prepare<[string], number>('SELECT version FROM schema_version WHERE owner = ?').pluck().get(owner)) ?? 0;
 }

@@ -50,38 +50,116 @@ export const EVERY_NAME: NameRange = { from: Buffer.alloc(NAME_BYTES, 0), to: Bu
 
 const bit = (name: Name, i: number): number => (name[i >> 3]! >> (7 - (i & 7))) & 1;
 
-/** Every name starting with the first `bits` bits of `prefix`, then bit `bits` set to `next` (or nothing more, if `next` is undefined). */
-function subtree(prefix: Name, bits: number, next?: number): NameRange {
+/** Every name starting with the first `bits` bits of `prefix`. */
+function subtree(prefix: Name, bits: number): NameRange {
   const from = Buffer.from(prefix);
-  const length = next === undefined ? bits : bits + 1;
-  if (next !== undefined) from[bits >> 3] = (from[bits >> 3]! & ~(0x80 >> (bits & 7))) | (next << (7 - (bits & 7)));
-  const to = Buffer.from(from);
-  for (let i = length; i < NAME_BYTES * 8; i++) {
+  const to = Buffer.from(prefix);
+  for (let i = bits; i < NAME_BYTES * 8; i++) {
     from[i >> 3] = from[i >> 3]! & ~(0x80 >> (i & 7));
     to[i >> 3] = to[i >> 3]! | (0x80 >> (i & 7));
   }
   return { from, to };
 }
 
+/** `name` with bit `i` set to `value`. */
+function withBit(name: Name, i: number, value: number): Name {
+  const copy = Buffer.from(name);
+  copy[i >> 3] = (copy[i >> 3]! & ~(0x80 >> (i & 7))) | (value << (7 - (i & 7)));
+  return copy;
+}
+
+/** At most this many ranges: past it, the walk stops a bit higher up (a superset of tiny subtrees), so a rare deep tie stays cheap. */
+const MAX_RANGES = 128;
+
 /**
  * Name ranges covering every target whose `size` closest among `members` may include `vault`:
- * when `vault` joins or leaves, only groups of targets in these ranges change. For a target that
- * shares exactly p leading bits with `vault`, every member sharing more than p with the target is
- * closer to it than `vault`; so the subtree beside `vault` at depth p is left out when more than
- * `size` others lie in it (more than `size`, not `size`, so a group that excludes one of them, as a
- * node's own managers do, is still covered). The ranges are a few prefixes: about
- * size / members of the name space, not all of it.
+ * when `vault` joins or leaves, only groups of targets in these ranges change. A member m that first
+ * differs from `vault` at bit q is closer to a target than `vault` exactly when the target's bit q
+ * differs from `vault`'s too. So a target is covered when the members found closer that way number
+ * at most `size` (`size`, not `size - 1`, so a group that excludes one of them, as a node's own
+ * managers do, is still covered). The walk goes down the bits of `vault`, emitting a subtree once
+ * every target in it qualifies: about (size + 1) / members of the name space, in a few ranges.
  */
 export function rangesNear(vault: Name, members: Iterable<Name>, size: number): NameRange[] {
-  let others = [...members].filter((m) => !m.equals(vault));
-  const ranges: NameRange[] = [];
-  for (let depth = 0; depth < NAME_BYTES * 8; depth++) {
-    if (others.length === 0) return [...ranges, subtree(vault, depth)];
-    const beside = others.filter((m) => bit(m, depth) !== bit(vault, depth));
-    if (beside.length <= size) ranges.push(subtree(vault, depth, 1 - bit(vault, depth)));
-    others = others.filter((m) => bit(m, depth) === bit(vault, depth));
+  const BITS = NAME_BYTES * 8;
+  // beside[q]: members that first differ from `vault` at bit q; deeper[q]: those that do at q or later.
+  const beside = new Array<number>(BITS).fill(0);
+  for (const m of members) {
+    if (m.equals(vault)) continue;
+    let q = 0;
+    while (bit(m, q) === bit(vault, q)) q++;
+    beside[q]!++;
   }
-  return [...ranges, { from: vault, to: vault }];
+  const deeper = new Array<number>(BITS + 1).fill(0);
+  for (let q = BITS - 1; q >= 0; q--) deeper[q] = deeper[q + 1]! + beside[q]!;
+  // `prefix` holds a target's first `depth` bits; `closer` counts the members closer to it than `vault` so far.
+  const walk = (ranges: NameRange[], limit: number, prefix: Name, depth: number, closer: number): boolean => {
+    if (closer + deeper[depth]! <= size || depth === limit) {
+      append(ranges, subtree(prefix, depth));
+      return ranges.length <= MAX_RANGES;
+    }
+    for (const b of [0, 1]) {
+      const cost = b === bit(vault, depth) ? 0 : beside[depth]!;
+      if (closer + cost <= size && !walk(ranges, limit, withBit(prefix, depth, b), depth + 1, closer + cost)) return false;
+    }
+    return true;
+  };
+  // Past the deepest bit where a member leaves `vault`, every subtree qualifies whole.
+  for (let limit = deeper.findIndex((d) => d === 0); ; limit--) {
+    const ranges: NameRange[] = [];
+    if (walk(ranges, limit, Buffer.from(vault), 0, 0)) return ranges;
+  }
+}
+
+/** Adds `range` after the last one, joining them when they touch (ranges come in name order). */
+function append(ranges: NameRange[], range: NameRange): void {
+  const last = ranges.at(-1);
+  if (last && isSuccessor(last.to, range.from)) last.to = range.to;
+  else ranges.push(range);
+}
+
+/** Whether `b` is `a` + 1. */
+function isSuccessor(a: Name, b: Name): boolean {
+  const next = Buffer.from(a);
+  for (let i = NAME_BYTES - 1; i >= 0; i--) {
+    if (next[i]! < 0xff) {
+      next[i]!++;
+      return next.equals(b);
+    }
+    next[i] = 0;
+  }
+  return false; // a is the last name
+}
+
+/**
+ * The members that can be among the `count` closest to some name in `range`. Every name in it
+ * shares the first bits of `from` and `to`; a member leaving that prefix at bit q is nearer to all of
+ * them than one leaving it earlier, whatever their other bits. So the members inside the prefix,
+ * then those outside by how late they leave it, until `count` (a whole tie included): a short list
+ * for many closest() calls over one range.
+ */
+export function candidatesIn({ from, to }: NameRange, members: readonly Name[], count: number): Name[] {
+  const shared = commonBits(from, to);
+  const byDepth = new Map<number, Name[]>();
+  for (const m of members) {
+    const q = Math.min(commonBits(m, from), shared);
+    byDepth.set(q, [...(byDepth.get(q) ?? []), m]);
+  }
+  const picked: Name[] = [];
+  for (const q of [...byDepth.keys()].sort((a, b) => b - a)) {
+    if (picked.length >= count) break;
+    picked.push(...byDepth.get(q)!);
+  }
+  return picked;
+}
+
+/** How many leading bits `a` and `b` share. */
+function commonBits(a: Name, b: Name): number {
+  for (let i = 0; i < NAME_BYTES; i++) {
+    const diff = a[i]! ^ b[i]!;
+    if (diff) return i * 8 + Math.clz32(diff) - 24;
+  }
+  return NAME_BYTES * 8;
 }
 
 export const inRange = (name: Name, { from, to }: NameRange): boolean => Buffer.compare(name, from) >= 0 && Buffer.compare(name, to) <= 0;

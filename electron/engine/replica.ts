@@ -104,6 +104,9 @@ export class Replicas {
       clearTomb: db.prepare<[string, Buffer]>('DELETE FROM rec_tomb WHERE persona = ? AND key = ?'),
       expireTombs: db.prepare<[number]>('DELETE FROM rec_tomb WHERE at < ?'),
       ops: db.prepare<[string, Buffer, number], { op: Buffer; reply: Buffer }>('SELECT op, reply FROM rec_op WHERE persona = ? AND key = ? AND at >= ? ORDER BY seq'),
+      opsIn: db.prepare<[string, Buffer, Buffer, number], { key: Buffer; op: Buffer; reply: Buffer }>(
+        'SELECT key, op, reply FROM rec_op WHERE persona = ? AND key BETWEEN ? AND ? AND at >= ? ORDER BY key, seq',
+      ),
       clearOps: db.prepare<[string, Buffer]>('DELETE FROM rec_op WHERE persona = ? AND key = ?'),
       addOp: db.prepare<[string, Buffer, Buffer, Buffer, number, number]>('INSERT OR REPLACE INTO rec_op (persona, key, op, reply, seq, at) VALUES (?, ?, ?, ?, ?, ?)'),
       expireOps: db.prepare<[number]>('DELETE FROM rec_op WHERE at < ?'),
@@ -160,23 +163,31 @@ export class Replicas {
     return true;
   }
 
-  /** Forgets a record this vault is no longer responsible for (not a delete). */
-  forget(book: RecordBook, key: Buffer): void {
+  /** Forgets records this vault is no longer responsible for (not a delete), in one transaction. */
+  forget(records: readonly { book: RecordBook; key: Buffer }[]): void {
     this.#links.db.transaction(() => {
-      book.store(key, 0, null);
-      this.#sql.clearTomb.run(book.persona, key);
-      this.#sql.clearOps.run(book.persona, key);
-      this.#sql.clearSlot.run(book.persona, key, Number.MAX_SAFE_INTEGER);
+      for (const { book, key } of records) {
+        book.store(key, 0, null);
+        this.#sql.clearTomb.run(book.persona, key);
+        this.#sql.clearOps.run(book.persona, key);
+        this.#sql.clearSlot.run(book.persona, key, Number.MAX_SAFE_INTEGER);
+      }
     })();
   }
 
   /** Every record this vault holds, deleted ones included, with its state; or only those whose group name is in `range`. */
   *records(book: RecordBook, range?: NameRange): Iterable<{ key: Buffer; state: RecordState }> {
-    const since = this.#links.network.clock.now() - OP_MEMORY_MS;
-    for (const { key, version, value } of book.entries(range)) yield { key, state: { version, value, ops: this.#sql.ops.all(book.persona, key, since) } };
     // A key starts with its group name (a client's records: the client's name, then the chunk's), so the range's keys lie between these.
     const [from, to] = range ? [range.from, Buffer.concat([range.to, MAX_KEY_TAIL])] : [Buffer.alloc(0), MAX_KEY_TAIL];
-    for (const { key, version } of this.#sql.tombs.all(book.persona, from, to)) yield { key, state: { version, value: null, ops: this.#sql.ops.all(book.persona, key, since) } };
+    // The range's remembered operations in one query, not one per record.
+    const ops = new Map<string, { op: Buffer; reply: Buffer }[]>();
+    for (const { key, op, reply } of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) {
+      const hex = toHex(key);
+      ops.set(hex, [...(ops.get(hex) ?? []), { op, reply }]);
+    }
+    const opsOf = (key: Buffer) => (ops.size ? (ops.get(toHex(key)) ?? []) : []);
+    for (const { key, version, value } of book.entries(range)) yield { key, state: { version, value, ops: opsOf(key) } };
+    for (const { key, version } of this.#sql.tombs.all(book.persona, from, to)) yield { key, state: { version, value: null, ops: opsOf(key) } };
   }
 
   // --- acceptor: what each member answers ---
@@ -220,12 +231,15 @@ export class Replicas {
 
   onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (place: Place) => boolean): Reply<'rec.transfer'> {
     const book = this.book(msg.persona);
-    let adopted = 0;
-    for (const { key, state } of msg.records) {
-      const place = book.placeOf(key);
-      if (place && mayHold(place) && this.install(book, key, state)) adopted++;
-    }
-    return { adopted };
+    // One transaction for the batch: install's own nests inside it.
+    return this.#links.db.transaction(() => {
+      let adopted = 0;
+      for (const { key, state } of msg.records) {
+        const place = book.placeOf(key);
+        if (place && mayHold(place) && this.install(book, key, state)) adopted++;
+      }
+      return { adopted };
+    })();
   }
 
   // --- proposer ---

@@ -14,7 +14,7 @@ import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
 import type { Message, MessageOf, RecordState } from './messages.ts';
-import { closest, rangesNear, toHex, type Name } from './names.ts';
+import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
 import { StorageClientManager } from './personas/storageClientManager.ts';
@@ -234,7 +234,7 @@ export class Vault implements Endpoint {
   async #transferRecords(change: MembershipChange): Promise<void> {
     const plan = planTransfer(this.#ctx.replicas, this.name, change);
     const sends = plan.sends.map(({ to, message }) => this.#ctx.network.request(to, message));
-    for (const { book, key } of plan.forget) this.#ctx.replicas.forget(book, key);
+    this.#ctx.replicas.forget(plan.forget);
     this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: plan.forget.length };
     await Promise.allSettled(sends);
   }
@@ -256,18 +256,25 @@ export function planTransfer(
   const forget: { book: RecordBook; key: Buffer }[] = [];
   let examined = 0;
   let sent = 0;
+  // Per range, only the few members that can be close to a name in it (one more, for a group that excludes one).
+  const candidates = ranges.map((range) => ({
+    range,
+    after: candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1),
+    before: candidatesIn(range, change.before, GROUP_SIZE + 1),
+  }));
   for (const book of replicas.books()) {
     const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
-    for (const range of ranges) {
+    for (const { range, after: afterNear, before: beforeNear } of candidates) {
       for (const { key, state } of replicas.records(book, range)) {
         examined++;
         const place = book.placeOf(key)!;
-        const after = closest(place.group, change.after, GROUP_SIZE, place.exclude);
+        const near = closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude);
+        const after = near.slice(0, GROUP_SIZE);
         if (!after.some((m) => m.equals(self))) {
-          if (!closest(place.group, change.after, GROUP_SIZE + NEAR_SLACK, place.exclude).some((m) => m.equals(self))) forget.push({ book, key });
+          if (!near.some((m) => m.equals(self))) forget.push({ book, key });
           continue;
         }
-        const before = closest(place.group, change.before, GROUP_SIZE, place.exclude);
+        const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
         for (const member of after) {
           if (member.equals(self) || before.some((m) => m.equals(member))) continue;
           const batch = batches.get(toHex(member)) ?? { to: member, records: [] };

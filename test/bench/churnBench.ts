@@ -1,55 +1,122 @@
 /**
  * Churn at scale on one data_manager's table (the one the layouts benchmark built): the real
- * handling of a holder leaving (find its chunks through the holder index, choose each chunk's new
- * holder among its closest candidates by rank, record it, and make the copy order), and the transfer
- * work of a vault joining (planTransfer over the affected name ranges, and the transfer frames).
+ * handling of a holder leaving (the data_manager's own onMembershipChange: it finds, through the
+ * holder index, the departed holder's chunks it leads, and for each has its group decide the new
+ * holders while it sends the copies), and the transfer work of a vault joining (planTransfer over
+ * the affected name ranges, and the transfer frames).
  */
 import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../electron/engine/clock.ts';
-import { CANDIDATES } from '../../electron/engine/constants.ts';
-import type { Db } from '../../electron/engine/db.ts';
+import { openDatabase, type Db } from '../../electron/engine/db.ts';
+import { EventBus } from '../../electron/engine/events.ts';
+import { Groups } from '../../electron/engine/group.ts';
 import { KeyedLock } from '../../electron/engine/keyedLock.ts';
-import { closest, compareDistance, toHex, type Name } from '../../electron/engine/names.ts';
+import type { Message, MessageOf } from '../../electron/engine/messages.ts';
+import { closest, toHex, type Name } from '../../electron/engine/names.ts';
 import type { VaultContext } from '../../electron/engine/personas/context.ts';
 import { DataManager } from '../../electron/engine/personas/dataManager.ts';
-import { DataManagerRecords } from '../../electron/engine/personas/dataManagerRecords.ts';
 import { Replicas } from '../../electron/engine/replica.ts';
-import type { Network } from '../../electron/engine/transport.ts';
+import { View, type Network } from '../../electron/engine/transport.ts';
 import { planTransfer } from '../../electron/engine/vault.ts';
 import { requestFrame } from '../../electron/engine/wire/frames.ts';
 
 export interface LeaveResult {
   lookupMs: number;
   wholeMs: number;
+  /** Chunks the departed holder held, and those of them this vault leads (and so handles). */
+  held: number;
   chunks: number;
+  copies: number;
   copyBytes: number;
+  frames: number;
+  /** Of wholeMs, the time the other group members spent answering (on their own machines in a real network). */
+  membersMs: number;
 }
 
-/** One transaction, as the data_manager does it; returns what it took. */
-export function holderLeaves(db: Db, vaults: Name[], leaving: Name): LeaveResult {
-  const records = new DataManagerRecords(db);
+/** What a departed holder's chunks are: the bytes a surviving holder serves (they hash to the name), and the size recorded. */
+export type HeldChunks = Map<string, { bytes: Buffer; size: number }>;
+
+/** A vault of the benchmark: its data_manager and replicas on `db`, linked to the others by `network`. */
+function vaultOn(self: Name, db: Db, network: Network): { replicas: Replicas; dataManager: DataManager } {
+  const locks = new KeyedLock();
+  const replicas = new Replicas({ self, db, network, locks });
+  const ctx: VaultContext = { self, db, network, clock: systemClock, groups: new Groups(network), locks, replicas, events: new EventBus() };
+  const dataManager = new DataManager(ctx, () => undefined);
+  replicas.register(dataManager);
+  return { replicas, dataManager };
+}
+
+/**
+ * `leaving` leaves the view of the vault whose table `db` is: the time its data_manager
+ * takes to handle it, group decisions and copy requests included. The other members of each group are
+ * real replicas on their own databases in this process (their share of the work is timed too, and told apart); storage
+ * nodes and node accounts answer at once, and every request is encoded as a frame, as on the wire.
+ */
+export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: HeldChunks): Promise<LeaveResult> {
+  // The vault with the most work: the one closest to the most of the departed holder's chunks.
   const online = vaults.filter((v) => !v.equals(leaving));
-  // Ranks as the node accounts would give them (read once and cached, as DataManager does).
-  const rank = new Map(online.map((v) => [toHex(v), Math.floor(Math.random() * 100)]));
-  return db.transaction(() => {
-    const t0 = performance.now();
-    const names = records.chunksHeldBy(leaving);
-    const lookupMs = performance.now() - t0;
-    let copyBytes = 0;
-    const orders: Buffer[] = [];
-    for (const name of names) {
-      const record = records.get(name)!;
-      const holders = record.holders.filter((h) => !h.equals(leaving));
-      const best = closest(name, online, CANDIDATES)
-        .filter((c) => !holders.some((h) => h.equals(c)))
-        .sort((a, b) => rank.get(toHex(b))! - rank.get(toHex(a))! || compareDistance(name, a, b))[0]!;
-      records.put(name, { ...record, version: record.version + 1, holders: [best, ...record.holders] });
-      // The copy order: fetch the bytes from a surviving holder, then store them on the new one.
-      orders.push(requestFrame({ type: 'node.get', chunk: name }));
-      copyBytes += record.size;
+  const leads = new Map<string, number>();
+  for (const hex of held.keys()) {
+    const leader = toHex(closest(Buffer.from(hex, 'hex'), online, 1)[0]!);
+    leads.set(leader, (leads.get(leader) ?? 0) + 1);
+  }
+  const self = online.reduce((best, v) => ((leads.get(toHex(v)) ?? 0) > (leads.get(toHex(best)) ?? 0) ? v : best));
+  const view = new View();
+  for (const v of vaults) view.apply('joined', v, true);
+  const counts = { copies: 0, copyBytes: 0, frames: 0, membersMs: 0 };
+  const members = new Map<string, ReturnType<typeof vaultOn>>();
+  const memberDbs: Db[] = [];
+  const answer = (to: Name, message: Message): unknown => {
+    switch (message.type) {
+      case 'rec.prepare':
+      case 'rec.accept':
+      case 'rec.commit': {
+        let member = members.get(toHex(to));
+        if (!member) {
+          memberDbs.push(openDatabase(':memory:'));
+          members.set(toHex(to), (member = vaultOn(to, memberDbs.at(-1)!, networkOf(to))));
+        }
+        const t = performance.now();
+        const reply = member.replicas.onDecision(message);
+        counts.membersMs += performance.now() - t;
+        return reply;
+      }
+      case 'node.get':
+        return { bytes: held.get(toHex(message.chunk))!.bytes };
+      case 'node.store':
+        counts.copies++;
+        counts.copyBytes += held.get(toHex(message.chunk))!.size;
+        return { added: true };
+      case 'snm.account': {
+        const account = { donated: 2 ** 40, storedBytes: 0, storedCount: 0, lostBytes: 0, lostCount: 0, rank: message.node[0]! };
+        return { version: 1, account };
+      }
+      default:
+        throw new Error(`the benchmark does not answer ${message.type}`);
     }
-    return { lookupMs, wholeMs: performance.now() - t0, chunks: names.length, copyBytes };
-  })();
+  };
+  const networkOf = (from: Name): Network => ({
+    self: from,
+    view,
+    clock: systemClock,
+    request: async <T extends Message['type']>(to: Name, message: MessageOf<T>) => {
+      counts.frames++;
+      requestFrame(message);
+      return answer(to, message as Message) as never;
+    },
+  });
+  const { dataManager } = vaultOn(self, db, networkOf(self));
+
+  view.apply('left', leaving, false);
+  const t0 = performance.now();
+  const led = dataManager.ledRanges();
+  const chunks = [...dataManager.chunks.chunksHeldIn(leaving, () => led)].length;
+  const lookupMs = performance.now() - t0;
+  const t1 = performance.now();
+  await dataManager.onMembershipChange(leaving, false);
+  const wholeMs = performance.now() - t1;
+  for (const memberDb of memberDbs) memberDb.close();
+  return { lookupMs, wholeMs, held: held.size, chunks, ...counts };
 }
 
 export interface JoinResult {
@@ -65,9 +132,7 @@ export function vaultJoins(db: Db, vaults: Name[]): JoinResult {
   const joining = randomBytes(32);
   const self = closest(joining, vaults, 1)[0]!;
   const network = { self, clock: systemClock } as unknown as Network;
-  const replicas = new Replicas({ self, db, network, locks: new KeyedLock() });
-  const dataManager = new DataManager({ self, db, network, clock: systemClock, replicas } as unknown as VaultContext, () => undefined);
-  replicas.register(dataManager);
+  const { replicas, dataManager } = vaultOn(self, db, network);
   const records = dataManager.count();
   const t0 = performance.now();
   const plan = planTransfer(replicas, self, { kind: 'joined', vault: joining, graceful: true, before: vaults, after: [...vaults, joining] });

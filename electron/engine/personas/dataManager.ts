@@ -12,7 +12,7 @@ import { derivedOp, verifyRequest } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply, SignedRequest } from '../messages.ts';
-import { compareDistance, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
+import { compareDistance, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -31,6 +31,8 @@ export class DataManager implements RecordBook {
   readonly #ctx: VaultContext;
   readonly #staged: (chunk: Name) => Buffer | undefined;
   readonly #accounts = new Map<string, { at: number; account: Promise<NodeAccount | null> }>();
+  /** The names this vault leads, for the view they were worked out in. */
+  #led: { online: readonly Name[]; ranges: NameRange[] } | undefined;
 
   constructor(ctx: VaultContext, staged: (chunk: Name) => Buffer | undefined) {
     this.#ctx = ctx;
@@ -124,16 +126,36 @@ export class DataManager implements RecordBook {
 
   /** A vault left or (re)joined this vault's view: every chunk it held is reviewed. */
   async onMembershipChange(vault: Name, joined: boolean): Promise<void> {
-    for (const chunk of this.chunks.chunksHeldBy(vault)) await this.review(chunk, joined ? vault : undefined).catch(() => undefined);
+    await this.#reviewHeldBy(vault, joined ? vault : undefined);
   }
 
   /** Reviews the chunks of every vault this one sees offline (holders short after missed changes). */
   async audit(): Promise<void> {
     const { view } = this.#ctx.network;
     for (const vault of this.chunks.vaults()) {
-      if (view.isOnline(vault)) continue;
-      for (const chunk of this.chunks.chunksHeldBy(vault)) await this.review(chunk).catch(() => undefined);
+      if (!view.isOnline(vault)) await this.#reviewHeldBy(vault);
     }
+  }
+
+  /**
+   * Reviews the chunks `vault` holds. Only those this vault leads can need it here, so the holder
+   * index is read for the names it leads in its current view (a few of every holder's chunks),
+   * asked again after each review, as the view may have changed while it waited.
+   */
+  async #reviewHeldBy(vault: Name, cameBack?: Name): Promise<void> {
+    let led = this.ledRanges();
+    for (const chunk of this.chunks.chunksHeldIn(vault, () => led)) {
+      await this.review(chunk, cameBack).catch(() => undefined);
+      led = this.ledRanges();
+    }
+  }
+
+  /** The names whose closest online vault is this one, in its current view: those whose records it proposes changes to. */
+  ledRanges(): NameRange[] {
+    const online = this.#ctx.network.view.online();
+    const same = this.#led && this.#led.online.length === online.length && this.#led.online.every((v, i) => v.equals(online[i]!));
+    if (!same) this.#led = { online, ranges: rangesNear(this.#ctx.self, online, 0) };
+    return this.#led!.ranges;
   }
 
   /**

@@ -4,11 +4,13 @@
  * - a chunk record is keyed by the first 8 bytes of its name (the rowid, so no separate name index)
  *   with the other 24 bytes beside it to confirm the match;
  * - holders are small integers (ids in dm_vault) packed in list order, not repeated 32-byte names;
- * - the index by holder is a posting list per (vault, bucket of keys): sorted keys packed in one
- *   blob, 7 bytes per holder instead of a B-tree entry each (the bucket implies the first byte). Churn finds a holder's chunks
- *   through it instead of scanning every record.
+ * - the index by holder is a posting list per (vault, bucket of keys): sorted entries packed in one
+ *   blob, 6 bytes per holder instead of a B-tree entry each. An entry is the 48 bits of the key after
+ *   the bucket's 10, so it stands for the (at most 64) keys sharing those 58 bits: the records it
+ *   finds are checked for the holder. Churn finds a holder's chunks through it instead of scanning
+ *   every record.
  */
-import { migrate, type Db } from '../db.ts';
+import { migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
 
@@ -28,7 +30,11 @@ const migrations = [
    CREATE TABLE dm_holding (vault INTEGER NOT NULL, bucket INTEGER NOT NULL, keys BLOB NOT NULL,
      PRIMARY KEY (vault, bucket)) WITHOUT ROWID, STRICT;`,
   `ALTER TABLE dm_chunk ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
+  // Posting entries go from 7 bytes to 6: the lists are rebuilt from the records (see the constructor).
+  `DELETE FROM dm_holding;`,
 ];
+/** The first version whose posting entries are 6 bytes. */
+const SIX_BYTE_ENTRIES = 3;
 
 const KEY_BYTES = 8;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
@@ -36,9 +42,17 @@ const BUCKET_BITS = 10;
 
 const keyOf = (name: Name): bigint => name.readBigInt64BE(0);
 const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
-/** A posting entry is the key without its first byte, which is the bucket's top 8 bits. */
-const ENTRY_BYTES = KEY_BYTES - 1;
-const entryOf = (name: Name): Buffer => name.subarray(1, KEY_BYTES);
+const ENTRY_BYTES = 6;
+/** A posting entry: bits 10 to 57 of the name (the 22 low bits of its first 4 bytes, the 26 high bits of the next 4), as a number. */
+const entryOf = (name: Name): number => (name.readUInt32BE(0) & 0x3fffff) * 2 ** 26 + (name.readUInt32BE(4) >>> 6);
+/** The keys an entry of `bucket` stands for: the 64 sharing its 58 bits. */
+function keysOf(bucket: number, entry: number): [bigint, bigint] {
+  const head = Buffer.alloc(KEY_BYTES);
+  head.writeUInt32BE(bucket * 2 ** 22 + Math.floor(entry / 2 ** 26), 0);
+  head.writeUInt32BE((entry % 2 ** 26) * 64, 4);
+  const from = head.readBigInt64BE(0);
+  return [from, from + 63n];
+}
 
 export class DataManagerRecords {
   readonly #sql;
@@ -46,7 +60,11 @@ export class DataManagerRecords {
   readonly #vaultNames = new Map<number, Name>();
 
   constructor(db: Db) {
-    migrate(db, 'data_manager', migrations);
+    const before = schemaVersion(db, 'data_manager');
+    db.transaction(() => {
+      migrate(db, 'data_manager', migrations);
+      if (before > 0 && before < SIX_BYTE_ENTRIES) reindex(db);
+    })();
     const s = {
       vaults: db.prepare<[], { id: number; name: Buffer }>('SELECT id, name FROM dm_vault'),
       addVault: db.prepare<[Buffer], { id: number }>('INSERT INTO dm_vault (name) VALUES (?) RETURNING id'),
@@ -61,6 +79,7 @@ export class DataManagerRecords {
       all: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
         'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
       ),
+      near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer }>('SELECT key, tail, holders FROM dm_chunk WHERE key BETWEEN ? AND ?'),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
       postings: db.prepare<[number], { bucket: number; keys: Buffer }>('SELECT bucket, keys FROM dm_holding WHERE vault = ?'),
@@ -68,6 +87,7 @@ export class DataManagerRecords {
       removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
     };
     s.all.safeIntegers(true); // keys use all 64 bits
+    s.near.safeIntegers(true);
     this.#sql = s;
     for (const { id, name } of s.vaults.all()) this.#remember(id, name);
     this.put = db.transaction(this.put.bind(this));
@@ -88,7 +108,7 @@ export class DataManagerRecords {
     if (row && !row.tail.equals(name.subarray(KEY_BYTES))) {
       fail('conflict', `chunk ${toHex(name)} shares its 8-byte key with another chunk; refusing to mix their records`);
     }
-    const before = row ? this.#decodeIds(row.holders) : [];
+    const before = row ? decodeIds(row.holders) : [];
     const after = record.holders.map((h) => this.#idOf(h));
     for (const id of before) if (!after.includes(id)) this.#unindex(id, name);
     for (const id of after) if (!before.includes(id)) this.#index(id, name);
@@ -98,24 +118,50 @@ export class DataManagerRecords {
   delete(name: Name): void {
     const row = this.#sql.get.get(keyOf(name));
     if (!row || !row.tail.equals(name.subarray(KEY_BYTES))) return;
-    for (const id of this.#decodeIds(row.holders)) this.#unindex(id, name);
+    for (const id of decodeIds(row.holders)) this.#unindex(id, name);
     this.#sql.remove.run(keyOf(name));
   }
 
   /** Every chunk `vault` holds, through the index: no scan of the records. */
   chunksHeldBy(vault: Name): Name[] {
+    const everywhere = [EVERY_NAME];
+    return [...this.chunksHeldIn(vault, () => everywhere)];
+  }
+
+  /**
+   * The chunks `vault` holds, in name order, whose names may lie in `ranges()`: the posting lists
+   * alone decide which records are read (a name is judged by its first 58 bits, so one just outside
+   * a range's edge can come too). `ranges` is asked again at each entry, so the caller may change it
+   * as it goes; the lists are read once, at the start, so records it changes meanwhile do not move them.
+   */
+  *chunksHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<Name> {
     const id = this.#vaultIds.get(toHex(vault));
-    if (id === undefined) return [];
-    const names: Name[] = [];
+    if (id === undefined) return;
+    let asked: readonly NameRange[] | undefined;
+    let spans: { fromBucket: number; fromEntry: number; toBucket: number; toEntry: number }[] = [];
     for (const { bucket, keys } of this.#sql.postings.all(id)) {
-      const firstByte = Buffer.of(bucket >> (BUCKET_BITS - 8));
       for (let at = 0; at < keys.length; at += ENTRY_BYTES) {
-        const head = Buffer.concat([firstByte, keys.subarray(at, at + ENTRY_BYTES)]);
-        const row = this.#sql.get.get(head.readBigInt64BE(0));
-        if (row) names.push(Buffer.concat([head, row.tail]));
+        if (ranges() !== asked) {
+          asked = ranges();
+          spans = asked.map(({ from, to }) => ({ fromBucket: bucketOf(from), fromEntry: entryOf(from), toBucket: bucketOf(to), toEntry: entryOf(to) }));
+        }
+        // No range reaches this bucket: its other entries are passed over at once.
+        if (spans.every((span) => bucket < span.fromBucket || bucket > span.toBucket)) break;
+        const entry = keys.readUIntBE(at, ENTRY_BYTES);
+        const inside = spans.some(
+          (span) =>
+            (bucket > span.fromBucket || (bucket === span.fromBucket && entry >= span.fromEntry)) &&
+            (bucket < span.toBucket || (bucket === span.toBucket && entry <= span.toEntry)),
+        );
+        if (!inside) continue;
+        for (const row of this.#sql.near.all(...keysOf(bucket, entry))) {
+          if (!decodeIds(row.holders).includes(id)) continue; // another chunk sharing the entry
+          const head = Buffer.alloc(KEY_BYTES);
+          head.writeBigInt64BE(row.key);
+          yield Buffer.concat([head, row.tail]);
+        }
       }
     }
-    return names;
   }
 
   /** Every vault that has held a chunk recorded here. */
@@ -153,44 +199,56 @@ export class DataManagerRecords {
     return id;
   }
 
-  #decodeIds(packed: Buffer): number[] {
-    const ids: number[] = [];
-    let value = 0;
-    let shift = 0;
-    for (const byte of packed) {
-      value += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-      if (byte < 0x80) {
-        ids.push(value);
-        value = 0;
-        shift = 0;
-      }
-    }
-    return ids;
-  }
-
   #decodeHolders(packed: Buffer): Name[] {
-    return this.#decodeIds(packed).map((id) => this.#vaultNames.get(id)!);
+    return decodeIds(packed).map((id) => this.#vaultNames.get(id)!);
   }
 
   #index(vault: number, name: Name): void {
     const bucket = bucketOf(name);
     const keys = this.#sql.posting.get(vault, bucket) ?? Buffer.alloc(0);
-    const key = entryOf(name);
-    const at = searchKeys(keys, key);
-    if (at < keys.length && keys.subarray(at, at + ENTRY_BYTES).equals(key)) return;
-    this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), key, keys.subarray(at)]));
+    const entry = entryOf(name);
+    const at = searchEntries(keys, entry);
+    if (at < keys.length && keys.readUIntBE(at, ENTRY_BYTES) === entry) return;
+    const bytes = Buffer.alloc(ENTRY_BYTES);
+    bytes.writeUIntBE(entry, 0, ENTRY_BYTES);
+    this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), bytes, keys.subarray(at)]));
   }
 
   #unindex(vault: number, name: Name): void {
     const bucket = bucketOf(name);
     const keys = this.#sql.posting.get(vault, bucket);
     if (!keys) return;
-    const key = entryOf(name);
-    const at = searchKeys(keys, key);
-    if (at >= keys.length || !keys.subarray(at, at + ENTRY_BYTES).equals(key)) return;
+    const entry = entryOf(name);
+    const at = searchEntries(keys, entry);
+    if (at >= keys.length || keys.readUIntBE(at, ENTRY_BYTES) !== entry) return;
+    // The entry stays while another chunk it stands for still lists the vault.
+    const key = keyOf(name);
+    if (this.#sql.near.all(...keysOf(bucket, entry)).some((row) => row.key !== key && decodeIds(row.holders).includes(vault))) return;
     if (keys.length === ENTRY_BYTES) this.#sql.removePosting.run(vault, bucket);
     else this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + ENTRY_BYTES)]));
+  }
+}
+
+/** Rebuilds every posting list from the records, in the current entry format. */
+function reindex(db: Db): void {
+  const lists = new Map<string, { vault: number; bucket: number; entries: Set<number> }>();
+  const rows = db.prepare<[], { key: bigint; holders: Buffer }>('SELECT key, holders FROM dm_chunk').safeIntegers(true);
+  const head = Buffer.alloc(KEY_BYTES);
+  for (const { key, holders } of rows.iterate()) {
+    head.writeBigInt64BE(key);
+    const [bucket, entry] = [bucketOf(head), entryOf(head)];
+    for (const vault of decodeIds(holders)) {
+      const list = lists.get(`${vault}:${bucket}`) ?? { vault, bucket, entries: new Set<number>() };
+      list.entries.add(entry);
+      lists.set(`${vault}:${bucket}`, list);
+    }
+  }
+  db.exec('DELETE FROM dm_holding');
+  const insert = db.prepare<[number, number, Buffer]>('INSERT INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)');
+  for (const { vault, bucket, entries } of lists.values()) {
+    const keys = Buffer.alloc(entries.size * ENTRY_BYTES);
+    [...entries].sort((a, b) => a - b).forEach((entry, i) => keys.writeUIntBE(entry, i * ENTRY_BYTES, ENTRY_BYTES));
+    insert.run(vault, bucket, keys);
   }
 }
 
@@ -207,13 +265,30 @@ function encodeIds(ids: readonly number[]): Buffer {
   return Buffer.from(bytes);
 }
 
-/** Byte offset of the first key in the sorted list that is >= `key`. */
-function searchKeys(keys: Buffer, key: Buffer): number {
+/** The holder ids of an LEB128 list. */
+function decodeIds(packed: Buffer): number[] {
+  const ids: number[] = [];
+  let value = 0;
+  let shift = 0;
+  for (const byte of packed) {
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (byte < 0x80) {
+      ids.push(value);
+      value = 0;
+      shift = 0;
+    }
+  }
+  return ids;
+}
+
+/** Byte offset of the first entry in the sorted list that is >= `entry`. */
+function searchEntries(keys: Buffer, entry: number): number {
   let lo = 0;
   let hi = keys.length / ENTRY_BYTES;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (Buffer.compare(keys.subarray(mid * ENTRY_BYTES, (mid + 1) * ENTRY_BYTES), key) < 0) lo = mid + 1;
+    if (keys.readUIntBE(mid * ENTRY_BYTES, ENTRY_BYTES) < entry) lo = mid + 1;
     else hi = mid;
   }
   return lo * ENTRY_BYTES;
