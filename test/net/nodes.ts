@@ -3,7 +3,7 @@
  * a storage client in the test process that joins the same network through one of them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { StorageClient } from '../../electron/engine/client/storageClient.ts';
@@ -14,6 +14,7 @@ import { Libp2pNetwork } from '../../electron/engine/net/libp2pNetwork.ts';
 import { fromHex, sha256, toHex, type Name } from '../../electron/engine/names.ts';
 import type { Network, WireStats } from '../../electron/engine/transport.ts';
 import { eventually } from '../helpers.ts';
+import { invariantFailures, type RunOutcome } from '../sim/invariants.ts';
 
 /** Where cleanups go: the test's `after` hooks, or the benchmark's own list. */
 export const hooks = { cleanup: (fn: () => unknown) => after(fn) };
@@ -114,6 +115,38 @@ export class NodeProcess {
     const hex = toHex(chunk);
     return existsSync(join(this.dir, 'chunks', hex.slice(0, 2), hex));
   }
+
+  /** The chunk files on this vault's disk (a write in progress, `<name>.<pid>.tmp`, is not one yet). */
+  diskUsage(): { count: number; bytes: number } {
+    const usage = { count: 0, bytes: 0 };
+    const root = join(this.dir, 'chunks');
+    for (const dir of existsSync(root) ? readdirSync(root) : []) {
+      for (const file of readdirSync(join(root, dir))) {
+        if (!/^[0-9a-f]{64}$/.test(file)) continue;
+        usage.count++;
+        usage.bytes += statSync(join(root, dir, file)).size;
+      }
+    }
+    return usage;
+  }
+}
+
+/**
+ * Waits for the exactly-once invariants (test/sim/invariants.ts) to hold on the running `nodes`, as
+ * they must once the network is left alone; fails with every one that does not.
+ */
+export async function assertExact(nodes: NodeProcess[], run: Omit<RunOutcome, 'running' | 'isOnline'>, timeoutMs = 120_000): Promise<void> {
+  const running = nodes.filter((n) => n.alive);
+  const online = new Set(running.map((n) => n.id));
+  const outcome: RunOutcome = {
+    ...run,
+    running: running.map((n) => ({ id: n.id, name: n.name, holds: (chunk: Name) => n.holdsOnDisk(chunk), usage: () => n.diskUsage() })),
+    isOnline: (vault) => online.has(toHex(vault)),
+  };
+  let failures: string[] = [];
+  await eventually(async () => (failures = await invariantFailures(outcome)).length === 0, 'the exactly-once invariants hold', timeoutMs).catch(() => {
+    throw new Error(`the exactly-once invariants do not hold:\n${failures.join('\n')}`);
+  });
 }
 
 const START_BATCH = 4;

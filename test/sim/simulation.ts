@@ -11,15 +11,15 @@ import { join } from 'node:path';
 import { isSafeVaultError } from '../../electron/api/errors.ts';
 import { StorageClient } from '../../electron/engine/client/storageClient.ts';
 import { decryptChunk, encryptChunk, planChunks, type DataMap } from '../../electron/engine/client/selfEncryption.ts';
-import { AUDIT_INTERVAL_MS, MAX_HOLDERS, MIN_HOLDERS, OP_DEADLINE_MS, SWEEP_RECHECK_MS } from '../../electron/engine/constants.ts';
+import { AUDIT_INTERVAL_MS, OP_DEADLINE_MS, SWEEP_RECHECK_MS } from '../../electron/engine/constants.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
 import { loadIdentity, type Identity } from '../../electron/engine/identity.ts';
-import { Groups } from '../../electron/engine/group.ts';
 import { KeyedLock } from '../../electron/engine/keyedLock.ts';
 import { sha256, toHex, type Name } from '../../electron/engine/names.ts';
 import { LocalNetwork } from '../../electron/engine/network.ts';
 import type { LinkConditions } from '../../electron/engine/transport.ts';
+import { invariantFailures } from './invariants.ts';
 import { VirtualClock } from './virtualClock.ts';
 
 export interface SimOptions {
@@ -201,7 +201,28 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
     for (const id of away.splice(0, Math.ceil(away.length / 2))) await clock.drive(network.startVault(id));
     await clock.pass(options.quietMs);
 
-    await clock.drive(checkInvariants(network, clients, chunks, files, told, holdsFile, failures));
+    const labels = new Map<string, string>();
+    chunks.forEach((c, i) => labels.set(toHex(sha256(c)), `chunk ${i}`));
+    files.forEach((f, i) => f.chunks.forEach((c, j) => labels.set(toHex(sha256(c)), `file ${i} chunk ${j}`)));
+    const held = files.flatMap((file, fi) => (holdsFile.some((h) => h.has(fi)) ? [{ file, fi }] : []));
+    const readBack = async (file: SimFile) => {
+      const plain = await Promise.all(file.chunks.map(async (c, i) => decryptChunk(await clients[0]!.getChunk(sha256(c)), i, file.map)));
+      return Buffer.concat(plain).equals(file.bytes);
+    };
+    const running = network.running().map((v) => ({ id: v.id, name: v.name, holds: (chunk: Name) => existsSync(v.storageNode.pathOf(chunk)), usage: () => v.storageNode.usage() }));
+    failures.push(
+      ...(await clock.drive(
+        invariantFailures({
+          running,
+          isOnline: (vault) => network.hub.isOnline(vault),
+          clients,
+          told,
+          chunks: labels,
+          files: held.map(({ file, fi }) => ({ label: `file ${fi}`, readBack: () => readBack(file) })),
+          network: network.networkOf(clients[0]!.identity.name),
+        }),
+      )),
+    );
     const fingerprint = toHex(sha256(Buffer.from(JSON.stringify({ failures, told: told.map((t) => [...t].sort()), steps: clock.steps }))));
     const stats = network.hub.stats();
     return { seed, failures, ops, churn: churnEvents, latencies, messages: stats.messages, bytes: stats.bytes, fingerprint };
@@ -213,65 +234,3 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
 }
 
 const sleepFor = (clock: VirtualClock, ms: number) => new Promise<void>((resolve) => clock.after(ms, resolve));
-
-async function checkInvariants(
-  network: LocalNetwork,
-  clients: StorageClient[],
-  chunks: Buffer[],
-  files: SimFile[],
-  told: Map<string, number>[],
-  holdsFile: Set<number>[],
-  failures: string[],
-): Promise<void> {
-  const names = new Map<string, string>();
-  chunks.forEach((c, i) => names.set(toHex(sha256(c)), `chunk ${i}`));
-  files.forEach((f, i) => f.chunks.forEach((c, j) => names.set(toHex(sha256(c)), `file ${i} chunk ${j}`)));
-  const observer = clients[0]!;
-  for (const [hex, label] of names) {
-    const name = Buffer.from(hex, 'hex');
-    let owners = 0;
-    for (const [ci, client] of clients.entries()) {
-      const refcount = await client.refcount(name).catch((e: Error) => e);
-      const expected = told[ci]!.get(hex) ?? 0;
-      if (refcount !== expected) failures.push(`${label}: c${ci} was told refcount ${expected}, the network says ${refcount instanceof Error ? refcount.message : refcount}`);
-      if (typeof refcount === 'number' && refcount > 0) owners++;
-    }
-    const record = await observer.info(name).catch((e: Error) => e);
-    if (record instanceof Error) {
-      failures.push(`${label}: record unreadable: ${record.message}`);
-      continue;
-    }
-    const onDisk = network.running().filter((v) => existsSync(v.storageNode.pathOf(name))).map((v) => v.id);
-    if (!record) {
-      if (owners > 0) failures.push(`${label}: ${owners} owners but no record`);
-      if (onDisk.length > 0) failures.push(`${label}: no owners, bytes on ${onDisk.length} disks`);
-      continue;
-    }
-    if (record.subscribers !== owners) failures.push(`${label}: ${record.subscribers} subscribers, ${owners} owners`);
-    const online = record.holders.filter((h) => network.hub.isOnline(h)).map(toHex);
-    if (online.length < MIN_HOLDERS) failures.push(`${label}: ${online.length} online holders`);
-    if (record.holders.length > MAX_HOLDERS) failures.push(`${label}: ${record.holders.length} holders listed`);
-    for (const holder of online) if (!onDisk.includes(holder)) failures.push(`${label}: listed holder ${holder.slice(0, 8)} has no bytes`);
-    for (const vault of onDisk) if (!online.includes(vault)) failures.push(`${label}: vault ${vault.slice(0, 8)} keeps bytes it is not listed for`);
-  }
-  // Every node's account, as its manager group agrees on it, matches what its disk holds.
-  const groups = new Groups(network.networkOf(observer.identity.name));
-  for (const vault of network.running()) {
-    const node = vault.name;
-    const { account } = await groups.read(node, { type: 'snm.account', node }, node).catch(() => ({ account: null }));
-    const disk = vault.storageNode.usage();
-    const counted = account ? { count: account.storedCount, bytes: account.storedBytes } : { count: 0, bytes: 0 };
-    if (counted.count !== disk.count || counted.bytes !== disk.bytes) {
-      failures.push(`vault ${vault.id.slice(0, 8)}: account says ${counted.count} chunks, ${counted.bytes} bytes; disk holds ${disk.count}, ${disk.bytes}`);
-    }
-  }
-  for (const [fi, file] of files.entries()) {
-    if (!holdsFile.some((held) => held.has(fi))) continue;
-    try {
-      const plain = await Promise.all(file.chunks.map(async (c, i) => decryptChunk(await observer.getChunk(sha256(c)), i, file.map)));
-      if (!Buffer.concat(plain).equals(file.bytes)) failures.push(`file ${fi} came back different`);
-    } catch (error) {
-      failures.push(`file ${fi} could not be read back: ${(error as Error).message}`);
-    }
-  }
-}
