@@ -68,8 +68,10 @@ async function repaired(client: StorageClient, chunks: Name[], running: Set<stri
       const record = await client.info(chunk).catch(() => null);
       if (!record || record.holders.filter((h) => running.has(toHex(h))).length < MIN_HOLDERS) still.push(chunk);
     });
-    if (still.length > 0) progress(`${chunks.length - still.length} of ${chunks.length} chunks repaired`);
+    if (still.length < left.length) progress(`${chunks.length - still.length} of ${chunks.length} chunks repaired`);
     left = still;
+    // A pause between rounds of asking, so the asking does not crowd out the repair it waits for.
+    if (left.length > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
