@@ -124,7 +124,9 @@ export async function startNodes(dirOf: (i: number) => string, count: number, fo
   const nodes = [first];
   // A few at a time: a dozen processes loading libp2p at once starve a 2-core machine.
   for (let i = 1; i < count; i += START_BATCH) {
-    const batch = Array.from({ length: Math.min(START_BATCH, count - i) }, (_, j) => NodeProcess.start(dirOf(i + j), { bootstrap: [first.address] }));
+    // Through the first vault and the latest batch: one bootstrap vault for dozens of joiners is swamped on a busy machine.
+    const bootstrap = [first, ...nodes.slice(1).slice(-START_BATCH)].map((n) => n.address);
+    const batch = Array.from({ length: Math.min(START_BATCH, count - i) }, (_, j) => NodeProcess.start(dirOf(i + j), { bootstrap }));
     nodes.push(...(await Promise.all(batch)));
   }
   await eventually(() => nodes.every((n) => n.online() === count), `every vault sees all ${count}`, formMs).catch((error: Error) => {
