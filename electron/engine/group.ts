@@ -45,6 +45,14 @@ export class Groups {
    * answered at all. Refusals from a quorum are the group's answer.
    */
   async read<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<Reply<T>> {
+    return (await this.readAll(target, message, exclude)).reply;
+  }
+
+  /**
+   * As `read`, with the newest version any member answered with: newer than the reply's when a
+   * quorum still agrees on a state that some member has seen superseded (a group catching up).
+   */
+  async readAll<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
     const { clock } = this.#network;
     for (let round = 0; ; round++) {
       try {
@@ -57,7 +65,7 @@ export class Groups {
     }
   }
 
-  async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<Reply<T>> {
+  async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
     const members = this.members(target, exclude);
     if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
     const needed = quorumOf(members.length);
@@ -67,14 +75,15 @@ export class Groups {
       const reason = settled.find((s) => s.status === 'rejected')?.reason as Error | undefined;
       throw new SafeVaultError('unavailable', `the group could not answer (${needed} of ${members.length} needed)${reason ? `: ${reason.message}` : ''}`);
     }
+    const newest = replies.sort((a, b) => b.version - a.version)[0]!;
     const tally = new Map<string, number>();
     for (const reply of replies) {
       const key = digestOf(reply as unknown as WireValue);
       const votes = (tally.get(key) ?? 0) + 1;
       tally.set(key, votes);
-      if (votes >= needed) return reply;
+      if (votes >= needed) return { reply, newest: newest.version };
     }
-    return replies.sort((a, b) => b.version - a.version)[0]!;
+    return { reply: newest, newest: newest.version };
   }
 
   /**

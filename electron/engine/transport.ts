@@ -32,6 +32,11 @@ export interface RoutingView {
   /** Whether `name` is among the `count` vaults closest to `target` of all this view has seen online, gone or not. */
   isNearAmongKnown(target: Name, name: Name, count: number): boolean;
   onChange(listener: (change: MembershipChange) => void): () => void;
+  /**
+   * Resolves once the view has taken in the network its vault (re)joined: until then it may lack
+   * vaults that are online, so a group it names may be the wrong one.
+   */
+  settled(): Promise<void>;
 }
 
 export interface Network {
@@ -54,6 +59,11 @@ export interface LinkConditions {
   viewLagMs: [number, number];
   /** How long a vanished vault takes to be noticed. */
   detectMs: number;
+  /**
+   * A (re)starting vault learns of the vaults already online one at a time, in no particular order,
+   * this many ms apart (as its dials and DHT walks find them). Absent: it knows them all at once.
+   */
+  learnEachMs?: number;
   /** A request with no reply by then fails as unreachable. */
   timeoutMs: number;
 }
@@ -82,6 +92,8 @@ export class View implements RoutingView {
   /** Every vault this view has seen online: a judgement made against it stays true as vaults come and go. */
   readonly #known = new Map<string, Name>();
   readonly #listeners = new Set<(change: MembershipChange) => void>();
+  #settled = Promise.resolve();
+  #settle?: () => void;
 
   online(): readonly Name[] {
     return [...this.#online.values()];
@@ -110,6 +122,20 @@ export class View implements RoutingView {
   onChange(listener: (change: MembershipChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  settled(): Promise<void> {
+    return this.#settled;
+  }
+
+  /** The transport is still finding the network: `settled()` waits for `settle()`. */
+  unsettle(): void {
+    if (!this.#settle) this.#settled = new Promise((resolve) => (this.#settle = resolve));
+  }
+
+  settle(): void {
+    this.#settle?.();
+    this.#settle = undefined;
   }
 
   apply(kind: MembershipChange['kind'], vault: Name, graceful: boolean): void {
@@ -144,7 +170,9 @@ export class InProcessHub {
     // A fresh view each time: a vault that restarts learns the network anew, with nothing stale.
     const view = new View();
     this.#views.set(toHex(self), view);
-    view.seed(this.#online.values());
+    const { learnEachMs } = this.conditions;
+    if (learnEachMs === undefined) view.seed(this.#online.values());
+    else this.#learn(view, self, learnEachMs);
     return { self, view, clock: this.clock, request: (to, message) => this.#request(self, to, message) };
   }
 
@@ -198,6 +226,24 @@ export class InProcessHub {
       if (lag === 0) view.apply(kind, vault, graceful);
       else this.clock.after(lag, () => view.apply(kind, vault, graceful));
     }
+  }
+
+  /** Tells a new view of the vaults online one by one, in random order; it is settled after the last. */
+  #learn(view: View, self: Name, eachMs: number): void {
+    const vaults = [...this.#online.values()].filter((v) => !v.equals(self));
+    for (let i = vaults.length - 1; i > 0; i--) {
+      const j = Math.floor(this.clock.random() * (i + 1));
+      [vaults[i], vaults[j]] = [vaults[j]!, vaults[i]!];
+    }
+    view.unsettle();
+    vaults.forEach((vault, i) =>
+      this.clock.after((i + 1) * eachMs, () => {
+        // One that left meanwhile is not learnt (its departure reached the views that knew it).
+        if (this.#online.has(toHex(vault))) view.apply('joined', vault, true);
+        if (i === vaults.length - 1) view.settle();
+      }),
+    );
+    if (vaults.length === 0) view.settle();
   }
 
   #uniform([min, max]: [number, number]): number {

@@ -152,15 +152,17 @@ export async function assertExact(nodes: NodeProcess[], run: Omit<RunOutcome, 'r
 const START_BATCH = 4;
 
 /** Starts `count` vault processes: the first starts the network, the rest join through it. */
-export async function startNodes(dirOf: (i: number) => string, count: number): Promise<NodeProcess[]> {
+export async function startNodes(dirOf: (i: number) => string, count: number, formMs = 180_000): Promise<NodeProcess[]> {
   const first = await NodeProcess.start(dirOf(0));
   const nodes = [first];
   // A few at a time: a dozen processes loading libp2p at once starve a 2-core machine.
   for (let i = 1; i < count; i += START_BATCH) {
-    const batch = Array.from({ length: Math.min(START_BATCH, count - i) }, (_, j) => NodeProcess.start(dirOf(i + j), { bootstrap: [first.address] }));
+    // Through the first vault and the latest batch: one bootstrap vault for dozens of joiners is swamped on a busy machine.
+    const bootstrap = [first, ...nodes.slice(1).slice(-START_BATCH)].map((n) => n.address);
+    const batch = Array.from({ length: Math.min(START_BATCH, count - i) }, (_, j) => NodeProcess.start(dirOf(i + j), { bootstrap }));
     nodes.push(...(await Promise.all(batch)));
   }
-  await eventually(() => nodes.every((n) => n.online() === count), `every vault sees all ${count}`, 180_000).catch((error: Error) => {
+  await eventually(() => nodes.every((n) => n.online() === count), `every vault sees all ${count}`, formMs).catch((error: Error) => {
     throw new Error(`${error.message} (they see ${nodes.map((n) => n.online()).join(', ')}): ${nodes.map((n) => n.stderr.filter((l) => !l.includes(' joined ')).join(' | ')).join(' || ')}`);
   });
   return nodes;

@@ -68,7 +68,8 @@ export interface SimResult {
 
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-function seededIdentity(clock: VirtualClock): Identity {
+/** An identity drawn from the clock's generator, so a seed replays the same vault names. */
+export function seededIdentity(clock: VirtualClock): Identity {
   const der = Buffer.concat([PKCS8_ED25519, clock.bytes(32)]);
   return loadIdentity(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'der', type: 'pkcs8' }));
 }

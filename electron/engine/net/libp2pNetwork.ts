@@ -146,8 +146,10 @@ export class Libp2pNetwork implements Network {
   #node?: Node;
   #receiver?: Receiver;
   #timers: (() => void)[] = [];
-  /** Membership changes seen so far, and how long until the next mesh maintenance. */
+  /** Membership changes seen so far, dials to vaults newly found, and how long until the next mesh maintenance. */
   #changes = 0;
+  #found = 0;
+  #unsettled = true;
   #maintainDelay = MAINTAIN_MIN_MS;
   #stopped = false;
 
@@ -219,6 +221,8 @@ export class Libp2pNetwork implements Network {
       await node.handle(GOODBYE_PROTOCOL, (stream, connection) => this.#goodbye(stream, connection));
     }
     await node.start();
+    // Settled by the first maintenance round that finds no vault this one has not met (see #maintain).
+    this.#view.unsettle();
     if (this.#member && receiver) this.#view.apply('joined', this.self, true);
     if (bootAddrs.length > 0 && this.#options.waitForBootstrap === false) {
       void this.#bootstrap(node, bootAddrs, Infinity).catch((error: Error) => this.#stopped || this.#log('warn', error.message));
@@ -421,6 +425,7 @@ export class Libp2pNetwork implements Network {
     if (this.#node!.getConnections(info.id).length > 0) return;
     // The addresses a DHT answer carries are what to dial: without them the dialer would first look the peer up.
     if (info.multiaddrs.length > 0) void this.#node!.peerStore.merge(info.id, { multiaddrs: info.multiaddrs }).catch(() => undefined);
+    this.#found++;
     void this.#dial(info.id);
   }
 
@@ -459,27 +464,37 @@ export class Libp2pNetwork implements Network {
 
   /**
    * Keeps the mesh whole: walks the DHT towards this vault and a random name (which fills the peer
-   * store with vaults further away), then dials every vault it knows and is not connected to.
+   * store with vaults further away), then dials every vault it knows and is not connected to. The
+   * first round whose walks both end, meet vaults (unless this one is alone) and turn up none it
+   * has not met, with no identify outstanding and no membership change, settles the view.
    */
   async #maintain(): Promise<void> {
     const node = this.#node!;
     if (this.#stopped) return;
-    const changesBefore = this.#changes;
+    const [changesBefore, foundBefore] = [this.#changes, this.#found];
+    let walked = true;
+    let met = 0;
     for (const key of [this.self, this.clock.bytes(32)]) {
       try {
         for await (const event of node.services.dht.getClosestPeers(key, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })) {
-          if (event.name === 'FINAL_PEER') this.#discovered(event.peer);
+          if (event.name === 'FINAL_PEER') {
+            met++;
+            this.#discovered(event.peer);
+          }
           if (event.name === 'PEER_RESPONSE') for (const peer of event.closer) this.#discovered(peer);
         }
       } catch {
-        // A walk cut short still found what it found.
+        // A walk cut short still found what it found (but does not settle the view).
+        walked = false;
       }
     }
     // A connection whose identify failed (a timeout under load) is asked again: otherwise a vault
     // connected to this one would never be in its view.
+    let unidentified = 0;
     for (const connection of node.getConnections()) {
       const name = nameOfPeer(connection.remotePeer);
       if (!name || this.#stopped || this.#view.isOnline(name) || this.#strangers.has(connection.remotePeer.toString())) continue;
+      unidentified++;
       try {
         const result = await node.services.identify.identify(connection, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
         this.#identified(result.peerId, result.protocols);
@@ -491,6 +506,12 @@ export class Libp2pNetwork implements Network {
     for (const known of this.#known.values()) {
       if (this.#stopped) return;
       if (node.getConnections(known.peer).length === 0 && known.nextDialAt <= now) void this.#dial(known.peer);
+    }
+    const alone = this.#view.online().length <= 1 && (this.#options.bootstrap ?? []).length === 0;
+    if (walked && (met > 0 || alone) && unidentified === 0 && this.#changes === changesBefore && this.#found === foundBefore && this.#unsettled) {
+      this.#unsettled = false;
+      this.#view.settle();
+      this.#log('info', `view settled (${this.#view.online().length} online)`);
     }
     // A quiet network is walked less and less often; any change makes it eager again (see #changed).
     if (this.#changes === changesBefore) this.#maintainDelay = Math.min(MAINTAIN_MAX_MS, this.#maintainDelay * 2);

@@ -43,6 +43,8 @@ export class StorageNode {
   readonly #dirs = new Set<string>();
   #usage: { count: number; bytes: number };
   #delivery = Promise.resolve();
+  /** Whether this vault's view has taken in the network (see sweepAll). */
+  #viewSettled = false;
   donated: number;
 
   constructor(ctx: VaultContext, chunksDir: string, donated: number) {
@@ -59,12 +61,14 @@ export class StorageNode {
       checked: db.prepare<[number, Buffer]>('UPDATE sn_chunk SET checked_at = ? WHERE name = ?'),
       remove: db.prepare<[Buffer], number>('DELETE FROM sn_chunk WHERE name = ? RETURNING size').pluck(),
       due: db.prepare<[number, number], { name: Buffer; size: number }>('SELECT name, size FROM sn_chunk WHERE checked_at < ? ORDER BY checked_at LIMIT ?'),
+      after: db.prepare<[Buffer, number], Buffer>('SELECT name FROM sn_chunk WHERE name > ? ORDER BY name LIMIT ?').pluck(),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
       queueReport: db.prepare<[Buffer, Buffer, number, string]>('INSERT OR IGNORE INTO sn_report (op, chunk, size, change) VALUES (?, ?, ?, ?)'),
       reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report ORDER BY seq'),
       reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE op = ?'),
     };
     this.#dropUnlisted();
+    void ctx.network.view.settled().then(() => (this.#viewSettled = true));
     // Counted once at open and kept in step, so a put doesn't sum the whole table.
     this.#usage = this.#sql.usage.get()!;
   }
@@ -181,42 +185,62 @@ export class StorageNode {
 
   /** A hint that a chunk may be gone: checked with its data_manager group before anything is deleted. */
   async onSweep(msg: MessageOf<'node.sweep'>): Promise<Reply<'node.sweep'>> {
-    return { deleted: await this.#sweepOne(msg.chunk) };
+    return { deleted: (await this.#check(msg.chunk)) === 'deleted' };
   }
 
-  /** Reviews a slice of the disk: chunks no data_manager group confirmed lately (and sends the reports still owed). */
+  /**
+   * Reviews a slice of the disk: chunks no data_manager group confirmed lately (and sends the
+   * reports still owed). Not before the view has settled: sweepAll checks everything then.
+   */
   async sweep(): Promise<void> {
     void this.deliverReports(); // not waited for: an unreachable manager group must not hold the sweep up
-    await this.#sweepBatch(this.#ctx.clock.now() - SWEEP_RECHECK_MS);
+    if (!this.#viewSettled) return;
+    for (const { name } of this.#sql.due.all(this.#ctx.clock.now() - SWEEP_RECHECK_MS, SWEEP_BATCH)) await this.#sweepOne(name);
   }
 
-  /** After time away: every chunk is checked once (deletes and prunes made meanwhile could not reach this node). */
+  /**
+   * After time away: every chunk is checked once (deletes and prunes made meanwhile could not reach
+   * this node), when this vault's view has taken in the network: before that, the group it would
+   * ask about a chunk may not be the chunk's group.
+   */
   async sweepAll(): Promise<void> {
-    const since = this.#ctx.clock.now();
+    await this.#ctx.network.view.settled();
     void this.deliverReports();
-    while ((await this.#sweepBatch(since)) > 0);
+    for (let after: Buffer = Buffer.alloc(0); ; ) {
+      const names = this.#sql.after.all(after, SWEEP_BATCH);
+      if (names.length === 0) return;
+      for (const name of names) await this.#sweepOne(name);
+      after = names.at(-1)!;
+    }
   }
 
-  async #sweepBatch(checkedBefore: number): Promise<number> {
-    const due = this.#sql.due.all(checkedBefore, SWEEP_BATCH);
-    for (const { name } of due) {
-      // A chunk that cannot be checked now is marked anyway, so one unreachable group does not stall the rest.
-      if (!(await this.#sweepOne(name).catch(() => false))) this.#sql.checked.run(this.#ctx.clock.now(), name);
-    }
-    return due.length;
+  /**
+   * A chunk the group could not settle (unreachable, or not knowing of it yet) stays due, queued
+   * behind the chunks due longer: the next sweep asks again, and one such chunk never stalls the rest.
+   */
+  async #sweepOne(chunk: Name): Promise<void> {
+    const outcome = await this.#check(chunk).catch(() => 'unsure' as const);
+    if (outcome === 'unsure') this.#sql.checked.run(this.#ctx.clock.now() - SWEEP_RECHECK_MS, chunk);
   }
 
-  async #sweepOne(chunk: Name): Promise<boolean> {
-    if (!this.#sql.has.get(chunk)) return false;
-    const { version, record } = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk });
-    const now = this.#ctx.clock.now();
-    const listed = record?.holders.some((h) => h.equals(this.#ctx.self));
-    // Only positive evidence deletes: a decision made after this placement's, that deleted the record or left this node out.
-    if (listed || version <= (this.#sql.base.get(chunk) ?? Number.MAX_SAFE_INTEGER)) {
-      this.#sql.checked.run(now, chunk);
-      return false;
+  /** Asks the chunk's data_manager group about this node's copy: confirmed (kept), deleted, or nothing conclusive. */
+  async #check(chunk: Name): Promise<'kept' | 'deleted' | 'unsure' | 'absent'> {
+    if (!this.#sql.has.get(chunk)) return 'absent';
+    const { reply: { version, record }, newest } = await this.#ctx.groups.readAll(chunk, { type: 'dm.info', chunk });
+    if (record?.holders.some((h) => h.equals(this.#ctx.self))) {
+      // A member has seen a later decision the rest have not caught up with (yet): not the group's word.
+      if (version < newest) return 'unsure';
+      this.#sql.checked.run(this.#ctx.clock.now(), chunk);
+      return 'kept';
     }
-    return this.#delete(chunk) !== undefined;
+    // Only positive evidence deletes: a decision made after this placement's, that deleted the record
+    // or left this node out. An older answer is a placement still being decided, or a group that
+    // does not know the chunk (yet): nothing is concluded from it.
+    const base = this.#sql.base.get(chunk);
+    if (base === undefined) return 'absent';
+    if (version <= base) return 'unsure';
+    this.#delete(chunk);
+    return 'deleted';
   }
 
   /** Drops the chunk and queues its release for the node's managers; returns its size if it was held. */
