@@ -58,3 +58,32 @@ for (const seed of SEEDS) {
     }
   });
 }
+
+test('a vault cut off from the rest (its link down, still running) while its chunk is deleted sweeps the bytes when the link is back', async () => {
+  const clock = new VirtualClock(3);
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'app.sqlite'));
+  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), { clock, newIdentity: () => seededIdentity(clock) });
+  try {
+    await clock.drive(network.start(12));
+    const identity = seededIdentity(clock);
+    const client = new StorageClient('c', identity, network.networkOf(identity.name), new EventBus());
+    const { name } = await clock.drive(client.putChunk(clock.bytes(5000)));
+    const [holder] = (await clock.drive(network.chunkRecord(name)))!.holders;
+    network.hub.cutOff(holder!);
+    // The others see it go (failed pings), it sees them all go; then the chunk is deleted without it.
+    await clock.pass(5000);
+    assert.equal((await clock.drive(client.deleteChunk(name))).deleted, true);
+    await clock.pass(60_000);
+    assert.deepEqual(vaultsHoldingOnDisk(dir, toHex(name)), [toHex(holder!)], 'only the cut-off vault still has the bytes');
+
+    network.hub.reconnect(holder!);
+    const deadline = clock.now() + 2 * 60_000;
+    while (vaultsHoldingOnDisk(dir, toHex(name)).length > 0 && clock.now() < deadline) await clock.pass(1000);
+    assert.deepEqual(vaultsHoldingOnDisk(dir, toHex(name)), [], 'the reconnected vault swept the deleted bytes, well before its ten-minute recheck');
+    assert.equal(await clock.drive(network.chunkRecord(name)), null, 'the chunk stays deleted');
+  } finally {
+    network.close();
+    db.close();
+  }
+});

@@ -158,6 +158,8 @@ export class InProcessHub {
   readonly #views = new Map<string, View>();
   /** Vaults that left or vanished: whatever they still had in flight goes nowhere. */
   readonly #stopped = new Set<string>();
+  /** Running vaults whose link is down (see cutOff). */
+  readonly #cut = new Set<string>();
   readonly #stats: WireStats = { messages: 0, bytes: 0, byType: {} };
 
   constructor(clock: Clock = systemClock, conditions: LinkConditions = PERFECT_LINKS) {
@@ -207,6 +209,22 @@ export class InProcessHub {
     if (this.#online.delete(toHex(name))) this.#tell('left', name, false, this.conditions.detectMs);
   }
 
+  /**
+   * A link down: the vault keeps running, but nothing passes between it and the others. Each side's
+   * view loses the other after the failure detector's delay (no goodbye, as over a real network).
+   */
+  cutOff(name: Name): void {
+    const hex = toHex(name);
+    if (this.#cut.has(hex) || !this.#online.has(hex)) return;
+    this.#cut.add(hex);
+    this.#partition('left', name, false);
+  }
+
+  /** The link is back: each side sees the other again. */
+  reconnect(name: Name): void {
+    if (this.#cut.delete(toHex(name)) && this.#online.has(toHex(name))) this.#partition('joined', name, true);
+  }
+
   isOnline(name: Name): boolean {
     return this.#online.has(toHex(name));
   }
@@ -217,6 +235,23 @@ export class InProcessHub {
 
   stats(): WireStats {
     return structuredClone(this.#stats);
+  }
+
+  /** `vault` and everyone else see each other go (or come back), each view after its own lag. */
+  #partition(kind: MembershipChange['kind'], vault: Name, graceful: boolean): void {
+    const afterMs = kind === 'left' ? this.conditions.detectMs : 0;
+    const mine = this.#views.get(toHex(vault));
+    for (const [hex, view] of this.#views) {
+      if (hex === toHex(vault) || !this.#online.has(hex)) continue;
+      const other = this.#online.get(hex)!;
+      this.clock.after(afterMs + this.#uniform(this.conditions.viewLagMs), () => view.apply(kind, vault, graceful));
+      if (mine) this.clock.after(afterMs + this.#uniform(this.conditions.viewLagMs), () => mine.apply(kind, other, graceful));
+    }
+  }
+
+  /** Whether frames pass between two vaults (a vault always reaches itself). */
+  #linked(a: Name, b: Name): boolean {
+    return a.equals(b) || (!this.#cut.has(toHex(a)) && !this.#cut.has(toHex(b)));
   }
 
   #tell(kind: MembershipChange['kind'], vault: Name, graceful: boolean, afterMs: number): void {
@@ -289,12 +324,13 @@ export class InProcessHub {
         }
       };
       this.#send(message.type, frame, (arrived) => {
+        if (!this.#linked(from, to)) return; // lost on a link that is down: the request times out
         const endpoint = this.#endpoints.get(toHex(to));
         // Nobody there: refused at once, as a connection to a process that is gone would be.
         if (!endpoint) return this.#send('error', errorFrame(new SafeVaultError('unavailable', `vault ${short} is not running`)), answer);
         void serveFrame(endpoint, from, arrived).then((out) => {
           // A vault that stopped while handling this never answers, as a crashed process would not.
-          if (this.#endpoints.get(toHex(to)) === endpoint) this.#send(`${message.type}:reply`, out, answer);
+          if (this.#endpoints.get(toHex(to)) === endpoint && this.#linked(from, to)) this.#send(`${message.type}:reply`, out, answer);
         });
       });
     });
