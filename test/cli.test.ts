@@ -9,30 +9,15 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { CLI, runCli, type CliRun } from './helpers.ts';
 
-const CLI = join(import.meta.dirname, '..', 'electron', 'daemon', 'cli.ts');
 const TIMEOUT = { timeout: 120_000 };
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('safevault CLI', () => {
   let dataDir: string;
   let daemon: ChildProcess | undefined;
 
-  /** Runs `safevault ...args --data-dir <dataDir>` with Node 24 (process.execPath), never throwing. */
-  async function cli(...args: string[]): Promise<Run> {
-    const child = spawn(process.execPath, [CLI, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (part) => (stdout += part));
-    child.stderr.on('data', (part) => (stderr += part));
-    const [code] = await once(child, 'close');
-    return { code, stdout, stderr };
-  }
+  const cli = (...args: string[]): Promise<CliRun> => runCli(dataDir, ...args);
 
   /** `cli(...args, '--json')`, which must succeed; its one line of output, parsed. */
   async function json(...args: string[]): Promise<any> {

@@ -1,5 +1,7 @@
 /** Shared test scaffolding: temp data dirs, real engines, and looking at what is really on disk. */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,4 +52,24 @@ export async function eventually<T>(check: () => T | Promise<T>, what: string, t
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The CLI's entry, run as `safevault` is. */
+export const CLI = join(import.meta.dirname, '..', 'electron', 'daemon', 'cli.ts');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `safevault ...args --data-dir <dataDir>` with Node 24 (process.execPath), never throwing. */
+export async function runCli(dataDir: string, ...args: string[]): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (part) => (stdout += part));
+  child.stderr.on('data', (part) => (stderr += part));
+  const [code] = await once(child, 'close');
+  return { code, stdout, stderr };
 }

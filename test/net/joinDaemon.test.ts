@@ -18,23 +18,14 @@ import { MIN_HOLDERS } from '../../electron/engine/constants.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { openEngine } from '../../electron/engine/engine.ts';
 import { SettingsBook } from '../../electron/engine/settings.ts';
-import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
+import { CLI, eventually, runCli, tempDir, writeRandomFile } from '../helpers.ts';
 import { hooks, startNodes } from './nodes.ts';
 
-const CLI = join(import.meta.dirname, '../../electron/daemon/cli.ts');
-// Four, not three: in a network of exactly four vaults a chunk was placed on three and stayed short
-// (a candidate's account not readable by a quorum of its three managers; see the report).
-const NODES = 4;
+// With the daemon's own vault, a network of exactly four: every vault is a holder of every chunk, and
+// a data_manager places a copy on itself (a request to itself over libp2p).
+const NODES = 3;
 
-async function cli(dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (part) => (stdout += part));
-  child.stderr.on('data', (part) => (stderr += part));
-  const [code] = await once(child, 'close');
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 async function startDaemon(dataDir: string) {
   const child = spawn(process.execPath, [CLI, 'daemon', '--data-dir', dataDir, '--vaults', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
