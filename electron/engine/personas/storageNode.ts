@@ -185,7 +185,7 @@ export class StorageNode {
 
   /** A hint that a chunk may be gone: checked with its data_manager group before anything is deleted. */
   async onSweep(msg: MessageOf<'node.sweep'>): Promise<Reply<'node.sweep'>> {
-    return { deleted: (await this.#check(msg.chunk)) === 'deleted' };
+    return { deleted: (await this.#sweepOne(msg.chunk)) === 'deleted' };
   }
 
   /**
@@ -215,12 +215,14 @@ export class StorageNode {
   }
 
   /**
-   * A chunk the group could not settle (unreachable, or not knowing of it yet) stays due, queued
+   * Checks one chunk, for a sweep or a data_manager's hint. A chunk the group could not settle
+   * (unreachable, not knowing of it yet, a decision not yet committed everywhere) stays due, queued
    * behind the chunks due longer: the next sweep asks again, and one such chunk never stalls the rest.
    */
-  async #sweepOne(chunk: Name): Promise<void> {
+  async #sweepOne(chunk: Name): Promise<'kept' | 'deleted' | 'unsure' | 'absent'> {
     const outcome = await this.#check(chunk).catch(() => 'unsure' as const);
     if (outcome === 'unsure') this.#sql.checked.run(this.#ctx.clock.now() - SWEEP_RECHECK_MS, chunk);
+    return outcome;
   }
 
   /** Asks the chunk's data_manager group about this node's copy: confirmed (kept), deleted, or nothing conclusive. */
