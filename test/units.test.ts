@@ -30,8 +30,9 @@ test('XOR closeness: closest() agrees with sorting by distance and honours exclu
   assert.ok(compareDistance(name(3), name(2), name(1)) < 0); // 3^2=1 < 3^1=2
 });
 
-test('quorum: 3 of 4, or a majority of a smaller group', () => {
-  assert.deepEqual([1, 2, 3, 4, 5].map(quorumOf), [1, 2, 2, 3, 3]);
+test('quorum: 3 of 4, or a majority of a network that never had a whole group; a vault cut off from a larger one never decides alone', () => {
+  assert.deepEqual([1, 2, 3, 4, 5].map((size) => quorumOf(size)), [1, 2, 2, 3, 3]);
+  assert.deepEqual([1, 2, 3].map((size) => quorumOf(size, 5)), [3, 3, 3]);
 });
 
 test('KeyedLock serialises work per key but not across keys', async () => {

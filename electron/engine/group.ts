@@ -7,8 +7,13 @@ import type { Name } from './names.ts';
 import type { Network } from './transport.ts';
 import { digestOf, type WireValue } from './wire/codec.ts';
 
-/** Matching answers needed from a group of `size` members: 3 of 4, or a majority of a smaller network. */
-export const quorumOf = (size: number): number => (size >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
+/**
+ * Matching answers needed from a group of `size` members online, in a view that has seen `known`
+ * vaults: 3 of 4, or a majority of a network that never had a whole group. A vault cut off from a
+ * larger network sees a smaller group, but still needs 3: a lone vault deciding on its own would
+ * bring back, when the partition heals, what the others deleted meanwhile.
+ */
+export const quorumOf = (size: number, known = size): number => (size >= GROUP_SIZE || known >= GROUP_SIZE ? QUORUM : Math.floor(size / 2) + 1);
 
 const READ_ROUNDS = 4;
 /** Places beyond a group that other vaults' messages about it may come from: views lag most around churn. */
@@ -68,7 +73,7 @@ export class Groups {
   async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
     const members = this.members(target, exclude);
     if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
-    const needed = quorumOf(members.length);
+    const needed = quorumOf(members.length, this.#network.view.knownCount());
     const settled = await Promise.allSettled(members.map((m) => this.#network.request(m, message)));
     const replies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value as Reply<T>] : []));
     if (replies.length < needed) {

@@ -260,7 +260,7 @@ export class Replicas {
         if (done) return decodeCanonical(done.reply) as R;
         const members = view.closest(place.group, GROUP_SIZE, place.exclude);
         if (!members.some((m) => m.equals(this.#links.self))) fail('unavailable', `this vault is not in the ${book.persona} group of that record`);
-        const needed = quorumOf(members.length);
+        const needed = quorumOf(members.length, view.knownCount());
         const slot = current.version + 1;
         const ballot = this.#nextBallot();
         // Phase 1: the members promise; two more vaults are asked too, in case one still holds a newer state.

@@ -29,6 +29,8 @@ export interface RoutingView {
   isOnline(name: Name): boolean;
   /** The `count` online vaults closest to `target`, closest first. */
   closest(target: Name, count: number, exclude?: Name): Name[];
+  /** How many vaults this view has seen online, gone or not (this one included). */
+  knownCount(): number;
   /** Whether `name` is among the `count` vaults closest to `target` of all this view has seen online, gone or not. */
   isNearAmongKnown(target: Name, name: Name, count: number): boolean;
   onChange(listener: (change: MembershipChange) => void): () => void;
@@ -105,6 +107,10 @@ export class View implements RoutingView {
 
   closest(target: Name, count: number, exclude?: Name): Name[] {
     return closest(target, this.#online.values(), count, exclude);
+  }
+
+  knownCount(): number {
+    return this.#known.size;
   }
 
   isNearAmongKnown(target: Name, name: Name, count: number): boolean {

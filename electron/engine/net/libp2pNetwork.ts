@@ -517,10 +517,17 @@ export class Libp2pNetwork implements Network {
     if (this.#changes === changesBefore) this.#maintainDelay = Math.min(MAINTAIN_MAX_MS, this.#maintainDelay * 2);
   }
 
-  /** Membership moved: whoever else is out there is worth looking for soon. */
+  /**
+   * Membership moved: whoever else is out there is worth looking for soon. A vault left alone (cut
+   * off, or everyone else gone) has to find the network again: its view is unsettled until then.
+   */
   #changed(): void {
     this.#changes++;
     this.#maintainDelay = MAINTAIN_MIN_MS;
+    if (this.#view.online().length <= 1 && !this.#unsettled) {
+      this.#unsettled = true;
+      this.#view.unsettle();
+    }
   }
 
   /** Runs `task` every `ms()`, never two at once (a slow round is skipped, not queued). */

@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
+import { GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import type { MessageOf, NodeChange, Reply } from '../messages.ts';
@@ -45,6 +45,9 @@ export class StorageNode {
   #delivery = Promise.resolve();
   /** Whether this vault's view has taken in the network (see sweepAll). */
   #viewSettled = false;
+  #cutOff = false;
+  /** The check of every chunk under way, if one is: a second request joins it. */
+  #checkingAll: Promise<void> | undefined;
   donated: number;
 
   constructor(ctx: VaultContext, chunksDir: string, donated: number) {
@@ -69,6 +72,16 @@ export class StorageNode {
     };
     this.#dropUnlisted();
     void ctx.network.view.settled().then(() => (this.#viewSettled = true));
+    // Cut off from its groups (fewer vaults in view than a group), this node missed what they decided
+    // meanwhile, and its chunks are not due for a while: when it sees them again, every chunk is
+    // checked, as after a restart.
+    ctx.network.view.onChange((change) => {
+      if (change.after.length < GROUP_SIZE) this.#cutOff = true;
+      else if (this.#cutOff && change.kind === 'joined') {
+        this.#cutOff = false;
+        void this.sweepAll().catch(() => undefined);
+      }
+    });
     // Counted once at open and kept in step, so a put doesn't sum the whole table.
     this.#usage = this.#sql.usage.get()!;
   }
@@ -203,7 +216,12 @@ export class StorageNode {
    * this node), when this vault's view has taken in the network: before that, the group it would
    * ask about a chunk may not be the chunk's group.
    */
-  async sweepAll(): Promise<void> {
+  sweepAll(): Promise<void> {
+    this.#checkingAll ??= this.#checkAll().finally(() => (this.#checkingAll = undefined));
+    return this.#checkingAll;
+  }
+
+  async #checkAll(): Promise<void> {
     await this.#ctx.network.view.settled();
     void this.deliverReports();
     for (let after: Buffer = Buffer.alloc(0); ; ) {
