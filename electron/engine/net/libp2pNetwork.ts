@@ -377,12 +377,15 @@ export class Libp2pNetwork implements Network {
 
   async #goodbye(stream: Stream, connection: Connection): Promise<void> {
     const name = nameOfPeer(connection.remotePeer);
+    // Taken in before anything is awaited: the leaving vault hangs up right after, and its
+    // connection's close must find it already gone, not take it for a crash.
+    if (name && this.#view.isOnline(name)) {
+      this.#log('info', `vault ${toHex(name).slice(0, 12)} said goodbye`);
+      this.#leaving.add(toHex(name));
+      this.#view.apply('left', name, true);
+      this.#changed();
+    }
     await stream.close().catch(() => undefined);
-    if (!name) return;
-    this.#log('info', `vault ${toHex(name).slice(0, 12)} said goodbye`);
-    this.#leaving.add(toHex(name));
-    this.#view.apply('left', name, true);
-    this.#changed();
   }
 
   #identified(peer: PeerId, protocols: readonly string[]): void {
