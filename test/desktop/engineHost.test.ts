@@ -112,16 +112,20 @@ test('quit during a store: the store is aborted and released, what was acknowled
   supervisor.start();
   await eventually(() => supervisor.state === 'connected', 'the host is ready');
   const kept = await supervisor.call('putFile', { as: 'alice', path: writeRandomFile(tempDir(), 'kept.bin', 200_000) });
-  const big = writeRandomFile(tempDir(), 'big.bin', 12 * 1024 * 1024);
-  const events: string[] = [];
-  supervisor.onEvent((e) => events.push(e.type));
+  // Big enough that the store is still far from done when its first chunk is acknowledged, even on a loaded machine.
+  const big = writeRandomFile(tempDir(), 'big.bin', 24 * 1024 * 1024);
+  // Quit from the first chunk's event itself, not a poll after it.
+  let stopping: Promise<void> | undefined;
+  supervisor.onEvent((e) => {
+    if (e.type === 'chunk.stored') stopping ??= supervisor.stop(30_000);
+  });
 
   const storing = supervisor.call('putFile', { as: 'alice', path: big }).then(
     () => 'stored',
     (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
   );
-  await eventually(() => events.includes('chunk.stored'), 'the store under way', 60_000);
-  await supervisor.stop(30_000);
+  await eventually(() => stopping !== undefined, 'the store under way', 60_000);
+  await stopping;
   assert.equal(children.at(-1)!.exitCode, 0, 'closed by itself, not killed');
   assert.equal(await storing, 'conflict: the engine is closing', 'the store was answered before the host went: aborted');
 
