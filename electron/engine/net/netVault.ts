@@ -81,7 +81,9 @@ export async function startNetVault(options: NetVaultOptions): Promise<NetVault>
     }
     if (leaving) return;
     vault.startAudits();
-    await vault.storageNode.sweepAll().catch(() => undefined);
+    // Not part of joining: leaving must not wait for a check of every chunk (it waits for a settled
+    // view, which a vault that has stopped listening never gets). Once closed, the check just ends.
+    void vault.storageNode.sweepAll().catch(() => undefined);
   })();
   return {
     vault,
