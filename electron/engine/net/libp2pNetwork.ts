@@ -38,6 +38,8 @@ import { readReply, requestFrame, serveFrame, type Receiver } from '../wire/fram
 
 export const FRAME_PROTOCOL = '/safevault/1/frame';
 export const GOODBYE_PROTOCOL = '/safevault/1/goodbye';
+/** The goodbye's one frame, each way. */
+const GOODBYE = new Uint8Array([1]);
 /** The DHT of SafeVault vaults only, never mixed with IPFS's on a shared LAN. */
 export const DHT_PROTOCOL = '/safevault/kad/1.0.0';
 export const MDNS_SERVICE = 'safevault';
@@ -138,7 +140,7 @@ export class Libp2pNetwork implements Network {
   readonly #member: boolean;
   /** Every vault this one has met, by name: who to redial and which peer a name is. */
   readonly #known = new Map<string, Known>();
-  /** Vaults whose goodbye arrived: their disconnect that follows is graceful. */
+  /** Vaults whose goodbye arrived, until their connections close: that close is graceful, and nothing identified before it brings them back. */
   readonly #leaving = new Set<string>();
   /** Peers identified as not speaking the frame protocol (clients, strangers): never in the view. */
   readonly #strangers = new Set<string>();
@@ -264,7 +266,13 @@ export class Libp2pNetwork implements Network {
         this.#view.online().filter((v) => !v.equals(this.self)).map(async (vault) => {
           const known = this.#known.get(toHex(vault));
           if (!known) return;
-          const stream = await node.dialProtocol(known.peer, GOODBYE_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) });
+          const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS);
+          const stream = await node.dialProtocol(known.peer, GOODBYE_PROTOCOL, { signal });
+          // Hung up only once the goodbye is taken in: a stream that is merely opened may still be
+          // unread when the connection closes, and the hang-up would pass for a crash.
+          const lp = lpStream(stream);
+          await lp.write(GOODBYE, { signal });
+          await lp.read({ signal });
           await stream.close();
         }),
       );
@@ -375,17 +383,24 @@ export class Libp2pNetwork implements Network {
     };
   }
 
+  /** A vault says goodbye: taken out of the view as a graceful leave, then acknowledged, so its hang-up that follows finds it gone already. */
   async #goodbye(stream: Stream, connection: Connection): Promise<void> {
     const name = nameOfPeer(connection.remotePeer);
-    // Taken in before anything is awaited: the leaving vault hangs up right after, and its
-    // connection's close must find it already gone, not take it for a crash.
     if (name && this.#view.isOnline(name)) {
       this.#log('info', `vault ${toHex(name).slice(0, 12)} said goodbye`);
       this.#leaving.add(toHex(name));
       this.#view.apply('left', name, true);
       this.#changed();
     }
-    await stream.close().catch(() => undefined);
+    try {
+      const lp = lpStream(stream);
+      const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS);
+      await lp.read({ signal });
+      await lp.write(GOODBYE, { signal });
+      await stream.close();
+    } catch (error) {
+      stream.abort(error as Error);
+    }
   }
 
   #identified(peer: PeerId, protocols: readonly string[]): void {
@@ -401,7 +416,9 @@ export class Libp2pNetwork implements Network {
     Object.assign(known, { peer, nextDialAt: 0, backoffMs: REDIAL_MIN_MS, pingFailures: 0 });
     known.connectedSince ??= this.clock.now();
     this.#known.set(hex, known);
-    this.#leaving.delete(hex);
+    // A vault that said goodbye stays gone until its connections close: a connection of the old
+    // session identified late is not a return (a return comes on a new connection, after the close).
+    if (this.#leaving.has(hex)) return;
     if (!this.#view.isOnline(name)) {
       this.#view.apply('joined', name, true);
       this.#changed();
@@ -415,8 +432,8 @@ export class Libp2pNetwork implements Network {
     const hex = toHex(name);
     const known = this.#known.get(hex);
     if (known) delete known.connectedSince;
-    if (this.#stopped || !this.#view.isOnline(name)) return;
     const graceful = this.#leaving.delete(hex);
+    if (this.#stopped || !this.#view.isOnline(name)) return;
     this.#view.apply('left', name, graceful);
     this.#changed();
     this.#log('info', `vault ${hex.slice(0, 12)} ${graceful ? 'left' : 'is gone (connection lost)'} (${this.#view.online().length} online)`);
