@@ -19,17 +19,34 @@ import { tempDir, vaultsHoldingOnDisk } from './helpers.ts';
 /** Each seed is a different set of vault names and learning orders (1 and 8 failed on the sweep that took any answer as the group's). */
 const SEEDS = [1, 2, 8];
 
+/** A 12-vault network on a virtual clock with one chunk stored; `scenario` runs on it, and everything is closed after. */
+async function withStoredChunk(seed: number, scenario: (on: { clock: VirtualClock; dir: string; network: LocalNetwork; client: StorageClient; name: Buffer }) => Promise<void>): Promise<void> {
+  const clock = new VirtualClock(seed);
+  const dir = tempDir();
+  const db = openDatabase(join(dir, 'app.sqlite'));
+  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), { clock, newIdentity: () => seededIdentity(clock) });
+  try {
+    await clock.drive(network.start(12));
+    const identity = seededIdentity(clock);
+    const client = new StorageClient('c', identity, network.networkOf(identity.name), new EventBus());
+    const { name } = await clock.drive(client.putChunk(clock.bytes(5000)));
+    await scenario({ clock, dir, network, client, name });
+  } finally {
+    network.close();
+    db.close();
+  }
+}
+
+/** Two minutes of virtual time, far below the ten-minute recheck a check wrongly counted as done would wait for, until no vault has the bytes. */
+async function untilSwept(clock: VirtualClock, dir: string, name: Buffer): Promise<void> {
+  assert.ok(2 * 60_000 < SWEEP_RECHECK_MS);
+  const deadline = clock.now() + 2 * 60_000;
+  while (vaultsHoldingOnDisk(dir, toHex(name)).length > 0 && clock.now() < deadline) await clock.pass(1000);
+}
+
 for (const seed of SEEDS) {
-  test(`seed ${seed}: a holder outside the group killed, its chunk deleted, back learning the network vault by vault: the bytes are swept`, async () => {
-    const clock = new VirtualClock(seed);
-    const dir = tempDir();
-    const db = openDatabase(join(dir, 'app.sqlite'));
-    const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), { clock, newIdentity: () => seededIdentity(clock) });
-    try {
-      await clock.drive(network.start(12));
-      const identity = seededIdentity(clock);
-      const client = new StorageClient('c', identity, network.networkOf(identity.name), new EventBus());
-      const { name } = await clock.drive(client.putChunk(clock.bytes(5000)));
+  test(`seed ${seed}: a holder outside the group killed, its chunk deleted, back learning the network vault by vault: the bytes are swept`, () =>
+    withStoredChunk(seed, async ({ clock, dir, network, client, name }) => {
       const holders = async () => (await clock.drive(network.chunkRecord(name)))!.holders.map(toHex);
       // A holder outside the chunk's group: a copy made while a holder was away, kept when it came back.
       const [first] = await holders();
@@ -46,29 +63,14 @@ for (const seed of SEEDS) {
       // It comes back knowing nobody, and meets the others one a second.
       network.hub.conditions = { ...network.hub.conditions, learnEachMs: 1000 };
       await clock.drive(network.startVault(outsider));
-      // Two minutes is far below the ten-minute recheck a check wrongly counted as done would wait for.
-      const deadline = clock.now() + 2 * 60_000;
-      while (vaultsHoldingOnDisk(dir, toHex(name)).length > 0 && clock.now() < deadline) await clock.pass(1000);
-      assert.ok(2 * 60_000 < SWEEP_RECHECK_MS);
+      await untilSwept(clock, dir, name);
       assert.deepEqual(vaultsHoldingOnDisk(dir, toHex(name)), [], 'the returning vault swept the deleted bytes');
       assert.equal(await clock.drive(network.chunkRecord(name)), null, 'the chunk stays deleted');
-    } finally {
-      network.close();
-      db.close();
-    }
-  });
+    }));
 }
 
-test('a vault cut off from the rest (its link down, still running) while its chunk is deleted sweeps the bytes when the link is back', async () => {
-  const clock = new VirtualClock(3);
-  const dir = tempDir();
-  const db = openDatabase(join(dir, 'app.sqlite'));
-  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), { clock, newIdentity: () => seededIdentity(clock) });
-  try {
-    await clock.drive(network.start(12));
-    const identity = seededIdentity(clock);
-    const client = new StorageClient('c', identity, network.networkOf(identity.name), new EventBus());
-    const { name } = await clock.drive(client.putChunk(clock.bytes(5000)));
+test('a vault cut off from the rest (its link down, still running) while its chunk is deleted sweeps the bytes when the link is back', () =>
+  withStoredChunk(3, async ({ clock, dir, network, client, name }) => {
     const [holder] = (await clock.drive(network.chunkRecord(name)))!.holders;
     network.hub.cutOff(holder!);
     // The others see it go (failed pings), it sees them all go; then the chunk is deleted without it.
@@ -78,12 +80,7 @@ test('a vault cut off from the rest (its link down, still running) while its chu
     assert.deepEqual(vaultsHoldingOnDisk(dir, toHex(name)), [toHex(holder!)], 'only the cut-off vault still has the bytes');
 
     network.hub.reconnect(holder!);
-    const deadline = clock.now() + 2 * 60_000;
-    while (vaultsHoldingOnDisk(dir, toHex(name)).length > 0 && clock.now() < deadline) await clock.pass(1000);
+    await untilSwept(clock, dir, name);
     assert.deepEqual(vaultsHoldingOnDisk(dir, toHex(name)), [], 'the reconnected vault swept the deleted bytes, well before its ten-minute recheck');
     assert.equal(await clock.drive(network.chunkRecord(name)), null, 'the chunk stays deleted');
-  } finally {
-    network.close();
-    db.close();
-  }
-});
+  }));
