@@ -146,11 +146,11 @@ export class DataManager implements RecordBook {
    */
   async #reviewHeldBy(vault: Name, cameBack?: Name): Promise<void> {
     let led = this.ledRanges();
-    const chunks = this.chunks.chunksHeldIn(vault, () => led);
+    const entries = this.chunks.entriesHeldIn(vault, () => led);
     // A review mostly waits (on its group, on holders, on a lost vault's timeout), so several run side by side, sharing the one walk of the index.
     const reviewer = async () => {
-      for (const chunk of chunks) {
-        await this.review(chunk, cameBack).catch(() => undefined);
+      for (const entry of entries) {
+        for (const chunk of this.chunks.chunksAt(entry)) await this.review(chunk, cameBack).catch(() => undefined);
         led = this.ledRanges();
       }
     };

@@ -14,6 +14,13 @@ import { migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
 
+/** One posting entry of a holder: it stands for the few chunk keys sharing its 58 bits (see chunksAt). */
+export interface HeldEntry {
+  vault: number;
+  bucket: number;
+  entry: number;
+}
+
 export interface DataRecord {
   /** The record's version in its group (replica.ts): only a newer one replaces it. */
   version: number;
@@ -128,13 +135,18 @@ export class DataManagerRecords {
     return [...this.chunksHeldIn(vault, () => everywhere)];
   }
 
-  /**
-   * The chunks `vault` holds, in name order, whose names may lie in `ranges()`: the posting lists
-   * alone decide which records are read (a name is judged by its first 58 bits, so one just outside
-   * a range's edge can come too). `ranges` is asked again at each entry, so the caller may change it
-   * as it goes; the lists are read once, at the start, so records it changes meanwhile do not move them.
-   */
+  /** The chunks `vault` holds whose names may lie in `ranges()` (see entriesHeldIn), in name order. */
   *chunksHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<Name> {
+    for (const entry of this.entriesHeldIn(vault, ranges)) yield* this.chunksAt(entry);
+  }
+
+  /**
+   * The posting entries of `vault` whose names may lie in `ranges()`, in name order: the posting
+   * lists alone, no record read (an entry is judged by its 58 bits, so one just outside a range's
+   * edge can come too). `ranges` is asked again at each entry, so the caller may change it as it
+   * goes; the lists are read once, at the start, so records it changes meanwhile do not move them.
+   */
+  *entriesHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<HeldEntry> {
     const id = this.#vaultIds.get(toHex(vault));
     if (id === undefined) return;
     let asked: readonly NameRange[] | undefined;
@@ -153,15 +165,21 @@ export class DataManagerRecords {
             (bucket > span.fromBucket || (bucket === span.fromBucket && entry >= span.fromEntry)) &&
             (bucket < span.toBucket || (bucket === span.toBucket && entry <= span.toEntry)),
         );
-        if (!inside) continue;
-        for (const row of this.#sql.near.all(...keysOf(bucket, entry))) {
-          if (!decodeIds(row.holders).includes(id)) continue; // another chunk sharing the entry
-          const head = Buffer.alloc(KEY_BYTES);
-          head.writeBigInt64BE(row.key);
-          yield Buffer.concat([head, row.tail]);
-        }
+        if (inside) yield { vault: id, bucket, entry };
       }
     }
+  }
+
+  /** The chunks a posting entry stands for that list its vault as a holder (almost always one). */
+  chunksAt({ vault, bucket, entry }: HeldEntry): Name[] {
+    const chunks: Name[] = [];
+    for (const row of this.#sql.near.all(...keysOf(bucket, entry))) {
+      if (!decodeIds(row.holders).includes(vault)) continue; // another chunk sharing the entry
+      const head = Buffer.alloc(KEY_BYTES);
+      head.writeBigInt64BE(row.key);
+      chunks.push(Buffer.concat([head, row.tail]));
+    }
+    return chunks;
   }
 
   /** Every vault that has held a chunk recorded here. */
