@@ -143,16 +143,19 @@ export class Replicas {
 
   /** The record as this member last committed it. */
   state(book: RecordBook, key: Buffer): RecordState {
-    const live = book.load(key);
-    const version = live?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0;
     const ops = this.#sql.ops.all(book.persona, key, this.#links.network.clock.now() - OP_MEMORY_MS);
-    return { version, value: live?.value ?? null, ops };
+    return { ...this.#committed(book, key), ops };
+  }
+
+  /** The version and value this member last committed, without the operations remembered with them. */
+  #committed(book: RecordBook, key: Buffer): { version: number; value: Buffer | null } {
+    const live = book.load(key);
+    return { version: live?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0, value: live?.value ?? null };
   }
 
   /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
   install(book: RecordBook, key: Buffer, state: RecordState): boolean {
-    const current = book.load(key)?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0;
-    if (state.version <= current) return false;
+    if (state.version <= this.#committed(book, key).version) return false;
     const now = this.#links.network.clock.now();
     book.store(key, state.version, state.value);
     if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
@@ -194,22 +197,22 @@ export class Replicas {
 
   onPrepare(msg: MessageOf<'rec.prepare'>): Reply<'rec.prepare'> {
     const book = this.book(msg.persona);
-    const committed = this.state(book, msg.key);
-    if (committed.version >= msg.slot) return { promised: false, promise: null, accepted: null, committed };
+    if (this.#committed(book, msg.key).version >= msg.slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, msg.key) };
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
     const current = slot && slot.slot === msg.slot ? slot : undefined;
     if (current && Buffer.compare(msg.ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
     this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
     const accepted = current?.ballot && current.value ? { ballot: current.ballot, value: current.value } : null;
-    return { promised: true, promise: msg.ballot, accepted, committed: committed.version > 0 ? committed : null };
+    // No committed state: this member's is older than the slot, so no newer than the proposer's own (its slot is its version + 1).
+    return { promised: true, promise: msg.ballot, accepted, committed: null };
   }
 
   onAccept(msg: MessageOf<'rec.accept'>): Reply<'rec.accept'> {
     const book = this.book(msg.persona);
     if (msg.value.version !== msg.slot) fail('bad-request', 'an accepted state must be the slot it is for');
-    const committed = this.state(book, msg.key);
-    if (committed.version >= msg.slot) return { accepted: false, promise: null, committed };
+    const committed = this.#committed(book, msg.key);
+    if (committed.version >= msg.slot) return { accepted: false, promise: null, committed: this.state(book, msg.key) };
     // Only a member holding the version just before can judge the step; one further behind cannot.
     if (committed.version === msg.slot - 1 && book.admits && !book.admits(msg.key, committed.value, msg.value.value)) {
       fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
