@@ -9,9 +9,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
+import { derivedOp } from '../clientRequest.ts';
 import { migrate } from '../db.ts';
 import { fail } from '../../api/errors.ts';
-import type { MessageOf, NodeChange, Reply } from '../messages.ts';
+import { REPORT_BATCH, type MessageOf, type NodeChange, type Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';
 
@@ -23,8 +24,15 @@ const migrations = [
    ALTER TABLE sn_chunk ADD COLUMN base INTEGER NOT NULL DEFAULT 0;`,
   // Reports to this node's manager group not yet acknowledged, written with the disk change they tell of.
   `CREATE TABLE sn_report (seq INTEGER PRIMARY KEY, op BLOB NOT NULL UNIQUE, chunk BLOB NOT NULL, size INTEGER NOT NULL, change TEXT NOT NULL) STRICT;`,
+  // The report (operation id) a queued change went out in: until acknowledged, that report is sent again as it was.
+  `ALTER TABLE sn_report ADD COLUMN report BLOB;`,
 ];
 
+/**
+ * A node reports its disk changes at most this often: a busy node's changes go out together, one
+ * decision of its manager group for many, and a quiet node's at once.
+ */
+const REPORT_INTERVAL_MS = 1000;
 /** Chunks checked with their data_manager group per sweep: the disk is reviewed a slice at a time. */
 const SWEEP_BATCH = 64;
 
@@ -43,6 +51,9 @@ export class StorageNode {
   readonly #dirs = new Set<string>();
   #usage: { count: number; bytes: number };
   #delivery = Promise.resolve();
+  /** When the last report went out, and whether the next is already due (see REPORT_INTERVAL_MS). */
+  #reportedAt = -Infinity;
+  #reportDue = false;
   /** Whether this vault's view has taken in the network (see sweepAll). */
   #viewSettled = false;
   #cutOff = false;
@@ -67,8 +78,11 @@ export class StorageNode {
       after: db.prepare<[Buffer, number], Buffer>('SELECT name FROM sn_chunk WHERE name > ? ORDER BY name LIMIT ?').pluck(),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
       queueReport: db.prepare<[Buffer, Buffer, number, string]>('INSERT OR IGNORE INTO sn_report (op, chunk, size, change) VALUES (?, ?, ?, ?)'),
-      reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report ORDER BY seq'),
-      reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE op = ?'),
+      pending: db.prepare<[], Buffer>('SELECT report FROM sn_report WHERE report IS NOT NULL ORDER BY seq LIMIT 1').pluck(),
+      unsent: db.prepare<[number], { op: Buffer }>('SELECT op FROM sn_report WHERE report IS NULL ORDER BY seq LIMIT ?'),
+      assign: db.prepare<[Buffer, Buffer]>('UPDATE sn_report SET report = ? WHERE op = ?'),
+      changes: db.prepare<[Buffer], { chunk: Buffer; size: number; change: NodeChange }>('SELECT chunk, size, change FROM sn_report WHERE report = ? ORDER BY seq'),
+      reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE report = ?'),
     };
     this.#dropUnlisted();
     void ctx.network.view.settled().then(() => (this.#viewSettled = true));
@@ -179,7 +193,7 @@ export class StorageNode {
     this.#count(1, bytes.length);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
-    void this.deliverReports();
+    this.#reportSoon();
     return { added: true };
   }
 
@@ -274,7 +288,7 @@ export class StorageNode {
     rmSync(this.pathOf(chunk), { force: true });
     if (size === undefined) return undefined;
     this.#count(-1, -size);
-    void this.deliverReports();
+    this.#reportSoon();
     return size;
   }
 
@@ -297,25 +311,56 @@ export class StorageNode {
   }
 
   /**
-   * Tells this node's manager group what changed on its disk, oldest report first and one at a
-   * time (the account must hear of a chunk stored before it hears of it released). A report stays
-   * queued until the group acknowledged it; one that cannot be delivered holds the rest back until
-   * the next attempt (the next change, sweep or return).
+   * Tells this node's manager group what changed on its disk, oldest change first: the account must
+   * hear of a chunk stored before it hears of it released. Each report carries the changes queued
+   * since the last (up to REPORT_BATCH) and is one decision of the group. A report stays queued, as
+   * it was first sent, until the group acknowledged it: a resend has the same operation id, so it
+   * counts once. One that cannot be delivered holds the rest back until the next attempt (the next
+   * change, sweep or return).
    */
   deliverReports(): Promise<void> {
     const self = this.#ctx.self;
     this.#delivery = this.#delivery.then(async () => {
-      if (!this.#ctx.db.open) return;
-      for (const { op, chunk, size, change } of this.#sql.reports.all()) {
-        const delivered = await this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self }).then(
+      for (let full = true; full && this.#ctx.db.open; ) {
+        const report = this.#nextReport();
+        if (!report) return;
+        const changes = this.#sql.changes.all(report);
+        this.#reportedAt = this.#ctx.clock.now();
+        const delivered = await this.#ctx.groups.askMember(self, { type: 'snm.report', op: report, node: self, changes }, { exclude: self }).then(
           () => true,
           () => false,
         );
         // A vault stopped meanwhile keeps the report queued for when it returns.
         if (!delivered || !this.#ctx.db.open) return;
-        this.#sql.reported.run(op);
+        this.#sql.reported.run(report);
+        // A backlog (after time away) goes out at once, a report after another; changes made meanwhile wait their turn.
+        full = changes.length === REPORT_BATCH;
       }
+      if (this.#ctx.db.open && this.#sql.unsent.get(1)) this.#reportSoon();
     });
     return this.#delivery;
+  }
+
+  /** Delivers the queued changes now, or REPORT_INTERVAL_MS after the last report went out, with whatever else comes meanwhile. */
+  #reportSoon(): void {
+    if (this.#reportDue) return;
+    this.#reportDue = true;
+    this.#ctx.clock.after(Math.max(0, this.#reportedAt + REPORT_INTERVAL_MS - this.#ctx.clock.now()), () => {
+      this.#reportDue = false;
+      void this.deliverReports();
+    });
+  }
+
+  /** The report sent and not yet acknowledged, or else a new one of the oldest changes queued (its id derived from theirs). */
+  #nextReport(): Buffer | undefined {
+    return this.#ctx.db.transaction(() => {
+      const pending = this.#sql.pending.get();
+      if (pending) return pending;
+      const ops = this.#sql.unsent.all(REPORT_BATCH).map((r) => r.op);
+      if (ops.length === 0) return undefined;
+      const report = derivedOp('node.report', ...ops);
+      for (const op of ops) this.#sql.assign.run(report, op);
+      return report;
+    })();
   }
 }
