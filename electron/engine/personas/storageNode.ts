@@ -3,11 +3,12 @@
  * checked on every write and every read, so it never keeps or serves a chunk that fails it. Bytes
  * that no data_manager lists any more are swept, only on the group's word: a quorum read showing the
  * chunk's record, at a version newer than the one the placement built on, deleted or listing other
- * holders (so a placement still being decided is never swept). Disk work is synchronous: one chunk
- * at a time, so the space check cannot race.
+ * holders (so a placement still being decided is never swept). A chunk counts as held once its file
+ * is written and its row committed; writes under way have their room set aside.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
 import { derivedOp } from '../clientRequest.ts';
 import { migrate } from '../db.ts';
@@ -42,13 +43,51 @@ export function checkChunk(name: Name, bytes: Buffer): void {
   if (!sha256(bytes).equals(name)) fail('bad-hash', `chunk bytes do not hash to ${toHex(name)}`);
 }
 
+/**
+ * Writes chunk files, each into one of 256 folders (made once, not looked up on every store): to a
+ * temp file, then renamed, so a crash leaves either no file or the whole chunk, never a torn one.
+ * In the background, a folder is made only inside `root`: a vault's data removed meanwhile stays removed.
+ */
+function chunkFileWriter(root: string, background: boolean): (path: string, bytes: Buffer) => Promise<void> | undefined {
+  const dirs = new Set<string>();
+  const tempOf = (path: string) => `${path}.${process.pid}.tmp`;
+  if (!background) {
+    return (path, bytes) => {
+      const dir = dirname(path);
+      if (!dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        dirs.add(dir);
+      }
+      writeFileSync(tempOf(path), bytes);
+      renameSync(tempOf(path), path);
+      return undefined;
+    };
+  }
+  mkdirSync(root, { recursive: true });
+  return async (path, bytes) => {
+    const dir = dirname(path);
+    if (!dirs.has(dir)) {
+      await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      dirs.add(dir);
+    }
+    await writeFile(tempOf(path), bytes);
+    await rename(tempOf(path), path);
+  };
+}
+
 export class StorageNode {
   readonly #ctx: VaultContext;
   readonly #chunksDir: string;
   readonly #sql;
   readonly #staged = new Map<string, { bytes: Buffer; at: number }>();
   #stagedBytes = 0;
-  readonly #dirs = new Set<string>();
+  /** Writes a chunk's file whole (a temp file, then a rename): at once, or on libuv's threads (a promise). */
+  readonly #writeFile: (path: string, bytes: Buffer) => Promise<void> | undefined;
+  /** Chunks whose files are being written in the background, and their bytes. */
+  readonly #writing = new Map<string, Promise<void>>();
+  #writingBytes = 0;
   #usage: { count: number; bytes: number };
   #delivery = Promise.resolve();
   /** When the last report went out, and whether the next is already due (see REPORT_INTERVAL_MS). */
@@ -61,10 +100,12 @@ export class StorageNode {
   #checkingAll: Promise<void> | undefined;
   donated: number;
 
-  constructor(ctx: VaultContext, chunksDir: string, donated: number) {
+  /** `backgroundWrites`: chunk files are written off the event loop (not on a virtual clock, whose runs must replay exactly). */
+  constructor(ctx: VaultContext, chunksDir: string, donated: number, backgroundWrites = false) {
     this.#ctx = ctx;
     this.#chunksDir = chunksDir;
     this.donated = donated;
+    this.#writeFile = chunkFileWriter(chunksDir, backgroundWrites);
     migrate(ctx.db, 'storage_node', migrations);
     const db = ctx.db;
     this.#sql = {
@@ -161,36 +202,48 @@ export class StorageNode {
 
   // --- holding chunks ---
 
-  /** A data_manager of the chunk hands this node a copy to hold. */
-  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> {
+  /**
+   * A data_manager of the chunk hands this node a copy to hold. Answered once the bytes are in their
+   * file and the chunk in the table; with background writes, other messages are handled meanwhile.
+   */
+  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
     if (!this.#ctx.groups.isNear(msg.chunk, from)) {
       fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
     }
     if (msg.bytes) checkChunk(msg.chunk, msg.bytes);
+    const hex = toHex(msg.chunk);
+    // The same chunk being written already: this store is judged once that write is in the table.
+    const writing = this.#writing.get(hex);
+    if (writing) return writing.then(() => this.onStore(from, msg));
     const now = this.#ctx.clock.now();
     // Already held: the new placement counts on these bytes, so they are now its.
     if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };
     // Bytes not sent are the ones staged here, checked against their name when they arrived.
-    const bytes = msg.bytes ?? this.#staged.get(toHex(msg.chunk))?.bytes ?? fail('not-found', `chunk ${toHex(msg.chunk).slice(0, 12)} is not staged here`);
-    if (this.#usage.bytes + bytes.length > this.donated) {
+    const bytes = msg.bytes ?? this.#staged.get(hex)?.bytes ?? fail('not-found', `chunk ${hex.slice(0, 12)} is not staged here`);
+    // Writes under way have their room set aside, so two of them cannot both take the last of it.
+    if (this.#usage.bytes + this.#writingBytes + bytes.length > this.donated) {
       fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${bytes.length} more bytes`);
     }
-    const path = this.pathOf(msg.chunk);
-    const dir = join(path, '..');
-    // One of 256 folders: made once, not looked up on every store.
-    if (!this.#dirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.#dirs.add(dir);
-    }
-    // Write then rename: a crash leaves either no file or the whole chunk, never a torn one.
-    const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, bytes);
-    renameSync(temp, path);
+    const written = this.#writeFile(this.pathOf(msg.chunk), bytes);
+    if (!written) return this.#stored(msg, bytes.length, now);
+    this.#writingBytes += bytes.length;
+    const stored = written
+      .finally(() => {
+        this.#writingBytes -= bytes.length;
+        this.#writing.delete(hex);
+      })
+      .then(() => this.#stored(msg, bytes.length, now));
+    this.#writing.set(hex, stored.then(() => undefined, () => undefined));
+    return stored;
+  }
+
+  /** The chunk's file is written: it is held from now on, and its managers hear of it. */
+  #stored(msg: MessageOf<'node.store'>, size: number, now: number): Reply<'node.store'> {
     this.#ctx.db.transaction(() => {
-      this.#sql.insert.run(msg.chunk, bytes.length, now, msg.base);
-      this.#queueReport(msg.chunk, bytes.length, 'stored', now);
+      this.#sql.insert.run(msg.chunk, size, now, msg.base);
+      this.#queueReport(msg.chunk, size, 'stored', now);
     })();
-    this.#count(1, bytes.length);
+    this.#count(1, size);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
     this.#reportSoon();
