@@ -246,6 +246,9 @@ describe('time series', () => {
     const engine = await openEngine({ dataDir, vaults: 4, samples: { everyMs: 3_600_000, keepMs: 60_000, now: () => clock } });
     try {
       const file = await engine.putFile({ as: 'alice', path: writeRandomFile(tempDir(), 'ts.bin', 50_000) });
+      // The holders' accounts hear of the copies with their next reports, within a second.
+      const held = async () => (await engine.listVaults({})).reduce((sum, v) => sum + v.chunks, 0);
+      await eventually(async () => (await held()) === file.chunks.length * 4, 'every copy is accounted');
       clock += 2000;
       await engine.sample();
       const [first] = await engine.timeSeries({});
