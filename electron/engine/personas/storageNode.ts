@@ -85,7 +85,7 @@ export class StorageNode {
   #stagedBytes = 0;
   /** Writes a chunk's file whole (a temp file, then a rename): at once, or on libuv's threads (a promise). */
   readonly #writeFile: (path: string, bytes: Buffer) => Promise<void> | undefined;
-  /** Chunks whose files are being written in the background, and their bytes. */
+  /** Chunks whose files are being written in the background, and the room they take together. */
   readonly #writing = new Map<string, Promise<void>>();
   #writingBytes = 0;
   #usage: { count: number; bytes: number };
