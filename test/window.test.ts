@@ -225,8 +225,11 @@ describe('own vault, pause and settings (persisted across a restart)', () => {
     try {
       // With 4 vaults every chunk is on every vault, so the own vault holds all of this file.
       await engine.putFile({ as: 'alice', path: writeRandomFile(tempDir(), 'big.bin', 70 * 1024 * 1024) });
-      const before = await engine.myVault({});
-      assert.ok(before.used > 64 * 1024 * 1024);
+      // Its account hears of the last chunks with the vault's next report, within a second.
+      const before = await eventually(async () => {
+        const own = await engine.myVault({});
+        return own.used > 64 * 1024 * 1024 ? own : undefined;
+      }, 'the own vault accounts the whole file');
       await assert.rejects(engine.setSettings({ donated: 64 * 1024 * 1024, theme: 'light' }), (e) => code('bad-request')(e) && /already stores/.test((e as Error).message));
       assert.equal((await engine.myVault({})).donated, before.donated);
       assert.equal((await engine.getSettings({})).theme, 'auto');
@@ -243,6 +246,9 @@ describe('time series', () => {
     const engine = await openEngine({ dataDir, vaults: 4, samples: { everyMs: 3_600_000, keepMs: 60_000, now: () => clock } });
     try {
       const file = await engine.putFile({ as: 'alice', path: writeRandomFile(tempDir(), 'ts.bin', 50_000) });
+      // The holders' accounts hear of the copies with their next reports, within a second.
+      const held = async () => (await engine.listVaults({})).reduce((sum, v) => sum + v.chunks, 0);
+      await eventually(async () => (await held()) === file.chunks.length * 4, 'every copy is accounted');
       clock += 2000;
       await engine.sample();
       const [first] = await engine.timeSeries({});

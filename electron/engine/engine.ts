@@ -139,7 +139,7 @@ class VaultEngine implements Engine {
   }
 
   #openNetwork(settings: Settings): VaultNetwork {
-    if (settings.mode === 'local') return new LocalNetwork(join(this.dataDir, 'vaults'), this.#db, this.#bus);
+    if (settings.mode === 'local') return new LocalNetwork(join(this.dataDir, 'vaults'), this.#db, this.#bus, { backgroundWrites: true });
     return new JoinedNetwork({
       dir: joinedVaultDir(this.dataDir),
       listen: settings.listen,

@@ -43,6 +43,8 @@ const nodeAccount = z.strictObject({
 export type NodeAccount = z.infer<typeof nodeAccount>;
 const nodeChange = z.enum(['stored', 'released', 'pruned', 'lost']);
 export type NodeChange = z.infer<typeof nodeChange>;
+/** Disk changes a node reports in one message, and its managers apply in one decision. */
+export const REPORT_BATCH = 128;
 
 /** Each message type: its schema, its reply's schema, who may send it, and who receives it. */
 export const MESSAGES = {
@@ -133,9 +135,14 @@ export const MESSAGES = {
     sender: 'the node itself',
     receiver: 'a member of the node manager group of the sender',
   },
-  // stored/released: from the node itself; pruned/lost: from a data_manager member
+  // stored/released: from the node itself, the changes queued since its last report, in order;
+  // pruned/lost: from a data_manager member, one change
   'snm.report': {
-    message: z.strictObject({ op: opId, node: name, chunk: name, size: count, change: nodeChange }),
+    message: z.strictObject({
+      op: opId,
+      node: name,
+      changes: z.array(z.strictObject({ chunk: name, size: count, change: nodeChange })).min(1).max(REPORT_BATCH),
+    }),
     reply: z.strictObject({ rank: z.number().int() }),
     sender: 'the node (stored, released) or a data manager of the chunk (pruned, lost)',
     receiver: 'a member of the node manager group of the node',

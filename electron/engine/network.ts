@@ -24,6 +24,8 @@ export interface LocalNetworkOptions {
   links?: LinkConditions;
   /** New identities (the simulation derives them from its seed). */
   newIdentity?: () => Identity;
+  /** The vaults write chunk files off the event loop: the engine's network, not one on a virtual clock. */
+  backgroundWrites?: boolean;
 }
 
 const migrations = [
@@ -34,6 +36,7 @@ export class LocalNetwork implements VaultNetwork {
   readonly hub: InProcessHub;
   readonly #root: string;
   readonly #newIdentity: () => Identity;
+  readonly #backgroundWrites: boolean;
   readonly #events: EventBus;
   readonly #vaults = new Map<string, Vault>();
   readonly #sql;
@@ -46,6 +49,7 @@ export class LocalNetwork implements VaultNetwork {
     this.#events = events;
     this.hub = new InProcessHub(options.clock ?? systemClock, options.links ?? PERFECT_LINKS);
     this.#newIdentity = options.newIdentity ?? createIdentity;
+    this.#backgroundWrites = options.backgroundWrites ?? false;
     migrate(appDb, 'local_network', migrations);
     this.#sql = {
       all: appDb.prepare<[], { id: string; donated: number; running: number }>('SELECT id, donated, running FROM local_vault ORDER BY added_at, id'),
@@ -235,7 +239,13 @@ export class LocalNetwork implements VaultNetwork {
   }
 
   #open(id: string, donated?: number): Vault {
-    const vault = new Vault({ dir: this.#dirOf(id), networkOf: (n) => this.networkOf(n), events: this.#events, ...(donated ? { donated } : {}) });
+    const vault = new Vault({
+      dir: this.#dirOf(id),
+      networkOf: (n) => this.networkOf(n),
+      events: this.#events,
+      ...(donated ? { donated } : {}),
+      backgroundWrites: this.#backgroundWrites,
+    });
     if (vault.id !== id) {
       vault.close();
       fail('conflict', `vault data dir ${this.#dirOf(id)} belongs to another vault`);

@@ -20,7 +20,7 @@ import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
-import { canonical, decodeCanonical, digestOf, type WireValue } from './wire/codec.ts';
+import { canonical, decodeCanonical, type WireValue } from './wire/codec.ts';
 
 export interface Place {
   /** The record lives with the close group of `group`, leaving out `exclude` (a node is not its own manager). */
@@ -227,8 +227,9 @@ export class Replicas {
   /** Installs a chosen state, but only the one this member accepted itself: a lone member cannot impose a state by announcing it. */
   onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
     const book = this.book(msg.persona);
-    const slot = this.#slot(book, msg.key);
-    const mine = slot?.slot === msg.value.version && slot.value !== null && digestOf(slot.value as unknown as WireValue) === digestOf(msg.value as unknown as WireValue);
+    // The slot keeps the accepted value's canonical encoding: compared as it is, neither decoded nor hashed.
+    const slot = this.#sql.slot.get(book.persona, msg.key);
+    const mine = slot?.slot === msg.value.version && slot.value !== null && slot.value.equals(canonical(msg.value as unknown as WireValue));
     return { installed: mine && this.install(book, msg.key, msg.value) };
   }
 

@@ -37,6 +37,8 @@ export interface VaultOptions {
   donated?: number;
   /** The identity (PKCS#8) of a new vault; an existing vault keeps its own. */
   identity?: Buffer;
+  /** Chunk files written off the event loop (see StorageNode); not on a virtual clock. */
+  backgroundWrites?: boolean;
 }
 
 export class Vault implements Endpoint {
@@ -76,7 +78,7 @@ export class Vault implements Endpoint {
       replicas: new Replicas({ self, db, network, locks }),
       events: options.events,
     };
-    this.storageNode = new StorageNode(this.#ctx, join(options.dir, 'chunks'), decodeNumber(donatedBytes));
+    this.storageNode = new StorageNode(this.#ctx, join(options.dir, 'chunks'), decodeNumber(donatedBytes), options.backgroundWrites);
     this.dataManager = new DataManager(this.#ctx, (chunk) => this.storageNode.staged(chunk));
     this.storageNodeManager = new StorageNodeManager(this.#ctx);
     this.storageClientManager = new StorageClientManager(this.#ctx);

@@ -2,7 +2,8 @@
  * `npm run bench`: SafeVault against Helia (IPFS in JS), MaidSafe's data_manager layout and plain
  * file copies, measured side by side in one run. Progress goes to stderr, the markdown tables to stdout.
  * BENCH_RECORDS=100000 scales the data_manager measurements down, BENCH_BIG_MIB=256 the big put.
- * BENCH_PART=churn runs only the data_manager's churn at scale (holder leaves, vault joins, bytes/record).
+ * BENCH_PART=churn runs only the data_manager's churn at scale (holder leaves, vault joins, bytes/record);
+ * BENCH_PART=files only the file put and get against Helia (BENCH_RUNS rounds, 3 unless given).
  */
 import { hash, randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +27,7 @@ const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const VAULTS = 64;
 const HOLDERS = 4;
 const BATCH = 10_000;
-const RUNS = 3;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FILE_BYTES = 64 * 1024 * 1024;
 /** The put whose resident memory is watched. */
 const BIG_BYTES = Number(process.env.BENCH_BIG_MIB ?? 1024) * 1024 * 1024;
@@ -398,19 +399,23 @@ function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string
   return rows;
 }
 
-/** The issue's goals, side by side with Helia: the table the README carries. */
-function goalsTable(safevault: LayoutResult & { atScale?: ChurnAtScale }, files: FileResult): string {
-  const { helia, memory, fsync } = files;
-  const mib = (bytes: number): string => (bytes / MiB).toFixed(0);
+/** The file path's goals against Helia. */
+function fileRows(helia: FileRuns): string[][] {
   const put = helia.svPutMBs / helia.heliaAddMBs;
   const get = helia.svGetMBs / helia.heliaCatMBs;
-  const rows: string[][] = [
+  return [
     ['file put, 64 MiB, 12 vaults, 4 encrypted replicas: MB/s', helia.svPutMBs.toFixed(1), `Helia add ${helia.heliaAddMBs.toFixed(1)}`, `${put.toFixed(2)}×`, '≥ 0.25×', yes(put >= 0.25)],
     ['file get, same file: MB/s', helia.svGetMBs.toFixed(1), `Helia cat ${helia.heliaCatMBs.toFixed(1)}`, `${get.toFixed(2)}×`, '≥ 1×', yes(get >= 1)],
     ['bytes between vaults per stored byte (put)', helia.wirePerStoredByte.toFixed(2), '', '', '≤ 5', yes(helia.wirePerStoredByte <= 5)],
     ['messages between vaults per chunk (put)', helia.messagesPerChunk.toFixed(0), '', '', '', ''],
   ];
-  rows.push(...churnRows(safevault));
+}
+
+/** The issue's goals, side by side with Helia: the table the README carries. */
+function goalsTable(safevault: LayoutResult & { atScale?: ChurnAtScale }, files: FileResult): string {
+  const { helia, memory, fsync } = files;
+  const mib = (bytes: number): string => (bytes / MiB).toFixed(0);
+  const rows = [...fileRows(helia), ...churnRows(safevault)];
   rows.push(
     ['resident memory, 12 vaults idle: MiB', mib(memory.idleRss), '', '', 'printed', ''],
     [`resident memory, peak during a ${mib(memory.bytes)} MiB put: MiB (${memory.putMBs.toFixed(1)} MB/s)`, mib(memory.peakRss), '', '', 'flat', `+${mib(memory.peakRss - memory.idleRss)} MiB`],
@@ -483,6 +488,13 @@ async function main(): Promise<void> {
       progress(`dataset: ${RECORDS} records`);
       const safevault = await measureLayout(ours, makeDataset(), dir);
       process.stdout.write([...TABLE_HEAD, ...tableRows(churnRows(safevault))].join('\n') + '\n');
+      return;
+    }
+    if (PART === 'files') {
+      const src = join(dir, 'file.bin');
+      await writeRandomFile(src, FILE_BYTES);
+      progress(`SafeVault (12 vaults) and Helia, ${RUNS} runs each, alternating`);
+      process.stdout.write([...TABLE_HEAD, ...tableRows(fileRows(await filesAgainstHelia(dir, src, FILE_BYTES, RUNS, progress)))].join('\n') + '\n');
       return;
     }
     // Files first, so the idle memory is the vaults', not the record dataset's.

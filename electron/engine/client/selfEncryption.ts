@@ -317,15 +317,15 @@ async function stamp(fh: FileHandle): Promise<string> {
 }
 
 /** The pre-hashes a worker needs for chunk `index`: its own, then its two predecessors'. */
-const keyHashes = (hashes: readonly Buffer[], index: number): Buffer[] => {
+const keyHashes = <T>(hashes: readonly T[], index: number): T[] => {
   const n = hashes.length;
   return [hashes[index]!, hashes[(index + n - 1) % n]!, hashes[(index + n - 2) % n]!];
 };
 
 /**
  * Two streaming passes over the file (hash every chunk, since each chunk's keys depend on its
- * neighbours; then encrypt and store), with the CPU work on the worker pool and at most
- * CHUNKS_IN_FLIGHT chunks in memory, so a file of any size is never held whole. Calls
+ * neighbours; then encrypt and store), side by side, with the CPU work on the worker pool and at
+ * most CHUNKS_IN_FLIGHT chunks of each pass in memory, so a file of any size is never held whole. Calls
  * store(name, bytes, index) for each chunk, in index order but several at once, and awaits it;
  * onProgress(doneBytes, totalBytes) after each. Throws 'not-found' if the file is missing at the
  * start, and 'conflict' if it changes (size, content or modification time) before the last chunk is
@@ -348,26 +348,34 @@ export async function selfEncryptFile(
     const size = (await fh.stat()).size;
     const plan = planChunks(size);
     const n = plan.length;
-    const preHashes: Buffer[] = new Array<Buffer>(n);
-    await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
-      preHashes[i] = await workers.hash(await readChunk(fh, plan[i]!, changed));
+    // Pass 1 hashes the last two chunks first: chunk i's keys need only pre-hashes i, i-1 and i-2
+    // (wrapping), so pass 2 can take each chunk as soon as its own is hashed.
+    const preHashes = Array.from({ length: n }, () => Promise.withResolvers<Buffer>());
+    const hashOrder = [n - 2, n - 1, ...Array.from({ length: n - 2 }, (_, i) => i)];
+    const hashing = bounded(n, CHUNKS_IN_FLIGHT, async (k) => {
+      const i = hashOrder[k]!;
+      preHashes[i]!.resolve(await workers.hash(await readChunk(fh, plan[i]!, changed)));
     }, signal);
+    // A failed pass 1 fails every chunk still waiting for a hash with its error (reported once, below).
+    for (const h of preHashes) h.promise.catch(() => undefined);
+    hashing.catch((error: unknown) => preHashes.forEach((h) => h.reject(error)));
     // Pass 2: each chunk is checked against its pass-1 hash as it is encrypted, so a file edited in
     // the meantime cannot produce a data map that mixes two versions.
     const chunks: DataMapChunk[] = new Array<DataMapChunk>(n);
     // Stores start in index order (and then run side by side): each waits for the previous one to start.
     const started = Array.from({ length: n }, () => Promise.withResolvers<void>());
     let done = 0;
-    await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
+    const encrypting = bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
       const { length } = plan[i]!;
       let storing: Promise<void>;
       try {
-        const encrypted = (await workers.encrypt(await readChunk(fh, plan[i]!, changed), i, n, keyHashes(preHashes, i))) ?? fail('conflict', changed().message);
+        const hashes = await Promise.all(keyHashes(preHashes, i).map((h) => h.promise));
+        const encrypted = (await workers.encrypt(await readChunk(fh, plan[i]!, changed), i, n, hashes)) ?? fail('conflict', changed().message);
         if (i > 0) await started[i - 1]!.promise;
         // Every chunk may be under way at once, so a cancel is checked before each store, not only each read.
         signal?.throwIfAborted();
         storing = store(encrypted.name, encrypted.stored, i);
-        chunks[i] = { name: encrypted.name, preHash: preHashes[i]!, size: length };
+        chunks[i] = { name: encrypted.name, preHash: hashes[0]!, size: length };
       } finally {
         started[i]!.resolve();
       }
@@ -375,6 +383,9 @@ export async function selfEncryptFile(
       done += length;
       onProgress?.(done, size);
     }, signal);
+    // Both passes settle before anything is thrown: a store still running when the caller cleans up would be missed.
+    const [hashed, encrypted] = await Promise.allSettled([hashing, encrypting]);
+    for (const pass of [encrypted, hashed]) if (pass.status === 'rejected') throw pass.reason;
     signal?.throwIfAborted();
     if ((await stamp(fh)) !== before) throw changed();
     return { size, chunks };

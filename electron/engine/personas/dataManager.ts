@@ -320,7 +320,7 @@ export class DataManager implements RecordBook {
   /** Tells the node's managers; waited for (briefly), so a settled network has its ranks up to date. */
   async #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): Promise<void> {
     const op = derivedOp(`dm.${change}`, chunk, node, versionBytes(version));
-    await this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, chunk, size, change }, { exclude: node, deadlineMs: REPORT_DEADLINE_MS }).catch(() => undefined);
+    await this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, changes: [{ chunk, size, change }] }, { exclude: node, deadlineMs: REPORT_DEADLINE_MS }).catch(() => undefined);
   }
 
   // --- the record book ---

@@ -3,15 +3,17 @@
  * checked on every write and every read, so it never keeps or serves a chunk that fails it. Bytes
  * that no data_manager lists any more are swept, only on the group's word: a quorum read showing the
  * chunk's record, at a version newer than the one the placement built on, deleted or listing other
- * holders (so a placement still being decided is never swept). Disk work is synchronous: one chunk
- * at a time, so the space check cannot race.
+ * holders (so a placement still being decided is never swept). A chunk counts as held once its file
+ * is written and its row committed; writes under way have their room set aside.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GROUP_SIZE, MAX_CHUNK_SIZE, MAX_STAGED_BYTES, STAGE_TTL_MS, SWEEP_RECHECK_MS } from '../constants.ts';
+import { derivedOp } from '../clientRequest.ts';
 import { migrate } from '../db.ts';
 import { fail } from '../../api/errors.ts';
-import type { MessageOf, NodeChange, Reply } from '../messages.ts';
+import { REPORT_BATCH, type MessageOf, type NodeChange, type Reply } from '../messages.ts';
 import { sha256, toHex, type Name } from '../names.ts';
 import type { VaultContext } from './context.ts';
 
@@ -23,8 +25,15 @@ const migrations = [
    ALTER TABLE sn_chunk ADD COLUMN base INTEGER NOT NULL DEFAULT 0;`,
   // Reports to this node's manager group not yet acknowledged, written with the disk change they tell of.
   `CREATE TABLE sn_report (seq INTEGER PRIMARY KEY, op BLOB NOT NULL UNIQUE, chunk BLOB NOT NULL, size INTEGER NOT NULL, change TEXT NOT NULL) STRICT;`,
+  // The report (operation id) a queued change went out in: until acknowledged, that report is sent again as it was.
+  `ALTER TABLE sn_report ADD COLUMN report BLOB;`,
 ];
 
+/**
+ * A node reports its disk changes at most this often: a busy node's changes go out together, one
+ * decision of its manager group for many, and a quiet node's at once.
+ */
+const REPORT_INTERVAL_MS = 1000;
 /** Chunks checked with their data_manager group per sweep: the disk is reviewed a slice at a time. */
 const SWEEP_BATCH = 64;
 
@@ -34,15 +43,56 @@ export function checkChunk(name: Name, bytes: Buffer): void {
   if (!sha256(bytes).equals(name)) fail('bad-hash', `chunk bytes do not hash to ${toHex(name)}`);
 }
 
+/**
+ * Writes chunk files, each into one of 256 folders (made once, not looked up on every store): to a
+ * temp file, then renamed, so a crash leaves either no file or the whole chunk, never a torn one.
+ * In the background, a folder is made only inside `root`: a vault's data removed meanwhile stays removed.
+ */
+function chunkFileWriter(root: string, background: boolean): (path: string, bytes: Buffer) => Promise<void> | undefined {
+  const dirs = new Set<string>();
+  const tempOf = (path: string) => `${path}.${process.pid}.tmp`;
+  if (!background) {
+    return (path, bytes) => {
+      const dir = dirname(path);
+      if (!dirs.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        dirs.add(dir);
+      }
+      writeFileSync(tempOf(path), bytes);
+      renameSync(tempOf(path), path);
+      return undefined;
+    };
+  }
+  mkdirSync(root, { recursive: true });
+  return async (path, bytes) => {
+    const dir = dirname(path);
+    if (!dirs.has(dir)) {
+      await mkdir(dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error;
+      });
+      dirs.add(dir);
+    }
+    await writeFile(tempOf(path), bytes);
+    await rename(tempOf(path), path);
+  };
+}
+
 export class StorageNode {
   readonly #ctx: VaultContext;
   readonly #chunksDir: string;
   readonly #sql;
   readonly #staged = new Map<string, { bytes: Buffer; at: number }>();
   #stagedBytes = 0;
-  readonly #dirs = new Set<string>();
+  /** Writes a chunk's file whole (a temp file, then a rename): at once, or on libuv's threads (a promise). */
+  readonly #writeFile: (path: string, bytes: Buffer) => Promise<void> | undefined;
+  /** Chunks whose files are being written in the background, and the room they take together. */
+  readonly #writing = new Map<string, Promise<void>>();
+  #writingBytes = 0;
   #usage: { count: number; bytes: number };
   #delivery = Promise.resolve();
+  /** When the last report went out, and whether the next is already due (see REPORT_INTERVAL_MS). */
+  #reportedAt = -Infinity;
+  #reportDue = false;
   /** Whether this vault's view has taken in the network (see sweepAll). */
   #viewSettled = false;
   #cutOff = false;
@@ -50,10 +100,12 @@ export class StorageNode {
   #checkingAll: Promise<void> | undefined;
   donated: number;
 
-  constructor(ctx: VaultContext, chunksDir: string, donated: number) {
+  /** `backgroundWrites`: chunk files are written off the event loop (not on a virtual clock, whose runs must replay exactly). */
+  constructor(ctx: VaultContext, chunksDir: string, donated: number, backgroundWrites = false) {
     this.#ctx = ctx;
     this.#chunksDir = chunksDir;
     this.donated = donated;
+    this.#writeFile = chunkFileWriter(chunksDir, backgroundWrites);
     migrate(ctx.db, 'storage_node', migrations);
     const db = ctx.db;
     this.#sql = {
@@ -67,8 +119,11 @@ export class StorageNode {
       after: db.prepare<[Buffer, number], Buffer>('SELECT name FROM sn_chunk WHERE name > ? ORDER BY name LIMIT ?').pluck(),
       usage: db.prepare<[], { count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM sn_chunk'),
       queueReport: db.prepare<[Buffer, Buffer, number, string]>('INSERT OR IGNORE INTO sn_report (op, chunk, size, change) VALUES (?, ?, ?, ?)'),
-      reports: db.prepare<[], { op: Buffer; chunk: Buffer; size: number; change: NodeChange }>('SELECT op, chunk, size, change FROM sn_report ORDER BY seq'),
-      reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE op = ?'),
+      pending: db.prepare<[], Buffer>('SELECT report FROM sn_report WHERE report IS NOT NULL ORDER BY seq LIMIT 1').pluck(),
+      unsent: db.prepare<[number], { op: Buffer }>('SELECT op FROM sn_report WHERE report IS NULL ORDER BY seq LIMIT ?'),
+      assign: db.prepare<[Buffer, Buffer]>('UPDATE sn_report SET report = ? WHERE op = ?'),
+      changes: db.prepare<[Buffer], { chunk: Buffer; size: number; change: NodeChange }>('SELECT chunk, size, change FROM sn_report WHERE report = ? ORDER BY seq'),
+      reported: db.prepare<[Buffer]>('DELETE FROM sn_report WHERE report = ?'),
     };
     this.#dropUnlisted();
     void ctx.network.view.settled().then(() => (this.#viewSettled = true));
@@ -147,39 +202,51 @@ export class StorageNode {
 
   // --- holding chunks ---
 
-  /** A data_manager of the chunk hands this node a copy to hold. */
-  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> {
+  /**
+   * A data_manager of the chunk hands this node a copy to hold. Answered once the bytes are in their
+   * file and the chunk in the table; with background writes, other messages are handled meanwhile.
+   */
+  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
     if (!this.#ctx.groups.isNear(msg.chunk, from)) {
       fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
     }
     if (msg.bytes) checkChunk(msg.chunk, msg.bytes);
+    const hex = toHex(msg.chunk);
+    // The same chunk being written already: this store is judged once that write is in the table.
+    const writing = this.#writing.get(hex);
+    if (writing) return writing.then(() => this.onStore(from, msg));
     const now = this.#ctx.clock.now();
     // Already held: the new placement counts on these bytes, so they are now its.
     if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };
     // Bytes not sent are the ones staged here, checked against their name when they arrived.
-    const bytes = msg.bytes ?? this.#staged.get(toHex(msg.chunk))?.bytes ?? fail('not-found', `chunk ${toHex(msg.chunk).slice(0, 12)} is not staged here`);
-    if (this.#usage.bytes + bytes.length > this.donated) {
+    const bytes = msg.bytes ?? this.#staged.get(hex)?.bytes ?? fail('not-found', `chunk ${hex.slice(0, 12)} is not staged here`);
+    // Writes under way have their room set aside, so two of them cannot both take the last of it.
+    if (this.#usage.bytes + this.#writingBytes + bytes.length > this.donated) {
       fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${bytes.length} more bytes`);
     }
-    const path = this.pathOf(msg.chunk);
-    const dir = join(path, '..');
-    // One of 256 folders: made once, not looked up on every store.
-    if (!this.#dirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      this.#dirs.add(dir);
-    }
-    // Write then rename: a crash leaves either no file or the whole chunk, never a torn one.
-    const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, bytes);
-    renameSync(temp, path);
+    const written = this.#writeFile(this.pathOf(msg.chunk), bytes);
+    if (!written) return this.#stored(msg, bytes.length, now);
+    this.#writingBytes += bytes.length;
+    const stored = written
+      .finally(() => {
+        this.#writingBytes -= bytes.length;
+        this.#writing.delete(hex);
+      })
+      .then(() => this.#stored(msg, bytes.length, now));
+    this.#writing.set(hex, stored.then(() => undefined, () => undefined));
+    return stored;
+  }
+
+  /** The chunk's file is written: it is held from now on, and its managers hear of it. */
+  #stored(msg: MessageOf<'node.store'>, size: number, now: number): Reply<'node.store'> {
     this.#ctx.db.transaction(() => {
-      this.#sql.insert.run(msg.chunk, bytes.length, now, msg.base);
-      this.#queueReport(msg.chunk, bytes.length, 'stored', now);
+      this.#sql.insert.run(msg.chunk, size, now, msg.base);
+      this.#queueReport(msg.chunk, size, 'stored', now);
     })();
-    this.#count(1, bytes.length);
+    this.#count(1, size);
     this.#unstage(toHex(msg.chunk));
     if (msg.copy) this.#ctx.events.emit({ type: 'copy.made', chunk: toHex(msg.chunk), vault: toHex(this.#ctx.self) });
-    void this.deliverReports();
+    this.#reportSoon();
     return { added: true };
   }
 
@@ -274,7 +341,7 @@ export class StorageNode {
     rmSync(this.pathOf(chunk), { force: true });
     if (size === undefined) return undefined;
     this.#count(-1, -size);
-    void this.deliverReports();
+    this.#reportSoon();
     return size;
   }
 
@@ -297,25 +364,56 @@ export class StorageNode {
   }
 
   /**
-   * Tells this node's manager group what changed on its disk, oldest report first and one at a
-   * time (the account must hear of a chunk stored before it hears of it released). A report stays
-   * queued until the group acknowledged it; one that cannot be delivered holds the rest back until
-   * the next attempt (the next change, sweep or return).
+   * Tells this node's manager group what changed on its disk, oldest change first: the account must
+   * hear of a chunk stored before it hears of it released. Each report carries the changes queued
+   * since the last (up to REPORT_BATCH) and is one decision of the group. A report stays queued, as
+   * it was first sent, until the group acknowledged it: a resend has the same operation id, so it
+   * counts once. One that cannot be delivered holds the rest back until the next attempt (the next
+   * change, sweep or return).
    */
   deliverReports(): Promise<void> {
     const self = this.#ctx.self;
     this.#delivery = this.#delivery.then(async () => {
-      if (!this.#ctx.db.open) return;
-      for (const { op, chunk, size, change } of this.#sql.reports.all()) {
-        const delivered = await this.#ctx.groups.askMember(self, { type: 'snm.report', op, node: self, chunk, size, change }, { exclude: self }).then(
+      for (let full = true; full && this.#ctx.db.open; ) {
+        const report = this.#nextReport();
+        if (!report) return;
+        const changes = this.#sql.changes.all(report);
+        this.#reportedAt = this.#ctx.clock.now();
+        const delivered = await this.#ctx.groups.askMember(self, { type: 'snm.report', op: report, node: self, changes }, { exclude: self }).then(
           () => true,
           () => false,
         );
         // A vault stopped meanwhile keeps the report queued for when it returns.
         if (!delivered || !this.#ctx.db.open) return;
-        this.#sql.reported.run(op);
+        this.#sql.reported.run(report);
+        // A backlog (after time away) goes out at once, a report after another; changes made meanwhile wait their turn.
+        full = changes.length === REPORT_BATCH;
       }
+      if (this.#ctx.db.open && this.#sql.unsent.get(1)) this.#reportSoon();
     });
     return this.#delivery;
+  }
+
+  /** Delivers the queued changes now, or REPORT_INTERVAL_MS after the last report went out, with whatever else comes meanwhile. */
+  #reportSoon(): void {
+    if (this.#reportDue) return;
+    this.#reportDue = true;
+    this.#ctx.clock.after(Math.max(0, this.#reportedAt + REPORT_INTERVAL_MS - this.#ctx.clock.now()), () => {
+      this.#reportDue = false;
+      void this.deliverReports();
+    });
+  }
+
+  /** The report sent and not yet acknowledged, or else a new one of the oldest changes queued (its id derived from theirs). */
+  #nextReport(): Buffer | undefined {
+    return this.#ctx.db.transaction(() => {
+      const pending = this.#sql.pending.get();
+      if (pending) return pending;
+      const ops = this.#sql.unsent.all(REPORT_BATCH).map((r) => r.op);
+      if (ops.length === 0) return undefined;
+      const report = derivedOp('node.report', ...ops);
+      for (const op of ops) this.#sql.assign.run(report, op);
+      return report;
+    })();
   }
 }

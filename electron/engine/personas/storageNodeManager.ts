@@ -6,7 +6,7 @@
  */
 import { migrate } from '../db.ts';
 import { fail, SafeVaultError } from '../../api/errors.ts';
-import type { MessageOf, NodeAccount, Reply } from '../messages.ts';
+import type { MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
 import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
@@ -71,22 +71,19 @@ export class StorageNodeManager implements RecordBook {
     return { version, account: this.account(msg.node) ?? null };
   }
 
-  /** What changed on a node's disk: stored and released from the node itself, pruned and lost from the chunk's data_manager group. */
+  /**
+   * What changed on a node's disk: stored and released from the node itself (every change it queued
+   * since its last report, applied in order), pruned and lost from the chunk's data_manager group.
+   */
   onReport(from: Name, msg: MessageOf<'snm.report'>): Promise<Reply<'snm.report'>> {
-    const fromNode = msg.change === 'stored' || msg.change === 'released';
-    if (fromNode ? !from.equals(msg.node) : !this.#ctx.groups.isNear(msg.chunk, from)) {
-      fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not report ${msg.change} for vault ${toHex(msg.node).slice(0, 12)}`);
+    for (const { chunk, change } of msg.changes) {
+      const fromNode = change === 'stored' || change === 'released';
+      if (fromNode ? !from.equals(msg.node) : !this.#ctx.groups.isNear(chunk, from)) {
+        fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not report ${change} for vault ${toHex(msg.node).slice(0, 12)}`);
+      }
     }
     return this.#ctx.replicas.decide(this, msg.node, msg.op, async (current) => {
-      const a = current ? decodeAccount(current) : EMPTY;
-      const next: NodeAccount =
-        msg.change === 'stored'
-          ? { ...a, storedBytes: a.storedBytes + msg.size, storedCount: a.storedCount + 1 }
-          : msg.change === 'released'
-            ? { ...a, storedBytes: Math.max(0, a.storedBytes - msg.size), storedCount: Math.max(0, a.storedCount - 1) }
-            : msg.change === 'pruned'
-              ? { ...a, rank: a.rank - 1 }
-              : { ...a, lostBytes: a.lostBytes + msg.size, lostCount: a.lostCount + 1, rank: a.rank - 1 };
+      const next = msg.changes.reduce(applyChange, current ? decodeAccount(current) : EMPTY);
       return { value: encodeAccount(next), reply: { rank: next.rank } };
     });
   }
@@ -110,6 +107,19 @@ export class StorageNodeManager implements RecordBook {
 
   *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
     for (const row of this.#sql.all.iterate(range.from, range.to)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
+  }
+}
+
+function applyChange(a: NodeAccount, { size, change }: { size: number; change: NodeChange }): NodeAccount {
+  switch (change) {
+    case 'stored':
+      return { ...a, storedBytes: a.storedBytes + size, storedCount: a.storedCount + 1 };
+    case 'released':
+      return { ...a, storedBytes: Math.max(0, a.storedBytes - size), storedCount: Math.max(0, a.storedCount - 1) };
+    case 'pruned':
+      return { ...a, rank: a.rank - 1 };
+    case 'lost':
+      return { ...a, lostBytes: a.lostBytes + size, lostCount: a.lostCount + 1, rank: a.rank - 1 };
   }
 }
 

@@ -24,13 +24,29 @@ const malformed = (why: string): never => {
   throw new SafeVaultError('bad-request', `malformed frame: ${why}`);
 };
 
+/** Byte fields this large are kept by reference until the frame is joined, not copied twice. */
+const PART_MIN_BYTES = 4096;
+
+/** Writes into one growing buffer; only large byte fields stay separate parts until `done` joins them. */
 class Writer {
   readonly #parts: Buffer[] = [];
-  #small: number[] = [];
+  #buf = Buffer.allocUnsafe(512);
+  /** Where the bytes not yet in a part start, and where the next byte goes. */
+  #start = 0;
+  #at = 0;
   size = 0;
 
+  #room(n: number): void {
+    if (this.#at + n <= this.#buf.length) return;
+    const used = this.#buf.subarray(this.#start, this.#at);
+    this.#buf = Buffer.allocUnsafe(Math.max(2 * this.#buf.length, used.length + n));
+    used.copy(this.#buf);
+    [this.#start, this.#at] = [0, used.length];
+  }
+
   byte(b: number): void {
-    this.#small.push(b);
+    this.#room(1);
+    this.#buf[this.#at++] = b;
     this.size++;
   }
 
@@ -43,20 +59,32 @@ class Writer {
   }
 
   raw(bytes: Buffer): void {
-    this.#flush();
-    this.#parts.push(bytes);
     this.size += bytes.length;
-  }
-
-  #flush(): void {
-    if (this.#small.length) this.#parts.push(Buffer.from(this.#small));
-    this.#small = [];
+    if (bytes.length < PART_MIN_BYTES) {
+      this.#room(bytes.length);
+      this.#at += bytes.copy(this.#buf, this.#at);
+      return;
+    }
+    this.#parts.push(this.#buf.subarray(this.#start, this.#at), bytes);
+    this.#start = this.#at;
   }
 
   done(): Buffer {
-    this.#flush();
-    return Buffer.concat(this.#parts, this.size);
+    const tail = this.#buf.subarray(this.#start, this.#at);
+    // A copy even when it is one part: what is sent or kept never shares memory with what was encoded.
+    return this.#parts.length === 0 ? Buffer.from(tail) : Buffer.concat([...this.#parts, tail], this.size);
   }
+}
+
+/** The UTF-8 of the strings written most (map keys, message types), encoded once. */
+const TEXT_CACHE_MAX = 1024;
+const textBytes = new Map<string, Buffer>();
+function utf8(text: string): Buffer {
+  const cached = textBytes.get(text);
+  if (cached) return cached;
+  const bytes = Buffer.from(text, 'utf8');
+  if (text.length <= 32 && textBytes.size < TEXT_CACHE_MAX) textBytes.set(text, bytes);
+  return bytes;
 }
 
 function write(w: Writer, value: WireValue, depth: number): void {
@@ -70,7 +98,7 @@ function write(w: Writer, value: WireValue, depth: number): void {
     return w.varint(Math.abs(value));
   }
   if (typeof value === 'string') {
-    const text = Buffer.from(value, 'utf8');
+    const text = utf8(value);
     w.byte(Tag.Text);
     w.varint(text.length);
     return w.raw(text);
@@ -123,6 +151,13 @@ class Reader {
         return value;
       }
     }
+  }
+
+  /** The next `length` bytes, as a view of the frame: for what is read from them and not kept. */
+  view(length: number): Buffer {
+    if (length > this.bytes.length - this.at) malformed('truncated');
+    this.at += length;
+    return this.bytes.subarray(this.at - length, this.at);
   }
 
   take(length: number): Buffer {
@@ -183,7 +218,9 @@ function read(r: Reader, depth: number): WireValue {
 }
 
 function readText(r: Reader): string {
-  const bytes = r.take(r.varint());
+  const bytes = r.view(r.varint());
+  // ASCII (every key and message type) is valid UTF-8 as it is; anything else must survive a round trip.
+  if (bytes.every((b) => b < 0x80)) return bytes.toString('latin1');
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) malformed('text is not valid UTF-8');
   return text;
