@@ -297,8 +297,7 @@ export class Replicas {
           continue;
         }
         this.install(book, key, proposal);
-        // To the members only: a vault installs a commit only if it accepted the value, and only members were asked to.
-        for (const member of members) {
+        for (const member of witnesses) {
           if (!member.equals(this.#links.self)) void this.#links.network.request(member, { type: 'rec.commit', persona: book.persona, key, value: proposal }).catch(() => undefined);
         }
         if (reply !== undefined) return reply;
