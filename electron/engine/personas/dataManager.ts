@@ -120,7 +120,10 @@ export class DataManager implements RecordBook {
       const holders = await this.#topUp(msg.chunk, { ...latest, holders: latest.holders.filter((h) => !h.equals(msg.holder)) }, version, [msg.holder]);
       return { value: encodeRecord({ ...latest, holders }), reply: true };
     });
-    if (removed) await this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
+    if (removed) {
+      this.#hintSweep(msg.chunk, msg.holder); // it no longer holds the chunk for the group: its bad copy goes
+      await this.#report(msg.chunk, msg.holder, record.size, 'lost', record.version);
+    }
     return { removed };
   }
 
