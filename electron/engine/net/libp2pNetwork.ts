@@ -18,7 +18,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { identify, type Identify } from '@libp2p/identify';
-import type { Connection, Libp2p, PeerId, PeerInfo, Stream } from '@libp2p/interface';
+import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface';
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
 import { mdns } from '@libp2p/mdns';
 import { ping, type Ping } from '@libp2p/ping';
@@ -79,9 +79,24 @@ const BOOTSTRAP_DEADLINE_MS = 60_000;
 /** Each connected vault is pinged this often; one with no answer in PING_TIMEOUT_MS has failed it. */
 const PING_INTERVAL_MS = 5_000;
 const PING_TIMEOUT_MS = 10_000;
-/** Mesh maintenance runs this often while membership moves, backing off to MAINTAIN_MAX_MS while it is quiet. */
+/**
+ * Mesh maintenance runs this often while membership moves (MAINTAIN_MIN_MS more for every
+ * MAINTAIN_VAULTS_PER_STEP vaults in view), backing off to MAINTAIN_MAX_MS while it is quiet. Every
+ * vault walks and each walk asks vaults all over the network, so at a fixed pace the walks grow with
+ * the square of its size: 50 vaults walking every second took most of a 2-core machine's CPU while
+ * they formed (profiles), and vaults too busy to answer pings in time hung up on each other.
+ */
 const MAINTAIN_MIN_MS = 1_000;
+const MAINTAIN_VAULTS_PER_STEP = 10;
 const MAINTAIN_MAX_MS = 30_000;
+
+/**
+ * libp2p's own debug logging, off unless DEBUG asks for it: libp2p makes several loggers for every
+ * stream (one per request here), and each checks whether stderr is a terminal, a system call: 2% of
+ * the vault processes' CPU while they repaired (profiles).
+ */
+const quiet: Logger = Object.assign(() => undefined, { error: () => undefined, trace: () => undefined, enabled: false, newScope: () => quiet });
+const quietLogger: ComponentLogger = { forComponent: () => quiet };
 
 /** The libp2p private key of an identity: the same Ed25519 key (its 32-byte seed). */
 async function libp2pKey(identity: Identity) {
@@ -189,6 +204,7 @@ export class Libp2pNetwork implements Network {
       // Started below, once every listener is in place: mDNS may dial the moment it runs.
       start: false,
       privateKey: await libp2pKey(this.#identity),
+      ...(!process.env.DEBUG && { logger: quietLogger }),
       addresses: { listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
@@ -209,6 +225,8 @@ export class Libp2pNetwork implements Network {
           // Keep loopback and private addresses: removePrivateAddressesMapper would leave a LAN network empty.
           peerInfoMapper: passthroughMapper,
           allowQueryWithZeroPeers: true,
+          // Kademlia's usual 3 in parallel, not 10: a walk need not ask most of a small network at once.
+          alpha: 3,
         }),
       },
     });
@@ -526,7 +544,7 @@ export class Libp2pNetwork implements Network {
    */
   #changed(): void {
     this.#changes++;
-    this.#maintainDelay = MAINTAIN_MIN_MS;
+    this.#maintainDelay = MAINTAIN_MIN_MS * Math.max(1, Math.ceil(this.#view.online().length / MAINTAIN_VAULTS_PER_STEP));
     if (this.#view.online().length <= 1 && !this.#unsettled) {
       this.#unsettled = true;
       this.#view.unsettle();
