@@ -79,15 +79,8 @@ const BOOTSTRAP_DEADLINE_MS = 60_000;
 /** Each connected vault is pinged this often; one with no answer in PING_TIMEOUT_MS has failed it. */
 const PING_INTERVAL_MS = 5_000;
 const PING_TIMEOUT_MS = 10_000;
-/**
- * Mesh maintenance runs this often while membership moves (MAINTAIN_MIN_MS more for every
- * MAINTAIN_VAULTS_PER_STEP vaults in view), backing off to MAINTAIN_MAX_MS while it is quiet. Every
- * vault walks and each walk asks vaults all over the network, so at a fixed pace the walks grow with
- * the square of its size: 50 vaults walking every second took most of a 2-core machine's CPU while
- * they formed (profiles), and vaults too busy to answer pings in time hung up on each other.
- */
+/** Mesh maintenance runs this often while membership moves, backing off to MAINTAIN_MAX_MS while it is quiet. */
 const MAINTAIN_MIN_MS = 1_000;
-const MAINTAIN_VAULTS_PER_STEP = 10;
 const MAINTAIN_MAX_MS = 30_000;
 
 /**
@@ -225,8 +218,6 @@ export class Libp2pNetwork implements Network {
           // Keep loopback and private addresses: removePrivateAddressesMapper would leave a LAN network empty.
           peerInfoMapper: passthroughMapper,
           allowQueryWithZeroPeers: true,
-          // Kademlia's usual 3 in parallel, not 10: a walk need not ask most of a small network at once.
-          alpha: 3,
         }),
       },
     });
@@ -544,7 +535,7 @@ export class Libp2pNetwork implements Network {
    */
   #changed(): void {
     this.#changes++;
-    this.#maintainDelay = MAINTAIN_MIN_MS * Math.max(1, Math.ceil(this.#view.online().length / MAINTAIN_VAULTS_PER_STEP));
+    this.#maintainDelay = MAINTAIN_MIN_MS;
     if (this.#view.online().length <= 1 && !this.#unsettled) {
       this.#unsettled = true;
       this.#view.unsettle();
