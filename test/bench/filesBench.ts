@@ -57,25 +57,34 @@ export async function writeRandomFile(path: string, bytes: number): Promise<void
   await fh.close();
 }
 
+/**
+ * Helia's add then cat of `src` on a fresh filesystem blockstore under `dir` (so it deduplicates
+ * against no earlier run), with no networking: the baseline every SafeVault file path is set beside.
+ */
+export async function heliaAddCat(dir: string, src: string): Promise<{ addMs: number; catMs: number }> {
+  const blocks = join(dir, 'helia-blocks');
+  const node = createHeliaLight({ blockstore: new FsBlockstore(blocks) });
+  try {
+    const fs = unixfs(node);
+    const add = await timed(() => fs.addByteStream(createReadStream(src)));
+    const cat = await timed(() => pipeline(Readable.from(fs.cat(add.result)), createWriteStream(join(dir, 'helia.out'))));
+    return { addMs: add.ms, catMs: cat.ms };
+  } finally {
+    await node.stop();
+    await rm(blocks, { recursive: true, force: true });
+    await rm(join(dir, 'helia.out'), { force: true });
+  }
+}
+
 /** `runs` rounds, each Helia then SafeVault on fresh stores (so neither deduplicates against an earlier round). */
 export async function filesAgainstHelia(dir: string, src: string, bytes: number, runs: number, progress: (m: string) => void): Promise<FileRuns> {
   const sv = { put: [] as number[], get: [] as number[], wire: [] as number[], messages: [] as number[] };
   const helia = { add: [] as number[], cat: [] as number[] };
   for (let run = 0; run < runs; run++) {
-    const blocks = join(dir, `helia-${run}`);
-    // No networking: a local add and cat, on a filesystem blockstore like the vaults' chunk files.
-    const node = createHeliaLight({ blockstore: new FsBlockstore(blocks) });
-    try {
-      const fs = unixfs(node);
-      const add = await timed(() => fs.addByteStream(createReadStream(src)));
-      const cat = await timed(() => pipeline(Readable.from(fs.cat(add.result)), createWriteStream(join(dir, 'helia.out'))));
-      helia.add.push(add.ms);
-      helia.cat.push(cat.ms);
-      progress(`  helia run ${run + 1}: add ${MBs(bytes, add.ms).toFixed(1)} MB/s, cat ${MBs(bytes, cat.ms).toFixed(1)} MB/s`);
-    } finally {
-      await node.stop();
-      await rm(blocks, { recursive: true, force: true });
-    }
+    const { addMs, catMs } = await heliaAddCat(dir, src);
+    helia.add.push(addMs);
+    helia.cat.push(catMs);
+    progress(`  helia run ${run + 1}: add ${MBs(bytes, addMs).toFixed(1)} MB/s, cat ${MBs(bytes, catMs).toFixed(1)} MB/s`);
 
     const dataDir = join(dir, `engine-${run}`);
     const engine = asLocal(await openEngine({ dataDir, vaults: 12 }));

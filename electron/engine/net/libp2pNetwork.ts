@@ -18,7 +18,7 @@ import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { identify, type Identify } from '@libp2p/identify';
-import type { Connection, Libp2p, PeerId, PeerInfo, Stream } from '@libp2p/interface';
+import type { ComponentLogger, Connection, Libp2p, Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface';
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht';
 import { mdns } from '@libp2p/mdns';
 import { ping, type Ping } from '@libp2p/ping';
@@ -84,6 +84,14 @@ const PING_TIMEOUT_MS = 10_000;
 /** Mesh maintenance runs this often while membership moves, backing off to MAINTAIN_MAX_MS while it is quiet. */
 const MAINTAIN_MIN_MS = 1_000;
 const MAINTAIN_MAX_MS = 30_000;
+
+/**
+ * libp2p's own debug logging, off unless DEBUG asks for it: libp2p makes several loggers for every
+ * stream (one per request here), and each checks whether stderr is a terminal, a system call: 2% of
+ * the vault processes' CPU while they repaired (profiles).
+ */
+const quiet: Logger = Object.assign(() => undefined, { error: () => undefined, trace: () => undefined, enabled: false, newScope: () => quiet });
+const quietLogger: ComponentLogger = { forComponent: () => quiet };
 
 /** The libp2p private key of an identity: the same Ed25519 key (its 32-byte seed). */
 async function libp2pKey(identity: Identity) {
@@ -191,6 +199,7 @@ export class Libp2pNetwork implements Network {
       // Started below, once every listener is in place: mDNS may dial the moment it runs.
       start: false,
       privateKey: await libp2pKey(this.#identity),
+      ...(!process.env.DEBUG && { logger: quietLogger }),
       addresses: { listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
