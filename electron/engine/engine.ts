@@ -397,10 +397,12 @@ class VaultEngine implements Engine {
     const previous = this.#settings.settings();
     const next = { ...previous, ...rest };
     if (donated !== undefined) {
-      const own = await this.network.info(this.#ownVault());
-      if (donated < own.used) fail('bad-request', `your vault already stores ${own.used} bytes; it cannot donate less (${donated})`);
-      await this.network.setDonated(own.id, donated);
-      this.log.info(`own vault ${own.id.slice(0, 12)} now donates ${donated} bytes`);
+      const ownId = this.#ownVault();
+      // Its account can lag its disk by a report (up to a second): the disk's own count is exact while the vault runs.
+      const used = Math.max((await this.network.info(ownId)).used, this.network.vault(ownId)?.storageNode.usage().bytes ?? 0);
+      if (donated < used) fail('bad-request', `your vault already stores ${used} bytes; it cannot donate less (${donated})`);
+      await this.network.setDonated(ownId, donated);
+      this.log.info(`own vault ${ownId.slice(0, 12)} now donates ${donated} bytes`);
     }
     this.#settings.update(rest);
     // A local network does not use the joining settings: it restarts only to join, or to leave a joined network.
