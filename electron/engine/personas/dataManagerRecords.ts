@@ -132,12 +132,7 @@ export class DataManagerRecords {
   /** Every chunk `vault` holds, through the index: no scan of the records. */
   chunksHeldBy(vault: Name): Name[] {
     const everywhere = [EVERY_NAME];
-    return [...this.chunksHeldIn(vault, () => everywhere)];
-  }
-
-  /** The chunks `vault` holds whose names may lie in `ranges()` (see entriesHeldIn), in name order. */
-  *chunksHeldIn(vault: Name, ranges: () => readonly NameRange[]): Generator<Name> {
-    for (const entry of this.entriesHeldIn(vault, ranges)) yield* this.chunksAt(entry);
+    return [...this.entriesHeldIn(vault, () => everywhere)].flatMap((entry) => this.chunksAt(entry));
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * storage_node: holds chunk bytes as content-addressed files within its donated space. The hash is
- * checked on every write and every read, so it never keeps or serves a chunk that fails it. Bytes
+ * checked on every write, so it never keeps a chunk that fails it; reads are checked by whoever reads
+ * (a client or a data_manager), who reports a holder that serves bad bytes. Bytes
  * that no data_manager lists any more are swept, only on the group's word: a quorum read showing the
  * chunk's record, at a version newer than the one the placement built on, deleted or listing other
  * holders (so a placement still being decided is never swept). A chunk counts as held once its file
