@@ -195,3 +195,39 @@ test("a node's report of a disk change stays queued until its managers acknowled
   g.close();
 });
 
+
+test('decisions on several records at once travel as rec.steps: fewer frames, each step answered on its own', async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  const client = g.key.subarray(0, 32);
+  const keys = Array.from({ length: 6 }, () => Buffer.concat([client, randomBytes(32)]));
+  const decisionFrames = (stats: ReturnType<typeof g.network.hub.stats>) =>
+    ['rec.prepare', 'rec.accept', 'rec.commit', 'rec.steps'].reduce((n, type) => n + (stats.byType[type]?.messages ?? 0), 0);
+  let before = g.network.hub.stats();
+  assert.equal(await g.clock.drive(decide(a!, keys[0]!, 'op-alone')), 0);
+  const alone = decisionFrames(g.network.hub.stats()) - decisionFrames(before);
+  before = g.network.hub.stats();
+  const replies = await g.clock.drive(Promise.all(keys.slice(1).map((key, i) => decide(a!, key, `op-${i}`))));
+  const after = g.network.hub.stats();
+  assert.deepEqual(replies, [0, 0, 0, 0, 0]);
+  assert.ok((after.byType['rec.steps']?.messages ?? 0) > (before.byType['rec.steps']?.messages ?? 0), 'steps were batched');
+  assert.ok(decisionFrames(after) - decisionFrames(before) <= alone, `five decisions at once took ${decisionFrames(after) - decisionFrames(before)} frames, one alone ${alone}`);
+  await g.clock.pass(1000);
+  for (const key of keys) assert.ok(g.members.filter((v) => v.replicas.state(v.storageClientManager, key).version === 1).length >= 3);
+
+  // One refused step refuses only itself: the promise beside it holds, and an outsider is refused step by step.
+  const ballot = Buffer.concat([Buffer.from([0xff, 0, 0, 0]), a!.name]);
+  const key = keys[0]!;
+  const op = { op: sha256(Buffer.from('op-x')), reply: Buffer.from([0]) };
+  const steps = [
+    { type: 'rec.prepare' as const, persona: 'storage_client_manager' as const, key: keys[1]!, slot: 2, ballot },
+    { type: 'rec.accept' as const, persona: 'storage_client_manager' as const, key, slot: 2, ballot, value: { version: 2, value: row(7), ops: [op] } },
+  ];
+  const { replies: answers } = await g.clock.drive(g.network.impersonate(a!.name).request(b!.name, { type: 'rec.steps', steps }));
+  assert.equal('reply' in answers[0]! && 'promised' in answers[0].reply && answers[0].reply.promised, true);
+  assert.equal('refused' in answers[1]! && answers[1].refused.code, 'conflict');
+  const outsider = g.network.running().find((v) => !g.network.closest(client, GROUP_SIZE + 2).some((m) => m.equals(v.name)))!;
+  const { replies: outsiders } = await g.clock.drive(g.network.impersonate(outsider.name).request(b!.name, { type: 'rec.steps', steps }));
+  assert.deepEqual(outsiders.map((r) => 'refused' in r && r.refused.code), ['unauthorized', 'unauthorized']);
+  g.close();
+});

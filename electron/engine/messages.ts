@@ -46,6 +46,34 @@ export type NodeChange = z.infer<typeof nodeChange>;
 /** Disk changes a node reports in one message, and its managers apply in one decision. */
 export const REPORT_BATCH = 128;
 
+// The three steps of a record decision (replica.ts), each its own message or one of a rec.steps batch.
+const key = blob(2 * NAME_BYTES);
+const recPrepare = {
+  message: z.strictObject({ persona, key, slot: count, ballot }),
+  reply: z.strictObject({
+    promised: z.boolean(),
+    promise: ballot.nullable(),
+    accepted: z.strictObject({ ballot, value: recordState }).nullable(),
+    committed: recordState.nullable(),
+  }),
+};
+const recAccept = {
+  message: z.strictObject({ persona, key, slot: count, ballot, value: recordState }),
+  reply: z.strictObject({ accepted: z.boolean(), promise: ballot.nullable(), committed: recordState.nullable() }),
+};
+const recCommit = {
+  message: z.strictObject({ persona, key, value: recordState }),
+  reply: z.strictObject({ installed: z.boolean() }),
+};
+const recStep = z.discriminatedUnion('type', [
+  recPrepare.message.extend({ type: z.literal('rec.prepare') }),
+  recAccept.message.extend({ type: z.literal('rec.accept') }),
+  recCommit.message.extend({ type: z.literal('rec.commit') }),
+]);
+/** Steps in one rec.steps: record states are a few KiB at most, so a batch stays well inside a frame. */
+export const MAX_STEPS = 32;
+const wireError = z.strictObject({ code: z.string().max(40), message: z.string().max(500) });
+
 /** Each message type: its schema, its reply's schema, who may send it, and who receives it. */
 export const MESSAGES = {
   // storage_client -> any member of its storage_client_manager group
@@ -154,32 +182,21 @@ export const MESSAGES = {
     receiver: 'each member of the node manager group (reader takes a quorum)',
   },
   // one decision per record and version, among the members of its group (single-decree Paxos)
-  'rec.prepare': {
-    message: z.strictObject({ persona, key: blob(2 * NAME_BYTES), slot: count, ballot }),
+  'rec.prepare': { ...recPrepare, sender: 'a member of the record group', receiver: 'a member of the record group' },
+  'rec.accept': { ...recAccept, sender: 'a member of the record group', receiver: 'a member of the record group' },
+  'rec.commit': { ...recCommit, sender: 'a member of the record group', receiver: 'a member of the record group' },
+  // several of those steps, for records whose groups both vaults are in, answered in one transaction
+  'rec.steps': {
+    message: z.strictObject({ steps: z.array(recStep).min(1).max(MAX_STEPS) }),
     reply: z.strictObject({
-      promised: z.boolean(),
-      promise: ballot.nullable(),
-      accepted: z.strictObject({ ballot, value: recordState }).nullable(),
-      committed: recordState.nullable(),
+      replies: z.array(z.union([z.strictObject({ reply: z.union([recPrepare.reply, recAccept.reply, recCommit.reply]) }), z.strictObject({ refused: wireError })])),
     }),
-    sender: 'a member of the record group',
-    receiver: 'a member of the record group',
-  },
-  'rec.accept': {
-    message: z.strictObject({ persona, key: blob(2 * NAME_BYTES), slot: count, ballot, value: recordState }),
-    reply: z.strictObject({ accepted: z.boolean(), promise: ballot.nullable(), committed: recordState.nullable() }),
-    sender: 'a member of the record group',
-    receiver: 'a member of the record group',
-  },
-  'rec.commit': {
-    message: z.strictObject({ persona, key: blob(2 * NAME_BYTES), value: recordState }),
-    reply: z.strictObject({ installed: z.boolean() }),
-    sender: 'a member of the record group',
-    receiver: 'a member of the record group',
+    sender: 'a member of each step\'s record group',
+    receiver: 'a member of each step\'s record group',
   },
   // old members of a group -> its new members; a record is adopted only if newer than the one held
   'rec.transfer': {
-    message: z.strictObject({ persona, records: z.array(z.strictObject({ key: blob(2 * NAME_BYTES), state: recordState })).max(4096) }),
+    message: z.strictObject({ persona, records: z.array(z.strictObject({ key, state: recordState })).max(4096) }),
     reply: z.strictObject({ adopted: count }),
     sender: 'a member of each record group',
     receiver: 'a member of each record group',
@@ -191,6 +208,8 @@ export type MessageOf<T extends MessageType> = { type: T } & z.infer<(typeof MES
 export type Message = { [T in MessageType]: MessageOf<T> }[MessageType];
 export type Reply<T extends MessageType> = z.infer<(typeof MESSAGES)[T]['reply']>;
 export type Persona = z.infer<typeof persona>;
+/** A step of a record decision. */
+export type RecStep = MessageOf<'rec.prepare'> | MessageOf<'rec.accept'> | MessageOf<'rec.commit'>;
 
 /** Checks a decoded message against its schema: unknown types and malformed fields are refused. */
 export function parseMessage(value: unknown): Message {

@@ -11,12 +11,12 @@
  * States only move forward: transfers and repairs adopt a state only if it is newer, and a deletion
  * is a state of its own (a tombstone), so a deleted record never comes back.
  */
-import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
+import { SafeVaultError, fail, fromWireError, isSafeVaultError, toWireError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
 import { GROUP_SIZE, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
 import { migrate, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
-import type { MessageOf, Persona, RecordState, Reply } from './messages.ts';
+import { MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
@@ -92,6 +92,8 @@ export class Replicas {
   readonly #sql;
   /** The highest ballot round this vault has seen, so its next ballot outranks it. */
   #round = 0;
+  /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
+  readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
 
   constructor(links: ReplicaLinks) {
     this.#links = links;
@@ -125,6 +127,7 @@ export class Replicas {
     this.#sql.expireTombs.run(now - TOMBSTONE_TTL_MS);
     this.#sql.expireOps.run(now - OP_MEMORY_MS);
     this.install = db.transaction(this.install.bind(this));
+    this.onSteps = db.transaction(this.onSteps.bind(this));
   }
 
   register(book: RecordBook): void {
@@ -296,10 +299,12 @@ export class Replicas {
           await this.#backoff(round);
           continue;
         }
-        this.install(book, key, proposal);
+        const commit = { type: 'rec.commit', persona: book.persona, key, value: proposal } as const;
         for (const member of witnesses) {
-          if (!member.equals(this.#links.self)) void this.#links.network.request(member, { type: 'rec.commit', persona: book.persona, key, value: proposal }).catch(() => undefined);
+          if (!member.equals(this.#links.self)) void this.#step(member, commit).catch(() => undefined);
         }
+        // The value is chosen: this vault installs it, through its own commit when it accepted it too (batched with the others').
+        if (!(await this.#step(this.#links.self, commit)).installed) this.install(book, key, proposal);
         if (reply !== undefined) return reply;
       }
       throw new SafeVaultError('unavailable', `the ${book.persona} group could not agree on a record (too much churn); try again`);
@@ -349,8 +354,7 @@ export class Replicas {
       };
       for (const target of targets) {
         const member = members.some((m) => m.equals(target));
-        const answer = target.equals(this.#links.self) ? Promise.resolve().then(() => this.onDecision(message)) : this.#links.network.request(target, message);
-        answer.then(
+        this.#step(target, message).then(
           (reply) => {
             replies.push({ member, reply: reply as Reply<T> });
             if (member && good(reply as Reply<T>)) goodMembers++;
@@ -371,6 +375,66 @@ export class Replicas {
   onDecision<T extends 'rec.prepare' | 'rec.accept' | 'rec.commit'>(message: MessageOf<T>): Reply<T> {
     const m = message as MessageOf<'rec.prepare'> | MessageOf<'rec.accept'> | MessageOf<'rec.commit'>;
     return (m.type === 'rec.prepare' ? this.onPrepare(m) : m.type === 'rec.accept' ? this.onAccept(m) : this.onCommit(m)) as Reply<T>;
+  }
+
+  /**
+   * A member's answers to several steps, in one transaction. Each step is judged on its own (`check`,
+   * then its handler), and a refused step changes nothing: every handler refuses before it writes.
+   */
+  onSteps(steps: readonly RecStep[], check: (step: RecStep) => void = () => undefined): Reply<'rec.steps'> {
+    return {
+      replies: steps.map((step) => {
+        try {
+          check(step);
+          return { reply: this.onDecision(step) };
+        } catch (error) {
+          return { refused: toWireError(error, 'bad-request') };
+        }
+      }),
+    };
+  }
+
+  /** Sends a decision step to `to` (answered here if it is this vault) with the others asked for in this turn. */
+  #step<T extends RecStep['type']>(to: Name, step: MessageOf<T>): Promise<Reply<T>> {
+    const hex = toHex(to);
+    let batch = this.#outbox.get(hex);
+    if (!batch) {
+      this.#outbox.set(hex, (batch = { to, steps: [], answers: [] }));
+      queueMicrotask(() => this.#flush(hex));
+    }
+    const answer = new Promise<Reply<T>>((resolve, reject) => batch.answers.push({ resolve: resolve as (reply: unknown) => void, reject }));
+    batch.steps.push(step as RecStep);
+    if (batch.steps.length === MAX_STEPS) this.#flush(hex);
+    return answer;
+  }
+
+  #flush(hex: string): void {
+    const batch = this.#outbox.get(hex);
+    if (!batch) return;
+    this.#outbox.delete(hex);
+    const { to, steps, answers } = batch;
+    const local = to.equals(this.#links.self);
+    if (steps.length === 1) {
+      const step = steps[0]!;
+      const reply = local ? Promise.resolve().then(() => this.onDecision(step)) : this.#links.network.request(to, step);
+      reply.then(answers[0]!.resolve, answers[0]!.reject);
+      return;
+    }
+    const replies = local ? Promise.resolve().then(() => this.onSteps(steps)) : this.#links.network.request(to, { type: 'rec.steps', steps });
+    replies.then(
+      ({ replies: each }) =>
+        answers.forEach((answer, i) => {
+          const r = each[i];
+          try {
+            if (!r) throw new SafeVaultError('bad-request', 'a rec.steps reply is missing answers');
+            if ('refused' in r) throw fromWireError(r.refused, 'a malformed refusal');
+            answer.resolve(parseReply(steps[i]!.type, r.reply));
+          } catch (error) {
+            answer.reject(error);
+          }
+        }),
+      (error: unknown) => answers.forEach((answer) => answer.reject(error)),
+    );
   }
 
   /** Adopts the newest committed state among the replies, if newer than ours. */

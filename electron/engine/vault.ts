@@ -200,6 +200,8 @@ export class Vault implements Endpoint {
       case 'rec.commit':
         this.#mustShare(msg, from);
         return this.#ctx.replicas.onDecision(msg);
+      case 'rec.steps':
+        return this.#ctx.replicas.onSteps(msg.steps, (step) => this.#mustShare(step, from));
       case 'rec.transfer': {
         const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
         if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });

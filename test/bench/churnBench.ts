@@ -70,14 +70,15 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     switch (message.type) {
       case 'rec.prepare':
       case 'rec.accept':
-      case 'rec.commit': {
+      case 'rec.commit':
+      case 'rec.steps': {
         let member = members.get(toHex(to));
         if (!member) {
           memberDbs.push(openDatabase(':memory:'));
           members.set(toHex(to), (member = vaultOn(to, memberDbs.at(-1)!, networkOf(to))));
         }
         const t = performance.now();
-        const reply = member.replicas.onDecision(message);
+        const reply = message.type === 'rec.steps' ? member.replicas.onSteps(message.steps) : member.replicas.onDecision(message);
         counts.membersMs += performance.now() - t;
         return reply;
       }
