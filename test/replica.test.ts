@@ -231,3 +231,38 @@ test('decisions on several records at once travel as rec.steps: fewer frames, ea
   assert.deepEqual(outsiders.map((r) => 'refused' in r && r.refused.code), ['unauthorized', 'unauthorized']);
   g.close();
 });
+
+test('a member that accepted a value and missed its commit keeps it through later prepares, so the value outlives its proposer', async () => {
+  const setUp = async () => {
+    const g = await group();
+    const [a, b, c, d] = g.members;
+    assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+    await g.clock.pass(1000);
+    // `a` has version 2 chosen (b and c accepted it) and committed it itself; its commits to b and c were lost.
+    const ballot = Buffer.concat([Buffer.from([0xf0, 0, 0, 0]), a!.name]);
+    const v2 = { version: 2, value: row(2), ops: [...a!.replicas.state(a!.storageClientManager, g.key).ops, { op: sha256(Buffer.from('op-2')), reply: Buffer.from([1]) }] };
+    for (const v of [b!, c!]) {
+      v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: g.key, slot: 2, ballot });
+      assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: g.key, slot: 2, ballot, value: v2 }).accepted, true);
+    }
+    a!.replicas.install(a!.storageClientManager, g.key, v2);
+    return { g, a: a!, b: b!, c: c!, d: d! };
+  };
+
+  // `a` asks b and c to promise slot 3: they do not, and keep what they accepted for slot 2.
+  let { g, a, b, c, d } = await setUp();
+  const later = Buffer.concat([Buffer.from([0xf1, 0, 0, 0]), a.name]);
+  for (const v of [b, c]) assert.equal(v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: g.key, slot: 3, ballot: later }).promised, false);
+  // `a` dies: d, still at version 1, finishes version 2 before its own operation, which sees a count of 2.
+  await g.clock.drive(g.network.killVault(a.id));
+  assert.equal(await g.clock.drive(decide(d, g.key, 'op-d')), 2);
+  assert.equal(d.replicas.state(d.storageClientManager, g.key).version, 3);
+  g.close();
+
+  // With `a` alive, its next decision brings b and c up to its version first, and goes through.
+  ({ g, a, b, c } = await setUp());
+  assert.equal(await g.clock.drive(decide(a, g.key, 'op-3')), 2);
+  await g.clock.pass(1000);
+  for (const v of [b, c]) assert.equal(v.replicas.state(v.storageClientManager, g.key).version, 3);
+  g.close();
+});

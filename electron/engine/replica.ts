@@ -69,6 +69,9 @@ const TOMBSTONE_TTL_MS = 30 * 24 * 3600_000;
 /** A proposer that fails this many rounds gives up; its caller retries the operation later. */
 const MAX_ROUNDS = 12;
 const BALLOT_BYTES = 4 + NAME_BYTES;
+/** A member's refusals while it holds an accepted value of an earlier slot (see #holdsEarlier): no promise, and no state to offer. */
+const BEHIND_PREPARE = { promised: false, promise: null, accepted: null, committed: null } as const;
+const BEHIND_ACCEPT = { accepted: false, promise: null, committed: null } as const;
 /** Sorts after the rest of any record key that starts with a given name (keys are at most two names long). */
 const MAX_KEY_TAIL = Buffer.alloc(2 * NAME_BYTES, 0xff);
 
@@ -203,6 +206,7 @@ export class Replicas {
     if (this.#committed(book, msg.key).version >= msg.slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, msg.key) };
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
+    if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_PREPARE;
     const current = slot && slot.slot === msg.slot ? slot : undefined;
     if (current && Buffer.compare(msg.ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
     this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
@@ -222,9 +226,19 @@ export class Replicas {
     }
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
+    if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_ACCEPT;
     if (slot && slot.slot === msg.slot && Buffer.compare(msg.ballot, slot.promised) < 0) return { accepted: false, promise: slot.promised, committed: null };
     this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: msg.ballot, value: msg.value });
     return { accepted: true, promise: msg.ballot, committed: null };
+  }
+
+  /**
+   * Whether this member accepted a value for a slot before `slot` that it has not seen committed.
+   * It keeps that value (it may be the chosen one, and this member one of the few that know it) and
+   * takes no part in later slots until it has caught up: a proposer that is ahead sends it its state.
+   */
+  #holdsEarlier(held: Slot, slot: number): boolean {
+    return held.slot < slot && held.value !== null;
   }
 
   /** Installs a chosen state, but only the one this member accepted itself: a lone member cannot impose a state by announcing it. */
@@ -275,6 +289,7 @@ export class Replicas {
         const prepared = await this.#gather(witnesses, members, needed, { type: 'rec.prepare', persona: book.persona, key, slot, ballot }, (r) => r.promised);
         if (this.#adoptNewest(book, key, prepared.map((p) => p.reply.committed))) continue;
         if (prepared.filter((p) => p.member && p.reply.promised).length < needed) {
+          this.#catchUp(book, key, current, prepared);
           await this.#backoff(round);
           continue;
         }
@@ -296,6 +311,7 @@ export class Replicas {
         const accepted = await this.#gather(members, members, needed, { type: 'rec.accept', persona: book.persona, key, slot, ballot, value: proposal }, (r) => r.accepted);
         if (this.#adoptNewest(book, key, accepted.map((a) => a.reply.committed))) continue;
         if (accepted.filter((a) => a.reply.accepted).length < needed) {
+          this.#catchUp(book, key, current, accepted);
           await this.#backoff(round);
           continue;
         }
@@ -344,9 +360,9 @@ export class Replicas {
     needed: number,
     message: MessageOf<T>,
     good: (reply: Reply<T>) => boolean,
-  ): Promise<{ member: boolean; reply: Reply<T> }[]> {
+  ): Promise<{ target: Name; member: boolean; reply: Reply<T> }[]> {
     return new Promise((resolve) => {
-      const replies: { member: boolean; reply: Reply<T> }[] = [];
+      const replies: { target: Name; member: boolean; reply: Reply<T> }[] = [];
       let pending = targets.length;
       let goodMembers = 0;
       const settle = () => {
@@ -356,7 +372,7 @@ export class Replicas {
         const member = members.some((m) => m.equals(target));
         this.#step(target, message).then(
           (reply) => {
-            replies.push({ member, reply: reply as Reply<T> });
+            replies.push({ target, member, reply: reply as Reply<T> });
             if (member && good(reply as Reply<T>)) goodMembers++;
             pending--;
             settle();
@@ -435,6 +451,20 @@ export class Replicas {
         }),
       (error: unknown) => answers.forEach((answer) => answer.reject(error)),
     );
+  }
+
+  /**
+   * Sends this member's committed state to the members that answered as behind (no promise, no
+   * newer state): one that accepted that very state, and missed its commit, installs it now.
+   */
+  #catchUp(book: RecordBook, key: Buffer, current: RecordState, replies: { target: Name; reply: { promise: Buffer | null; committed: RecordState | null } & ({ promised: boolean } | { accepted: boolean }) }[]): void {
+    if (current.version === 0) return;
+    for (const { target, reply } of replies) {
+      const refused = 'promised' in reply ? !reply.promised : !reply.accepted;
+      if (refused && reply.promise === null && reply.committed === null) {
+        void this.#step(target, { type: 'rec.commit', persona: book.persona, key, value: current }).catch(() => undefined);
+      }
+    }
   }
 
   /** Adopts the newest committed state among the replies, if newer than ours. */
