@@ -273,9 +273,12 @@ test('single instance: a second launch hands its files over; a refused lock quit
   await eventually(async () => (await first.call('listFiles', { as: 'me' })).result.length === 1, 'the handed-over file is stored');
   assert.equal((await first.call('listFiles', { as: 'me' })).result[0].name, 'photo.jpg');
 
+  // macOS: a file dropped on the dock icon.
+  const dropped = writeRandomFile(first.root, 'dropped.png', 20_000);
   let prevented = false;
-  first.fake.app.emit('open-file', { preventDefault: () => (prevented = true) }, photo);
+  first.fake.app.emit('open-file', { preventDefault: () => (prevented = true) }, dropped);
   assert.ok(prevented);
+  await eventually(async () => (await first.call('listFiles', { as: 'me' })).result.some((f: { name: string }) => f.name === 'dropped.png'), 'the dropped file is stored');
 
   const second = launch({ singleInstance: false }, ['/opt/SafeVault/safevault', photo]);
   assert.equal(second.started, false);
