@@ -15,6 +15,7 @@ import { createNotifier, notificationFor, spaceWatch } from '../../electron/main
 import { filesFromArgv } from '../../electron/main/singleInstance.ts';
 import { TRAY_STATES, trayIconPath, trayMenu, trayState, type TrayView } from '../../electron/main/tray.ts';
 import { tempDir, writeRandomFile } from '../helpers.ts';
+import { fakeNotification, fakeSafeStorage } from './fakeElectron.ts';
 
 const logger = () => {
   const lines: string[] = [];
@@ -59,37 +60,25 @@ test('tray state per engine state, with its icon for light and dark panels', () 
 });
 
 test('notifications: one per kind per burst, off when the setting says so', () => {
-  const shown: string[] = [];
+  const { Notification, shown } = fakeNotification();
   const timers: (() => void)[] = [];
-  class Note {
-    static isSupported = () => true;
-    title: string;
-    body: string;
-    constructor(o: { title: string; body: string }) {
-      this.title = o.title;
-      this.body = o.body;
-    }
-    show() {
-      shown.push(`${this.title} | ${this.body}`);
-    }
-    on() {
-      return this;
-    }
-  }
-  const notifier = createNotifier({ Notification: Note as never, onClick: () => {}, schedule: (run) => void timers.push(run) });
+  const notifier = createNotifier({ Notification, onClick: () => {}, schedule: (run) => void timers.push(run) });
   for (const f of ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg']) notifier.notify('storeFinished', f);
   notifier.notify('storeFailed', 'e.jpg: no space');
   assert.equal(timers.length, 2, 'one timer per kind, not per event');
   assert.deepEqual(shown, []);
   timers.splice(0).forEach((run) => run());
-  assert.deepEqual(shown, ['4 files stored | a.jpg\nb.jpg\nc.jpg\nand 1 more', 'A file could not be stored | e.jpg: no space']);
+  assert.deepEqual(shown, [
+    { title: '4 files stored', body: 'a.jpg\nb.jpg\nc.jpg\nand 1 more' },
+    { title: 'A file could not be stored', body: 'e.jpg: no space' },
+  ]);
 
   notifier.setEnabled({ storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true });
   notifier.notify('storeFinished', 'f.jpg');
   assert.equal(timers.length, 0);
   notifier.notify('storeFinished', 'g.jpg');
   notifier.tell('SafeVault is still running', 'in the tray');
-  assert.equal(shown.at(-1), 'SafeVault is still running | in the tray');
+  assert.deepEqual(shown.at(-1), { title: 'SafeVault is still running', body: 'in the tray' });
 });
 
 test('which events notify, and space nearly full once per crossing', () => {
@@ -126,28 +115,22 @@ test('the desktop settings file: round-trip, bad contents fall back to defaults 
 });
 
 test('the keychain key: made once, the daemon’s key adopted, none where the keychain is weak', () => {
-  const keychain = (backend = 'gnome_libsecret', available = true) => ({
-    isEncryptionAvailable: () => available,
-    getSelectedStorageBackend: () => backend as 'gnome_libsecret',
-    encryptString: (s: string) => Buffer.from(`sealed:${[...s].reverse().join('')}`),
-    decryptString: (b: Buffer) => [...b.toString().slice('sealed:'.length)].reverse().join(''),
-  });
   const { lines, log } = logger();
   const dataDir = tempDir();
-  const key = desktopMasterKey(keychain(), dataDir, 'linux', log)!;
+  const key = desktopMasterKey(fakeSafeStorage(), dataDir, 'linux', log)!;
   assert.equal(Buffer.from(key, 'base64').length, 32);
-  assert.equal(desktopMasterKey(keychain(), dataDir, 'linux', log), key, 'the same key on the next start');
+  assert.equal(desktopMasterKey(fakeSafeStorage(), dataDir, 'linux', log), key, 'the same key on the next start');
   assert.equal(readFileSync(sealedKeyPath(dataDir)).includes(Buffer.from(key)), false);
 
   const daemonDir = tempDir();
   const daemonKey = Buffer.alloc(32, 9);
   writeFileSync(masterKeyPath(daemonDir), daemonKey, { mode: 0o600 });
-  assert.equal(desktopMasterKey(keychain(), daemonDir, 'linux', log), daemonKey.toString('base64'));
+  assert.equal(desktopMasterKey(fakeSafeStorage(), daemonDir, 'linux', log), daemonKey.toString('base64'));
   assert.equal(existsSync(masterKeyPath(daemonDir)), false, 'the clear key file is gone');
 
   const weakDir = tempDir();
-  assert.equal(desktopMasterKey(keychain('basic_text'), weakDir, 'linux', log), undefined);
-  assert.equal(desktopMasterKey(keychain('basic_text', false), weakDir, 'darwin', log), undefined);
+  assert.equal(desktopMasterKey(fakeSafeStorage({ backend: 'basic_text' }), weakDir, 'linux', log), undefined);
+  assert.equal(desktopMasterKey(fakeSafeStorage({ backend: 'basic_text', available: false }), weakDir, 'darwin', log), undefined);
   assert.equal(existsSync(sealedKeyPath(weakDir)), false);
   assert.ok(lines.some((l) => l.startsWith('warn no OS keychain')));
 });
