@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { methods, type Method } from '../../electron/api/contract.ts';
+import type { Method } from '../../electron/api/contract.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { aesGcmSealer } from '../../electron/engine/secretSealer.ts';
 import { startDesktop } from '../../electron/main/desktop.ts';
 import { sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { APP_ORIGIN, APP_URL, CONTENT_SECURITY_POLICY } from '../../electron/main/security.ts';
-import { channels, methodChannels } from '../../electron/preload/channels.ts';
+import { channels } from '../../electron/preload/channels.ts';
 import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
 import { fakeElectron } from './fakeElectron.ts';
 
@@ -27,7 +27,7 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
   const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, vaults: 6 });
   const dataDir = join(root, 'userData', 'data');
   const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
-  const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, methodChannels[method], params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
+  const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, channels.api, method, params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
   const quit = async () => {
     fake.app.quit();
     await eventually(() => fake.app.quitted, 'the app quit', 20_000);
@@ -113,10 +113,15 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   const { fake, root, connected, call, quit } = launch();
   t.after(quit);
   await connected();
-  const expected = [...Object.values(methodChannels), channels.chooseSavePath, channels.chooseFolder, channels.moveDataFolder, channels.connection].sort();
-  assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'one handler per contract method, and no other');
-  assert.equal(Object.keys(methodChannels).length, Object.keys(methods).length);
-  await assert.rejects(fake.ipcMain.invoke(APP_ORIGIN, 'safevault:api:eval', {}), /No handler registered/);
+  const expected = [channels.api, channels.chooseSavePath, channels.chooseFolder, channels.moveDataFolder, channels.connection].sort();
+  assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'the contract on one channel, the dialogs, the move, the connection; no other');
+  // An unknown method: a clear error, and main's log says so.
+  for (const [method, shown] of [['eval', '"eval"'], ['constructor', '"constructor"'], [undefined, 'undefined']] as const) {
+    const unknown = await fake.ipcMain.invoke(APP_ORIGIN, channels.api, method, {});
+    assert.deepEqual(unknown, { ok: false, error: { code: 'bad-request', message: `unknown method: ${shown}` } });
+    assert.ok(fake.logLines.includes(`warn ipc: unknown method: ${shown}`), `${shown} is logged`);
+  }
+  assert.equal((await fake.ipcMain.invoke('https://evil.example', channels.api, 'eval', {}) as { error: { message: string } }).error.message, 'api: refused a call from origin https://evil.example');
 
   const status = await call('status', {});
   assert.equal(status.ok, true);
