@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import type ElectronLog from 'electron-log';
 import electronLog from 'electron-log/node';
@@ -135,11 +136,12 @@ test('the keychain key: made once, the daemon’s key adopted, none where the ke
   assert.ok(lines.some((l) => l.startsWith('warn no OS keychain')));
 });
 
-test('files on a command line: regular files only, relative to the launch folder', () => {
+test('files on a command line: regular files only, relative to the launch folder, or as file:// URLs', () => {
   const dir = tempDir();
   const a = writeRandomFile(dir, 'a.jpg', 10);
   mkdirSync(join(dir, 'folder'));
   assert.deepEqual(filesFromArgv(['/usr/bin/safevault', 'a.jpg', '--flag', 'folder', 'missing.txt', a], dir, 1), [a, a]);
+  assert.deepEqual(filesFromArgv(['/usr/bin/safevault', pathToFileURL(a).href, pathToFileURL(join(dir, 'folder')).href], dir, 1), [a], 'a launcher’s file:// URL (%U)');
   assert.deepEqual(filesFromArgv(['electron', '.', 'a.jpg'], dir, 2), [a]);
 });
 
