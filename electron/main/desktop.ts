@@ -14,7 +14,7 @@ import { utilityEngine } from './engineProcess.ts';
 import { createEngineSupervisor } from './engineSupervisor.ts';
 import { serveIpc, type EngineCall } from './ipc.ts';
 import { createLogging } from './logging.ts';
-import { createLoginItem, launchedHidden } from './loginItem.ts';
+import { createLoginItem, launchedHidden, type Autostart } from './loginItem.ts';
 import { desktopMasterKey } from './masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from './notifications.ts';
 import { APP_ORIGIN, APP_URL, denyPermissions, hardenWebContents, registerAppScheme, serveApp } from './security.ts';
@@ -54,6 +54,8 @@ export interface DesktopOptions {
   platform: NodeJS.Platform;
   /** electron-vite's dev server (not packaged): loaded instead of app:// and allowed to call. */
   devServerUrl?: string;
+  /** Where start at login is written where Electron has no login item (Linux). */
+  autostart: Autostart;
   /** Vaults of a new local network (the engine's default when unset). */
   vaults?: number;
 }
@@ -68,7 +70,7 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
   registerAppScheme(protocol);
   const log = createLogging(fileLog, app.getPath('logs'));
   const config = desktopConfig(app.getPath('userData'), log);
-  const loginItem = createLoginItem(app);
+  const loginItem = createLoginItem(app, options.platform, options.autostart);
   const hidden = launchedHidden(options.argv, app);
 
   let connection: ConnectionState = 'disconnected';

@@ -53,7 +53,13 @@ export const fakeSafeStorage = ({ backend = 'gnome_libsecret', available = true 
  */
 export function fakeElectron(
   root: string,
-  { singleInstance = true, trayWorks = true, packaged = true, cleanup = after as (run: () => void) => void } = {},
+  {
+    singleInstance = true,
+    trayWorks = true,
+    packaged = true,
+    platform = 'linux' as NodeJS.Platform,
+    cleanup = after as (run: () => void) => void,
+  } = {},
 ) {
   const paths: Record<string, string> = {};
   for (const name of ['userData', 'logs', 'downloads']) mkdirSync((paths[name] = join(root, name)), { recursive: true });
@@ -69,7 +75,10 @@ export function fakeElectron(
     requestSingleInstanceLock: () => singleInstance,
     whenReady: () => Promise.resolve(),
     getLoginItemSettings: () => ({ ...loginItem }),
-    setLoginItemSettings: (s: { openAtLogin: boolean }) => void (loginItem = { ...loginItem, openAtLogin: s.openAtLogin }),
+    /** As Electron: a login item on macOS and Windows only; elsewhere setting it does nothing. */
+    setLoginItemSettings(s: { openAtLogin: boolean }) {
+      if (platform === 'darwin' || platform === 'win32') loginItem = { ...loginItem, openAtLogin: s.openAtLogin };
+    },
     /** As Electron: before-quit first, which may cancel; then the app is gone. */
     quit() {
       const event = prevented();

@@ -1,6 +1,6 @@
 /** The desktop host's wiring with Electron faked (fakeElectron.ts) and the real engine host forked. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Method } from '../../electron/api/contract.ts';
@@ -22,9 +22,12 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
   writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>SafeVault</title>');
   writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
   writeFileSync(join(root, 'secret.txt'), 'not for the window');
-  const fake = fakeElectron(root, options);
+  const fake = fakeElectron(root, { ...options, platform });
   const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
-  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, vaults: 6 });
+  const autostart = { dir: join(root, 'autostart'), exec: '/opt/SafeVault/safevault' };
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, autostart, vaults: 6 });
+  /** Start at login on Linux: the XDG autostart entry. */
+  const autostartEntry = join(autostart.dir, 'safevault.desktop');
   const dataDir = join(root, 'userData', 'data');
   const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
   const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, channels.api, method, params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
@@ -32,7 +35,7 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
     fake.app.quit();
     await eventually(() => fake.app.quitted, 'the app quit', 20_000);
   };
-  return { fake, root, paths, started, dataDir, connected, call, quit };
+  return { fake, root, paths, started, dataDir, autostartEntry, connected, call, quit };
 }
 
 test('the window: isolated, sandboxed, no Node, no webviews, loaded from app://', async (t) => {
@@ -174,7 +177,7 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
 });
 
 test('tray: the engine state in the icon and the status line; the menu acts', async (t) => {
-  const { fake, root, connected, call, quit } = launch();
+  const { fake, root, autostartEntry, connected, call, quit } = launch();
   t.after(quit);
   await connected();
   const tray = fake.trays[0]!;
@@ -193,8 +196,13 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.deepEqual(fake.opened, [join(root, 'logs')]);
 
   tray.item('login').click!();
-  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.match(readFileSync(autostartEntry, 'utf8'), /^Exec="\/opt\/SafeVault\/safevault" --hidden$/m, 'Linux: an XDG autostart entry, started hidden');
+  assert.equal(fake.loginItem.openAtLogin, false, 'Electron has no login item on Linux');
   assert.equal(tray.item('login').checked, true);
+  tray.item('login').click!();
+  assert.equal(existsSync(autostartEntry), false);
+  assert.equal(tray.item('login').checked, false);
+  await eventually(async () => (await call('getSettings', {})).result.startAtLogin === false && !existsSync(autostartEntry), 'saved off');
 
   tray.item('pause').click!();
   await eventually(() => tray.image.endsWith('tray-paused-dark.png'), 'paused icon');
@@ -218,10 +226,14 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.equal(fake.children.length, 2);
 });
 
-test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme', async (t) => {
-  const { fake, paths, connected, quit } = launch({}, ['safevault'], 'darwin');
+test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme; the OS login item', async (t) => {
+  const { fake, paths, autostartEntry, connected, quit } = launch({}, ['safevault'], 'darwin');
   t.after(quit);
   const tray = await eventually(() => fake.trays[0], 'a tray');
+  tray.item('login').click!();
+  assert.equal(fake.loginItem.openAtLogin, true, 'macOS: the OS login item');
+  assert.equal(tray.item('login').checked, true);
+  assert.equal(existsSync(autostartEntry), false, 'no XDG entry');
   assert.equal(tray.image, join(paths.trayIcons, 'tray-workingTemplate.png'), 'starting');
   await connected();
   await eventually(() => tray.image === join(paths.trayIcons, 'tray-onlineTemplate.png'), 'online template');
@@ -320,7 +332,7 @@ test('safeStorage seals the master key; the engine seals client secrets with it,
 });
 
 test('settings round-trip: the window’s changes take effect in the shell, notifications follow them, and they survive an engine restart', async (t) => {
-  const { fake, root, connected, call, quit } = launch();
+  const { fake, root, autostartEntry, connected, call, quit } = launch();
   t.after(quit);
   await connected();
   assert.equal((await call('putFile', { as: 'me', path: writeRandomFile(root, 'first.bin', 20_000) })).ok, true);
@@ -329,7 +341,7 @@ test('settings round-trip: the window’s changes take effect in the shell, noti
   const notifications = { storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true };
   const changed = await call('setSettings', { startAtLogin: true, theme: 'dark', notifications });
   assert.equal(changed.ok, true, JSON.stringify(changed.error));
-  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.ok(existsSync(autostartEntry), 'start at login');
   assert.equal(fake.nativeTheme.themeSource, 'dark');
   assert.equal(fake.trays[0]!.item('login').checked, true);
   assert.deepEqual((await call('getSettings', {})).result.notifications, notifications);
@@ -343,11 +355,11 @@ test('settings round-trip: the window’s changes take effect in the shell, noti
   await eventually(() => fake.notifications.some((n) => n.title === 'A file could not be stored' && n.body.startsWith('vanished.bin: ')), 'a failure notification');
   assert.equal(fake.notifications.filter((n) => n.title.includes('stored') && n.body.includes('quiet.bin')).length, 0);
 
-  // The OS login item is turned off behind the app's back; after an engine restart the saved settings apply again.
-  fake.app.setLoginItemSettings({ openAtLogin: false });
+  // The autostart entry is removed behind the app's back; after an engine restart the saved settings apply again.
+  rmSync(autostartEntry);
   fake.nativeTheme.themeSource = 'system';
   fake.children.at(-1)!.kill('SIGKILL');
-  await eventually(() => fake.children.length === 2 && fake.loginItem.openAtLogin && fake.nativeTheme.themeSource === 'dark', 'settings re-applied from app.sqlite', 20_000);
+  await eventually(() => fake.children.length === 2 && existsSync(autostartEntry) && fake.nativeTheme.themeSource === 'dark', 'settings re-applied from app.sqlite', 20_000);
 
   // The user's own vault dies (which vaults are news is unit-tested in units.test.ts).
   const mine = (await call('myVault', {})).result.id as string;

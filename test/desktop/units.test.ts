@@ -11,12 +11,13 @@ import type { RecordedEvent } from '../../electron/api/events.ts';
 import { masterKeyPath } from '../../electron/engine/secretSealer.ts';
 import { desktopConfig } from '../../electron/main/desktopConfig.ts';
 import { createLogging } from '../../electron/main/logging.ts';
+import { createLoginItem, xdgAutostart } from '../../electron/main/loginItem.ts';
 import { desktopMasterKey, sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from '../../electron/main/notifications.ts';
 import { filesFromArgv } from '../../electron/main/singleInstance.ts';
 import { TRAY_STATES, trayIconPath, trayMenu, trayState, type TrayView } from '../../electron/main/tray.ts';
 import { tempDir, writeRandomFile } from '../helpers.ts';
-import { fakeNotification, fakeSafeStorage } from './fakeElectron.ts';
+import { fakeElectron, fakeNotification, fakeSafeStorage } from './fakeElectron.ts';
 
 const logger = () => {
   const lines: string[] = [];
@@ -134,6 +135,27 @@ test('the keychain key: made once, the daemon’s key adopted, none where the ke
   assert.equal(desktopMasterKey(fakeSafeStorage({ backend: 'basic_text', available: false }), weakDir, 'darwin', log), undefined);
   assert.equal(existsSync(sealedKeyPath(weakDir)), false);
   assert.ok(lines.some((l) => l.startsWith('warn no OS keychain')));
+});
+
+test('start at login on Linux: an XDG autostart entry that starts the AppImage (or the executable) hidden', () => {
+  const dir = join(tempDir(), 'autostart');
+  const { app } = fakeElectron(tempDir(), { platform: 'linux' }).electron;
+  const login = createLoginItem(app, 'linux', { dir, exec: '/home/me/My Apps/Safe"Vault$1%.AppImage' });
+  assert.equal(login.enabled, false);
+  login.set(true);
+  assert.equal(login.enabled, true);
+  const entry = readFileSync(join(dir, 'safevault.desktop'), 'utf8');
+  assert.match(entry, /^\[Desktop Entry\]\nType=Application\n/);
+  // Quoted for the space, `"` and `$` escaped, then the escapes escaped (string rule), `%` doubled.
+  assert.ok(entry.includes('\nExec="/home/me/My Apps/Safe\\\\"Vault\\\\$1%%.AppImage" --hidden\n'), entry);
+  login.set(false);
+  assert.equal(login.enabled, false);
+  assert.equal(existsSync(join(dir, 'safevault.desktop')), false);
+  login.set(false);
+  assert.equal(app.getLoginItemSettings().openAtLogin, false, 'Electron’s login item untouched');
+
+  assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: '/cfg', APPIMAGE: '/apps/SafeVault.AppImage' }, '/home/me', '/tmp/.mount_x/safevault'), { dir: '/cfg/autostart', exec: '/apps/SafeVault.AppImage' });
+  assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: 'relative' }, '/home/me', '/opt/SafeVault/safevault'), { dir: '/home/me/.config/autostart', exec: '/opt/SafeVault/safevault' });
 });
 
 test('files on a command line: regular files only, relative to the launch folder, or as file:// URLs', () => {
