@@ -19,6 +19,7 @@ import {
 import fileLog from 'electron-log/main';
 import { startDesktop } from './desktop.ts';
 import { xdgAutostart } from './loginItem.ts';
+import { hasTrayHost } from './trayHost.ts';
 
 // Built layout (electron-vite): out/main/{index,engineHost}.js, out/preload/index.cjs, out/renderer/.
 const out = join(import.meta.dirname, '..');
@@ -37,6 +38,7 @@ startDesktop(
     argv: process.argv,
     cwd: process.cwd(),
     platform: process.platform,
+    hasTray: () => hasTrayHost(process.platform),
     autostart: xdgAutostart(process.env, homedir(), process.execPath),
     devServerUrl: app.isPackaged ? undefined : process.env['ELECTRON_RENDERER_URL'],
   },

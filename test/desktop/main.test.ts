@@ -15,7 +15,8 @@ import { fakeElectron } from './fakeElectron.ts';
 
 const ENGINE_HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
 
-function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
+/** `trayHost: false`: a desktop without a StatusNotifier host (the check of trayHost.ts says no). */
+function launch({ trayHost = true, ...options }: Parameters<typeof fakeElectron>[1] & { trayHost?: boolean } = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
   const root = tempDir('safevault-desktop-');
   const rendererDir = join(root, 'renderer');
   mkdirSync(join(rendererDir, 'assets'), { recursive: true });
@@ -25,7 +26,7 @@ function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[]
   const fake = fakeElectron(root, { ...options, platform });
   const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
   const autostart = { dir: join(root, 'autostart'), exec: '/opt/SafeVault/safevault' };
-  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, autostart, vaults: 6 });
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, hasTray: async () => trayHost, autostart, vaults: 6 });
   /** Start at login on Linux: the XDG autostart entry. */
   const autostartEntry = join(autostart.dir, 'safevault.desktop');
   const dataDir = join(root, 'userData', 'data');
@@ -267,15 +268,37 @@ test('close hides to the tray (the notice once); Quit closes the engine cleanly'
   assert.equal(fake.children.length, 1, 'no restart while quitting');
 });
 
-test('without a tray, closing the window quits', async () => {
-  const { fake, connected } = launch({ trayWorks: false });
+for (const [desktop, options, why] of [
+  ['no StatusNotifier host', { trayHost: false }, 'no StatusNotifierWatcher on the session bus'],
+  ['a tray that fails', { trayWorks: false }, 'no status notifier host'],
+] as const) {
+  test(`without a tray (${desktop}), closing the window quits`, async () => {
+    const { fake, connected } = launch(options);
+    await connected();
+    assert.equal(fake.trays.length, 0);
+    assert.ok(fake.logLines.includes(`warn no tray on this desktop (${why}): closing the window quits`));
+    fake.windows[0]!.close();
+    assert.equal(fake.windows[0]!.destroyed, true);
+    await eventually(() => fake.app.quitted, 'quit');
+    assert.equal(fake.children[0]!.exitCode, 0);
+  });
+}
+
+test('started hidden at login without a tray: the window shows, since nothing else could bring it', async (t) => {
+  const { fake, connected, quit } = launch({ trayHost: false }, ['/opt/SafeVault/safevault', '--hidden']);
+  t.after(quit);
   await connected();
+  await eventually(() => fake.windows[0]?.visible, 'the window shown');
   assert.equal(fake.trays.length, 0);
-  assert.ok(fake.logLines.some((l) => l.includes('no tray on this desktop')));
-  fake.windows[0]!.close();
-  assert.equal(fake.windows[0]!.destroyed, true);
-  await eventually(() => fake.app.quitted, 'quit');
-  assert.equal(fake.children[0]!.exitCode, 0);
+});
+
+test('started hidden at login with a tray: no window until asked', async (t) => {
+  const { fake, connected, quit } = launch({}, ['/opt/SafeVault/safevault', '--hidden']);
+  t.after(quit);
+  await connected();
+  assert.equal(fake.windows.length, 0);
+  fake.trays[0]!.item('open').click!();
+  await eventually(() => fake.windows[0]!.visible, 'shown');
 });
 
 test('single instance: a second launch hands its files over; a refused lock quits at once', async (t) => {

@@ -15,6 +15,7 @@ import { createLoginItem, xdgAutostart } from '../../electron/main/loginItem.ts'
 import { desktopMasterKey, sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from '../../electron/main/notifications.ts';
 import { filesFromArgv } from '../../electron/main/singleInstance.ts';
+import { hasTrayHost } from '../../electron/main/trayHost.ts';
 import { TRAY_STATES, trayIconPath, trayMenu, trayState, type TrayView } from '../../electron/main/tray.ts';
 import { tempDir, writeRandomFile } from '../helpers.ts';
 import { fakeElectron, fakeNotification, fakeSafeStorage } from './fakeElectron.ts';
@@ -156,6 +157,29 @@ test('start at login on Linux: an XDG autostart entry that starts the AppImage (
 
   assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: '/cfg', APPIMAGE: '/apps/SafeVault.AppImage' }, '/home/me', '/tmp/.mount_x/safevault'), { dir: '/cfg/autostart', exec: '/apps/SafeVault.AppImage' });
   assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: 'relative' }, '/home/me', '/opt/SafeVault/safevault'), { dir: '/home/me/.config/autostart', exec: '/opt/SafeVault/safevault' });
+});
+
+test('a tray host on Linux: asked of the session bus with gdbus; no answer is no tray, no gdbus assumes one', async () => {
+  const dir = tempDir();
+  /** A gdbus that records its arguments and answers `reply` (or hangs). */
+  const gdbus = (name: string, reply: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\necho "$@" > "${path}.args"\n${reply}\n`, { mode: 0o755 });
+    return path;
+  };
+  const owned = gdbus('owned', 'echo "(true,)"');
+  assert.equal(await hasTrayHost('linux', owned), true);
+  assert.equal(
+    readFileSync(`${owned}.args`, 'utf8').trim(),
+    'call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.NameHasOwner org.kde.StatusNotifierWatcher',
+  );
+  assert.equal(await hasTrayHost('linux', gdbus('unowned', 'echo "(false,)"')), false, 'GNOME without the AppIndicator extension');
+  assert.equal(await hasTrayHost('linux', gdbus('nobus', 'echo "Error connecting" >&2; exit 1')), false, 'no session bus');
+  assert.equal(await hasTrayHost('linux', gdbus('hangs', 'exec sleep 30'), 100), false, 'no answer within the timeout');
+  assert.equal(await hasTrayHost('linux', join(dir, 'missing')), true, 'no gdbus: assume a tray');
+  const never = join(dir, 'never');
+  assert.equal(await hasTrayHost('darwin', never), true);
+  assert.equal(await hasTrayHost('win32', never), true);
 });
 
 test('files on a command line: regular files only, relative to the launch folder, or as file:// URLs', () => {
