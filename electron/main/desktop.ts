@@ -14,7 +14,7 @@ import { utilityEngine } from './engineProcess.ts';
 import { createEngineSupervisor } from './engineSupervisor.ts';
 import { serveIpc, type EngineCall } from './ipc.ts';
 import { createLogging } from './logging.ts';
-import { createLoginItem, launchedHidden } from './loginItem.ts';
+import { createLoginItem, launchedHidden, type Autostart } from './loginItem.ts';
 import { desktopMasterKey } from './masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from './notifications.ts';
 import { APP_ORIGIN, APP_URL, denyPermissions, hardenWebContents, registerAppScheme, serveApp } from './security.ts';
@@ -54,6 +54,10 @@ export interface DesktopOptions {
   platform: NodeJS.Platform;
   /** electron-vite's dev server (not packaged): loaded instead of app:// and allowed to call. */
   devServerUrl?: string;
+  /** Whether the desktop shows tray icons (trayHost.ts); where it does not, closing the window quits. */
+  hasTray(): Promise<boolean>;
+  /** Where start at login is written where Electron has no login item (Linux). */
+  autostart: Autostart;
   /** Vaults of a new local network (the engine's default when unset). */
   vaults?: number;
 }
@@ -68,7 +72,7 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
   registerAppScheme(protocol);
   const log = createLogging(fileLog, app.getPath('logs'));
   const config = desktopConfig(app.getPath('userData'), log);
-  const loginItem = createLoginItem(app);
+  const loginItem = createLoginItem(app, options.platform, options.autostart);
   const hidden = launchedHidden(options.argv, app);
 
   let connection: ConnectionState = 'disconnected';
@@ -266,8 +270,11 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
       allowedOrigins,
       log,
     });
-    try {
-      tray = createTray(
+    supervisor.start();
+    if (!hidden) window.show();
+    storeFiles(filesFromArgv(options.argv, options.cwd, argsToSkip(app)));
+    const makeTray = () =>
+      createTray(
         {
           Tray: electron.Tray,
           Menu: electron.Menu,
@@ -292,12 +299,20 @@ export function startDesktop(electron: ElectronParts, fileLog: ElectronLog.MainL
         },
         trayView(),
       );
-    } catch (error) {
-      log.warn(`no tray on this desktop (${(error as Error).message}): closing the window quits`);
-    }
-    supervisor.start();
-    if (!hidden) window.show();
-    storeFiles(filesFromArgv(options.argv, options.cwd, argsToSkip(app)));
+    const noTray = (why: string) => {
+      log.warn(`no tray on this desktop (${why}): closing the window quits`);
+      // Started hidden at login, the window would otherwise never show.
+      if (hidden) window.show();
+    };
+    void options.hasTray().then((shows) => {
+      if (quitting) return;
+      if (!shows) return noTray('no StatusNotifierWatcher on the session bus');
+      try {
+        tray = makeTray();
+      } catch (error) {
+        noTray((error as Error).message);
+      }
+    });
   });
   return true;
 }

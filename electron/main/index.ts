@@ -1,4 +1,5 @@
 /** The desktop app's main process: the one place that imports Electron and hands it to the host. */
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   app,
@@ -17,6 +18,8 @@ import {
 } from 'electron';
 import fileLog from 'electron-log/main';
 import { startDesktop } from './desktop.ts';
+import { xdgAutostart } from './loginItem.ts';
+import { hasTrayHost } from './trayHost.ts';
 
 // Built layout (electron-vite): out/main/{index,engineHost}.js, out/preload/index.cjs, out/renderer/.
 const out = join(import.meta.dirname, '..');
@@ -35,6 +38,8 @@ startDesktop(
     argv: process.argv,
     cwd: process.cwd(),
     platform: process.platform,
+    hasTray: () => hasTrayHost(process.platform),
+    autostart: xdgAutostart(process.env, homedir(), process.execPath),
     devServerUrl: app.isPackaged ? undefined : process.env['ELECTRON_RENDERER_URL'],
   },
 );

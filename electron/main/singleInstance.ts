@@ -5,17 +5,19 @@
  */
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { App } from 'electron';
 
 /**
  * The regular files named on a command line; flags and anything else are skipped, as are the first
- * `skip` arguments (the program, and the app's path when run unpackaged as `electron .`).
+ * `skip` arguments (the program, and the app's path when run unpackaged as `electron .`). Files may
+ * come as file:// URLs: the Linux desktop entry's Exec takes %U.
  */
 export function filesFromArgv(argv: readonly string[], cwd: string, skip: number): string[] {
   return argv
     .slice(skip)
     .filter((arg) => !arg.startsWith('-'))
-    .map((arg) => (isAbsolute(arg) ? arg : resolve(cwd, arg)))
+    .map((arg) => (arg.startsWith('file://') ? fileURLToPath(arg) : isAbsolute(arg) ? arg : resolve(cwd, arg)))
     .filter((path) => {
       try {
         return statSync(path).isFile();

@@ -1,11 +1,9 @@
 /** The IPC channels between the preload and main (shared by both; no electron import). */
-import { methods, type Method } from '../api/contract.ts';
 import type { ErrorCode } from '../api/errors.ts';
 
-/** One invoke channel per contract method. */
-export const methodChannels = Object.fromEntries(Object.keys(methods).map((m) => [m, `safevault:api:${m}`])) as Record<Method, string>;
-
 export const channels = {
+  /** invoke (method, params): every contract method, named in the call so main refuses an unknown one itself. */
+  api: 'safevault:api',
   chooseSavePath: 'safevault:choose-save-path',
   /** invoke: the current ConnectionState; pushed on change. */
   connection: 'safevault:connection',

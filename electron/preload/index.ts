@@ -5,7 +5,7 @@
 import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import { methods, type Api, type ConnectionState, type DataFolderMove, type DesktopBridge, type Method } from '../api/contract.ts';
 import type { RecordedEvent } from '../api/events.ts';
-import { channels, methodChannels, type Answer } from './channels.ts';
+import { channels, type Answer } from './channels.ts';
 
 /**
  * Rejects with `{name, code, message}`: contextBridge copies only an Error's message into the page,
@@ -23,7 +23,7 @@ function subscribe<T>(channel: string, listener: (value: T) => void): () => void
   return () => void ipcRenderer.removeListener(channel, relay);
 }
 
-const api = Object.fromEntries((Object.keys(methods) as Method[]).map((m) => [m, (params: unknown) => invoke(methodChannels[m], params)])) as Api;
+const api = Object.fromEntries((Object.keys(methods) as Method[]).map((m) => [m, (params: unknown) => invoke(channels.api, m, params)])) as Api;
 
 const bridge: DesktopBridge = {
   ...api,

@@ -43,7 +43,7 @@ export async function startDesktopHost(vaults = 12): Promise<DesktopHost> {
   let killLeftovers = () => {};
   const fake = fakeElectron(dir, { cleanup: (run) => void (killLeftovers = run) });
   const paths = { rendererDir: join(root, 'out', 'renderer'), preload: '', engineHost: join(root, 'electron', 'host', 'engineHost.ts'), trayIcons: dir, windowIcon: '' };
-  if (!startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: dir, platform: 'linux', vaults })) throw new Error('the desktop did not start');
+  if (!startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: dir, platform: 'linux', hasTray: async () => true, autostart: { dir: join(dir, 'autostart'), exec: 'safevault' }, vaults })) throw new Error('the desktop did not start');
   const bridge = await loadPreload(fake);
 
   let connection: ConnectionState = 'connecting';

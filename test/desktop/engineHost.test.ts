@@ -169,3 +169,48 @@ test('a host that will not close in time is killed after the bound', async () =>
   assert.ok(killed);
   assert.ok(logs.some((l) => l.includes('did not close within 250 ms')));
 });
+
+test('restart backoff: 1 s, 2 s, 4 s … capped at 30 s; reset only after a minute of good health', async () => {
+  let clock = 0;
+  const delays: number[] = [];
+  const restarts: (() => void)[] = [];
+  const hosts: { ready(): void; exit(): void }[] = [];
+  const supervisor = createEngineSupervisor({
+    spawn: () => {
+      let onMessage: (m: FromHost) => void = () => {};
+      let onExit: (code: number | null) => void = () => {};
+      hosts.push({ ready: () => onMessage({ type: 'ready' }), exit: () => onExit(1) });
+      return { post: () => {}, onMessage: (l) => void (onMessage = l), onExit: (l) => void (onExit = l), kill: () => {} };
+    },
+    init: () => ({ type: 'init', dataDir: '/nowhere' }),
+    log: () => {},
+    onEngineLog: () => {},
+    scheduleRestart: (run, ms) => {
+      delays.push(ms);
+      restarts.push(run);
+      return () => {};
+    },
+    now: () => clock,
+  });
+  /** The next host starts, is up for `healthyMs` after ready (or never ready), dies; the delay main then waits. */
+  const dies = async (healthyMs?: number) => {
+    const started = hosts.length;
+    restarts.shift()?.();
+    const host = await eventually(() => hosts[started], 'the host spawned');
+    if (healthyMs !== undefined) {
+      host.ready();
+      clock += healthyMs;
+    }
+    host.exit();
+    return delays.at(-1);
+  };
+  supervisor.start();
+  const crashing = [];
+  for (let i = 0; i < 7; i++) crashing.push(await dies());
+  assert.deepEqual(crashing, [1000, 2000, 4000, 8000, 16000, 30_000, 30_000]);
+  assert.equal(await dies(59_999), 30_000, 'up just short of a minute: still backing off');
+  assert.equal(await dies(60_000), 1000, 'a minute of good health resets the backoff');
+  assert.equal(await dies(), 2000);
+  assert.equal(restarts.length, 1, 'one restart pending at a time');
+  await supervisor.stop(1000);
+});

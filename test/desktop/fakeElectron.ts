@@ -2,6 +2,7 @@
  * The one fake in the desktop tests: Electron's main-process modules, as thin as the host's use of
  * them allows (the binary cannot run here). utilityProcess.fork forks the REAL engine host in Node,
  * which speaks the same protocol over process.send that it speaks over parentPort in Electron.
+ * The unit tests take single pieces (fakeNotification, fakeSafeStorage) from here too.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -20,6 +21,31 @@ const prevented = () => {
   return event;
 };
 
+/** Notification: each one shown is recorded in `shown`. */
+export function fakeNotification() {
+  const shown: { title: string; body: string }[] = [];
+  class FakeNotification extends EventEmitter {
+    static isSupported = () => true;
+    readonly options: { title?: string; body?: string };
+    constructor(options: { title?: string; body?: string }) {
+      super();
+      this.options = options;
+    }
+    show() {
+      shown.push({ title: this.options.title ?? '', body: this.options.body ?? '' });
+    }
+  }
+  return { Notification: FakeNotification as unknown as ElectronParts['Notification'], shown };
+}
+
+/** safeStorage: a keychain stand-in, reversible but never the plain text; the backend as the OS would report it. */
+export const fakeSafeStorage = ({ backend = 'gnome_libsecret', available = true } = {}) => ({
+  isEncryptionAvailable: () => available,
+  getSelectedStorageBackend: () => backend as 'gnome_libsecret',
+  encryptString: (plain: string) => Buffer.from(`keychain:${Buffer.from(plain).toString('hex')}`),
+  decryptString: (sealed: Buffer) => Buffer.from(sealed.toString().replace(/^keychain:/, ''), 'hex').toString(),
+});
+
 /**
  * `cleanup` registers the killing of leftover engine hosts. node:test's `after` suits a test body, but
  * called from a `before` hook it runs as soon as that hook ends (killing the engine the suite just
@@ -27,7 +53,13 @@ const prevented = () => {
  */
 export function fakeElectron(
   root: string,
-  { singleInstance = true, trayWorks = true, packaged = true, cleanup = after as (run: () => void) => void } = {},
+  {
+    singleInstance = true,
+    trayWorks = true,
+    packaged = true,
+    platform = 'linux' as NodeJS.Platform,
+    cleanup = after as (run: () => void) => void,
+  } = {},
 ) {
   const paths: Record<string, string> = {};
   for (const name of ['userData', 'logs', 'downloads']) mkdirSync((paths[name] = join(root, name)), { recursive: true });
@@ -43,7 +75,10 @@ export function fakeElectron(
     requestSingleInstanceLock: () => singleInstance,
     whenReady: () => Promise.resolve(),
     getLoginItemSettings: () => ({ ...loginItem }),
-    setLoginItemSettings: (s: { openAtLogin: boolean }) => void (loginItem = { ...loginItem, openAtLogin: s.openAtLogin }),
+    /** As Electron: a login item on macOS and Windows only; elsewhere setting it does nothing. */
+    setLoginItemSettings(s: { openAtLogin: boolean }) {
+      if (platform === 'darwin' || platform === 'win32') loginItem = { ...loginItem, openAtLogin: s.openAtLogin };
+    },
     /** As Electron: before-quit first, which may cancel; then the app is gone. */
     quit() {
       const event = prevented();
@@ -122,18 +157,7 @@ export function fakeElectron(
     }
   }
 
-  const notifications: { title: string; body: string }[] = [];
-  class FakeNotification extends EventEmitter {
-    static isSupported = () => true;
-    readonly options: { title: string; body: string };
-    constructor(options: { title: string; body: string }) {
-      super();
-      this.options = options;
-    }
-    show() {
-      notifications.push({ title: this.options.title, body: this.options.body });
-    }
-  }
+  const { Notification, shown: notifications } = fakeNotification();
 
   const handlers = new Map<string, Handler>();
   const ipcMain = {
@@ -159,7 +183,7 @@ export function fakeElectron(
     Tray: FakeTray,
     Menu: { buildFromTemplate: (items: unknown[]) => ({ items }) },
     nativeTheme: Object.assign(new EventEmitter(), { shouldUseDarkColors: false, themeSource: 'system' }),
-    Notification: FakeNotification,
+    Notification,
     dialog: {
       showOpenDialog: async () => dialogAnswers.shift(),
       showSaveDialog: async (...args: unknown[]) => dialogAnswers.shift() ?? args,
@@ -179,13 +203,7 @@ export function fakeElectron(
         setPermissionCheckHandler: (h: typeof permissions.check) => void (permissions.check = h),
       },
     },
-    safeStorage: {
-      isEncryptionAvailable: () => true,
-      getSelectedStorageBackend: () => 'gnome_libsecret',
-      // A keychain stand-in: reversible, but never the plain text.
-      encryptString: (plain: string) => Buffer.from(`keychain:${Buffer.from(plain).toString('hex')}`),
-      decryptString: (sealed: Buffer) => Buffer.from(sealed.toString().replace(/^keychain:/, ''), 'hex').toString(),
-    },
+    safeStorage: fakeSafeStorage(),
     utilityProcess: {
       fork(entry: string) {
         const child = fork(entry, [], { serialization: 'advanced', stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });

@@ -1,38 +1,42 @@
 /** The desktop host's wiring with Electron faked (fakeElectron.ts) and the real engine host forked. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { methods, type Method } from '../../electron/api/contract.ts';
+import type { Method } from '../../electron/api/contract.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { aesGcmSealer } from '../../electron/engine/secretSealer.ts';
 import { startDesktop } from '../../electron/main/desktop.ts';
 import { sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { APP_ORIGIN, APP_URL, CONTENT_SECURITY_POLICY } from '../../electron/main/security.ts';
-import { channels, methodChannels } from '../../electron/preload/channels.ts';
+import { channels } from '../../electron/preload/channels.ts';
 import { eventually, tempDir, writeRandomFile } from '../helpers.ts';
 import { fakeElectron } from './fakeElectron.ts';
 
 const ENGINE_HOST = join(import.meta.dirname, '../../electron/host/engineHost.ts');
 
-function launch(options: Parameters<typeof fakeElectron>[1] = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
+/** `trayHost: false`: a desktop without a StatusNotifier host (the check of trayHost.ts says no). */
+function launch({ trayHost = true, ...options }: Parameters<typeof fakeElectron>[1] & { trayHost?: boolean } = {}, argv: string[] = ['safevault'], platform: NodeJS.Platform = 'linux') {
   const root = tempDir('safevault-desktop-');
   const rendererDir = join(root, 'renderer');
   mkdirSync(join(rendererDir, 'assets'), { recursive: true });
   writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>SafeVault</title>');
   writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
   writeFileSync(join(root, 'secret.txt'), 'not for the window');
-  const fake = fakeElectron(root, options);
+  const fake = fakeElectron(root, { ...options, platform });
   const paths = { rendererDir, preload: join(root, 'preload.cjs'), engineHost: ENGINE_HOST, trayIcons: join(root, 'tray'), windowIcon: join(root, 'icon.png') };
-  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, vaults: 6 });
+  const autostart = { dir: join(root, 'autostart'), exec: '/opt/SafeVault/safevault' };
+  const started = startDesktop(fake.electron, fake.fileLog, paths, { argv, cwd: root, platform, hasTray: async () => trayHost, autostart, vaults: 6 });
+  /** Start at login on Linux: the XDG autostart entry. */
+  const autostartEntry = join(autostart.dir, 'safevault.desktop');
   const dataDir = join(root, 'userData', 'data');
   const connected = () => eventually(() => fake.windows[0]?.webContents.sent.some(([c, v]) => c === channels.connection && v === 'connected') || fake.trays[0]?.item('status').label?.includes('vaults online'), 'the engine connected', 20_000);
-  const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, methodChannels[method], params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
+  const call = (method: Method, params: unknown, origin: string | null = APP_ORIGIN) => fake.ipcMain.invoke(origin, channels.api, method, params) as Promise<{ ok: boolean; result?: any; error?: { code: string; message: string } }>;
   const quit = async () => {
     fake.app.quit();
     await eventually(() => fake.app.quitted, 'the app quit', 20_000);
   };
-  return { fake, root, paths, started, dataDir, connected, call, quit };
+  return { fake, root, paths, started, dataDir, autostartEntry, connected, call, quit };
 }
 
 test('the window: isolated, sandboxed, no Node, no webviews, loaded from app://', async (t) => {
@@ -113,10 +117,15 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
   const { fake, root, connected, call, quit } = launch();
   t.after(quit);
   await connected();
-  const expected = [...Object.values(methodChannels), channels.chooseSavePath, channels.chooseFolder, channels.moveDataFolder, channels.connection].sort();
-  assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'one handler per contract method, and no other');
-  assert.equal(Object.keys(methodChannels).length, Object.keys(methods).length);
-  await assert.rejects(fake.ipcMain.invoke(APP_ORIGIN, 'safevault:api:eval', {}), /No handler registered/);
+  const expected = [channels.api, channels.chooseSavePath, channels.chooseFolder, channels.moveDataFolder, channels.connection].sort();
+  assert.deepEqual([...fake.ipcMain.handlers.keys()].sort(), expected, 'the contract on one channel, the dialogs, the move, the connection; no other');
+  // An unknown method: a clear error, and main's log says so.
+  for (const [method, shown] of [['eval', '"eval"'], ['constructor', '"constructor"'], [undefined, 'undefined']] as const) {
+    const unknown = await fake.ipcMain.invoke(APP_ORIGIN, channels.api, method, {});
+    assert.deepEqual(unknown, { ok: false, error: { code: 'bad-request', message: `unknown method: ${shown}` } });
+    assert.ok(fake.logLines.includes(`warn ipc: unknown method: ${shown}`), `${shown} is logged`);
+  }
+  assert.equal((await fake.ipcMain.invoke('https://evil.example', channels.api, 'eval', {}) as { error: { message: string } }).error.message, 'api: refused a call from origin https://evil.example');
 
   const status = await call('status', {});
   assert.equal(status.ok, true);
@@ -169,7 +178,7 @@ test('IPC: the contract behind an origin check and its schemas; nothing else rea
 });
 
 test('tray: the engine state in the icon and the status line; the menu acts', async (t) => {
-  const { fake, root, connected, call, quit } = launch();
+  const { fake, root, autostartEntry, connected, call, quit } = launch();
   t.after(quit);
   await connected();
   const tray = fake.trays[0]!;
@@ -188,8 +197,13 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.deepEqual(fake.opened, [join(root, 'logs')]);
 
   tray.item('login').click!();
-  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.match(readFileSync(autostartEntry, 'utf8'), /^Exec="\/opt\/SafeVault\/safevault" --hidden$/m, 'Linux: an XDG autostart entry, started hidden');
+  assert.equal(fake.loginItem.openAtLogin, false, 'Electron has no login item on Linux');
   assert.equal(tray.item('login').checked, true);
+  tray.item('login').click!();
+  assert.equal(existsSync(autostartEntry), false);
+  assert.equal(tray.item('login').checked, false);
+  await eventually(async () => (await call('getSettings', {})).result.startAtLogin === false && !existsSync(autostartEntry), 'saved off');
 
   tray.item('pause').click!();
   await eventually(() => tray.image.endsWith('tray-paused-dark.png'), 'paused icon');
@@ -213,10 +227,14 @@ test('tray: the engine state in the icon and the status line; the menu acts', as
   assert.equal(fake.children.length, 2);
 });
 
-test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme', async (t) => {
-  const { fake, paths, connected, quit } = launch({}, ['safevault'], 'darwin');
+test('tray on macOS: the template images (tinted by the menu bar), the state in their shape, whatever the theme; the OS login item', async (t) => {
+  const { fake, paths, autostartEntry, connected, quit } = launch({}, ['safevault'], 'darwin');
   t.after(quit);
   const tray = await eventually(() => fake.trays[0], 'a tray');
+  tray.item('login').click!();
+  assert.equal(fake.loginItem.openAtLogin, true, 'macOS: the OS login item');
+  assert.equal(tray.item('login').checked, true);
+  assert.equal(existsSync(autostartEntry), false, 'no XDG entry');
   assert.equal(tray.image, join(paths.trayIcons, 'tray-workingTemplate.png'), 'starting');
   await connected();
   await eventually(() => tray.image === join(paths.trayIcons, 'tray-onlineTemplate.png'), 'online template');
@@ -250,15 +268,37 @@ test('close hides to the tray (the notice once); Quit closes the engine cleanly'
   assert.equal(fake.children.length, 1, 'no restart while quitting');
 });
 
-test('without a tray, closing the window quits', async () => {
-  const { fake, connected } = launch({ trayWorks: false });
+for (const [desktop, options, why] of [
+  ['no StatusNotifier host', { trayHost: false }, 'no StatusNotifierWatcher on the session bus'],
+  ['a tray that fails', { trayWorks: false }, 'no status notifier host'],
+] as const) {
+  test(`without a tray (${desktop}), closing the window quits`, async () => {
+    const { fake, connected } = launch(options);
+    await connected();
+    assert.equal(fake.trays.length, 0);
+    assert.ok(fake.logLines.includes(`warn no tray on this desktop (${why}): closing the window quits`));
+    fake.windows[0]!.close();
+    assert.equal(fake.windows[0]!.destroyed, true);
+    await eventually(() => fake.app.quitted, 'quit');
+    assert.equal(fake.children[0]!.exitCode, 0);
+  });
+}
+
+test('started hidden at login without a tray: the window shows, since nothing else could bring it', async (t) => {
+  const { fake, connected, quit } = launch({ trayHost: false }, ['/opt/SafeVault/safevault', '--hidden']);
+  t.after(quit);
   await connected();
+  await eventually(() => fake.windows[0]?.visible, 'the window shown');
   assert.equal(fake.trays.length, 0);
-  assert.ok(fake.logLines.some((l) => l.includes('no tray on this desktop')));
-  fake.windows[0]!.close();
-  assert.equal(fake.windows[0]!.destroyed, true);
-  await eventually(() => fake.app.quitted, 'quit');
-  assert.equal(fake.children[0]!.exitCode, 0);
+});
+
+test('started hidden at login with a tray: no window until asked', async (t) => {
+  const { fake, connected, quit } = launch({}, ['/opt/SafeVault/safevault', '--hidden']);
+  t.after(quit);
+  await connected();
+  assert.equal(fake.windows.length, 0);
+  fake.trays[0]!.item('open').click!();
+  await eventually(() => fake.windows[0]!.visible, 'shown');
 });
 
 test('single instance: a second launch hands its files over; a refused lock quits at once', async (t) => {
@@ -273,9 +313,12 @@ test('single instance: a second launch hands its files over; a refused lock quit
   await eventually(async () => (await first.call('listFiles', { as: 'me' })).result.length === 1, 'the handed-over file is stored');
   assert.equal((await first.call('listFiles', { as: 'me' })).result[0].name, 'photo.jpg');
 
+  // macOS: a file dropped on the dock icon.
+  const dropped = writeRandomFile(first.root, 'dropped.png', 20_000);
   let prevented = false;
-  first.fake.app.emit('open-file', { preventDefault: () => (prevented = true) }, photo);
+  first.fake.app.emit('open-file', { preventDefault: () => (prevented = true) }, dropped);
   assert.ok(prevented);
+  await eventually(async () => (await first.call('listFiles', { as: 'me' })).result.some((f: { name: string }) => f.name === 'dropped.png'), 'the dropped file is stored');
 
   const second = launch({ singleInstance: false }, ['/opt/SafeVault/safevault', photo]);
   assert.equal(second.started, false);
@@ -312,7 +355,7 @@ test('safeStorage seals the master key; the engine seals client secrets with it,
 });
 
 test('settings round-trip: the window’s changes take effect in the shell, notifications follow them, and they survive an engine restart', async (t) => {
-  const { fake, root, connected, call, quit } = launch();
+  const { fake, root, autostartEntry, connected, call, quit } = launch();
   t.after(quit);
   await connected();
   assert.equal((await call('putFile', { as: 'me', path: writeRandomFile(root, 'first.bin', 20_000) })).ok, true);
@@ -321,7 +364,7 @@ test('settings round-trip: the window’s changes take effect in the shell, noti
   const notifications = { storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true };
   const changed = await call('setSettings', { startAtLogin: true, theme: 'dark', notifications });
   assert.equal(changed.ok, true, JSON.stringify(changed.error));
-  assert.equal(fake.loginItem.openAtLogin, true);
+  assert.ok(existsSync(autostartEntry), 'start at login');
   assert.equal(fake.nativeTheme.themeSource, 'dark');
   assert.equal(fake.trays[0]!.item('login').checked, true);
   assert.deepEqual((await call('getSettings', {})).result.notifications, notifications);
@@ -335,11 +378,11 @@ test('settings round-trip: the window’s changes take effect in the shell, noti
   await eventually(() => fake.notifications.some((n) => n.title === 'A file could not be stored' && n.body.startsWith('vanished.bin: ')), 'a failure notification');
   assert.equal(fake.notifications.filter((n) => n.title.includes('stored') && n.body.includes('quiet.bin')).length, 0);
 
-  // The OS login item is turned off behind the app's back; after an engine restart the saved settings apply again.
-  fake.app.setLoginItemSettings({ openAtLogin: false });
+  // The autostart entry is removed behind the app's back; after an engine restart the saved settings apply again.
+  rmSync(autostartEntry);
   fake.nativeTheme.themeSource = 'system';
   fake.children.at(-1)!.kill('SIGKILL');
-  await eventually(() => fake.children.length === 2 && fake.loginItem.openAtLogin && fake.nativeTheme.themeSource === 'dark', 'settings re-applied from app.sqlite', 20_000);
+  await eventually(() => fake.children.length === 2 && existsSync(autostartEntry) && fake.nativeTheme.themeSource === 'dark', 'settings re-applied from app.sqlite', 20_000);
 
   // The user's own vault dies (which vaults are news is unit-tested in units.test.ts).
   const mine = (await call('myVault', {})).result.id as string;

@@ -84,6 +84,17 @@ test('electron-builder accepts the config; targets, files, native module and fus
   await assert.rejects(validateConfiguration({ ...config, electronFuses: { ...config.electronFuses, runAsNod: false } as never }, new DebugLogger(false)), /electronFuses/);
 });
 
+test('"Open with": the OS offers SafeVault for any file, never as the default app', async () => {
+  const config = await getConfig(root, null, null);
+  // The deb's desktop entry gets MimeType=application/octet-stream; (electron-builder's Exec ends in %U).
+  assert.deepEqual(config.linux!.mimeTypes, ['application/octet-stream']);
+  assert.deepEqual((config.mac!.extendInfo as { CFBundleDocumentTypes: unknown }).CFBundleDocumentTypes, [
+    { CFBundleTypeName: 'File', CFBundleTypeRole: 'Viewer', LSHandlerRank: 'Alternate', LSItemContentTypes: ['public.data'] },
+  ]);
+  // A fileAssociations entry would redefine its mimeType on Linux and register a bogus ".*" extension on Windows.
+  assert.equal(config.fileAssociations, undefined);
+});
+
 test('the deb takes its maintainer and homepage from package.json (author, homepage)', async () => {
   const config = await getConfig(root, null, null);
   // electron-builder's FpmTarget uses linux/deb `maintainer` when set, else `author.name <author.email>`,

@@ -15,7 +15,7 @@ test('the preload exposes exactly the DesktopBridge, wired through main to the e
   const root = tempDir('safevault-preload-');
   const fake = fakeElectron(root);
   const paths = { rendererDir: root, preload: '', engineHost: join(import.meta.dirname, '../../electron/host/engineHost.ts'), trayIcons: root, windowIcon: '' };
-  assert.equal(startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: root, platform: 'linux', vaults: 6 }), true);
+  assert.equal(startDesktop(fake.electron, fake.fileLog, paths, { argv: ['safevault'], cwd: root, platform: 'linux', hasTray: async () => true, autostart: { dir: join(root, 'autostart'), exec: 'safevault' }, vaults: 6 }), true);
   t.after(async () => {
     fake.app.quit();
     await eventually(() => fake.app.quitted, 'quit', 20_000);

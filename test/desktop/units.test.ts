@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import type ElectronLog from 'electron-log';
 import electronLog from 'electron-log/node';
@@ -10,11 +11,14 @@ import type { RecordedEvent } from '../../electron/api/events.ts';
 import { masterKeyPath } from '../../electron/engine/secretSealer.ts';
 import { desktopConfig } from '../../electron/main/desktopConfig.ts';
 import { createLogging } from '../../electron/main/logging.ts';
+import { createLoginItem, xdgAutostart } from '../../electron/main/loginItem.ts';
 import { desktopMasterKey, sealedKeyPath } from '../../electron/main/masterKey.ts';
 import { createNotifier, notificationFor, spaceWatch } from '../../electron/main/notifications.ts';
 import { filesFromArgv } from '../../electron/main/singleInstance.ts';
+import { hasTrayHost } from '../../electron/main/trayHost.ts';
 import { TRAY_STATES, trayIconPath, trayMenu, trayState, type TrayView } from '../../electron/main/tray.ts';
 import { tempDir, writeRandomFile } from '../helpers.ts';
+import { fakeElectron, fakeNotification, fakeSafeStorage } from './fakeElectron.ts';
 
 const logger = () => {
   const lines: string[] = [];
@@ -59,37 +63,25 @@ test('tray state per engine state, with its icon for light and dark panels', () 
 });
 
 test('notifications: one per kind per burst, off when the setting says so', () => {
-  const shown: string[] = [];
+  const { Notification, shown } = fakeNotification();
   const timers: (() => void)[] = [];
-  class Note {
-    static isSupported = () => true;
-    title: string;
-    body: string;
-    constructor(o: { title: string; body: string }) {
-      this.title = o.title;
-      this.body = o.body;
-    }
-    show() {
-      shown.push(`${this.title} | ${this.body}`);
-    }
-    on() {
-      return this;
-    }
-  }
-  const notifier = createNotifier({ Notification: Note as never, onClick: () => {}, schedule: (run) => void timers.push(run) });
+  const notifier = createNotifier({ Notification, onClick: () => {}, schedule: (run) => void timers.push(run) });
   for (const f of ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg']) notifier.notify('storeFinished', f);
   notifier.notify('storeFailed', 'e.jpg: no space');
   assert.equal(timers.length, 2, 'one timer per kind, not per event');
   assert.deepEqual(shown, []);
   timers.splice(0).forEach((run) => run());
-  assert.deepEqual(shown, ['4 files stored | a.jpg\nb.jpg\nc.jpg\nand 1 more', 'A file could not be stored | e.jpg: no space']);
+  assert.deepEqual(shown, [
+    { title: '4 files stored', body: 'a.jpg\nb.jpg\nc.jpg\nand 1 more' },
+    { title: 'A file could not be stored', body: 'e.jpg: no space' },
+  ]);
 
   notifier.setEnabled({ storeFinished: false, storeFailed: true, vaultOffline: true, spaceNearlyFull: true });
   notifier.notify('storeFinished', 'f.jpg');
   assert.equal(timers.length, 0);
   notifier.notify('storeFinished', 'g.jpg');
   notifier.tell('SafeVault is still running', 'in the tray');
-  assert.equal(shown.at(-1), 'SafeVault is still running | in the tray');
+  assert.deepEqual(shown.at(-1), { title: 'SafeVault is still running', body: 'in the tray' });
 });
 
 test('which events notify, and space nearly full once per crossing', () => {
@@ -126,37 +118,76 @@ test('the desktop settings file: round-trip, bad contents fall back to defaults 
 });
 
 test('the keychain key: made once, the daemon’s key adopted, none where the keychain is weak', () => {
-  const keychain = (backend = 'gnome_libsecret', available = true) => ({
-    isEncryptionAvailable: () => available,
-    getSelectedStorageBackend: () => backend as 'gnome_libsecret',
-    encryptString: (s: string) => Buffer.from(`sealed:${[...s].reverse().join('')}`),
-    decryptString: (b: Buffer) => [...b.toString().slice('sealed:'.length)].reverse().join(''),
-  });
   const { lines, log } = logger();
   const dataDir = tempDir();
-  const key = desktopMasterKey(keychain(), dataDir, 'linux', log)!;
+  const key = desktopMasterKey(fakeSafeStorage(), dataDir, 'linux', log)!;
   assert.equal(Buffer.from(key, 'base64').length, 32);
-  assert.equal(desktopMasterKey(keychain(), dataDir, 'linux', log), key, 'the same key on the next start');
+  assert.equal(desktopMasterKey(fakeSafeStorage(), dataDir, 'linux', log), key, 'the same key on the next start');
   assert.equal(readFileSync(sealedKeyPath(dataDir)).includes(Buffer.from(key)), false);
 
   const daemonDir = tempDir();
   const daemonKey = Buffer.alloc(32, 9);
   writeFileSync(masterKeyPath(daemonDir), daemonKey, { mode: 0o600 });
-  assert.equal(desktopMasterKey(keychain(), daemonDir, 'linux', log), daemonKey.toString('base64'));
+  assert.equal(desktopMasterKey(fakeSafeStorage(), daemonDir, 'linux', log), daemonKey.toString('base64'));
   assert.equal(existsSync(masterKeyPath(daemonDir)), false, 'the clear key file is gone');
 
   const weakDir = tempDir();
-  assert.equal(desktopMasterKey(keychain('basic_text'), weakDir, 'linux', log), undefined);
-  assert.equal(desktopMasterKey(keychain('basic_text', false), weakDir, 'darwin', log), undefined);
+  assert.equal(desktopMasterKey(fakeSafeStorage({ backend: 'basic_text' }), weakDir, 'linux', log), undefined);
+  assert.equal(desktopMasterKey(fakeSafeStorage({ backend: 'basic_text', available: false }), weakDir, 'darwin', log), undefined);
   assert.equal(existsSync(sealedKeyPath(weakDir)), false);
   assert.ok(lines.some((l) => l.startsWith('warn no OS keychain')));
 });
 
-test('files on a command line: regular files only, relative to the launch folder', () => {
+test('start at login on Linux: an XDG autostart entry that starts the AppImage (or the executable) hidden', () => {
+  const dir = join(tempDir(), 'autostart');
+  const { app } = fakeElectron(tempDir(), { platform: 'linux' }).electron;
+  const login = createLoginItem(app, 'linux', { dir, exec: '/home/me/My Apps/Safe"Vault$1%.AppImage' });
+  assert.equal(login.enabled, false);
+  login.set(true);
+  assert.equal(login.enabled, true);
+  const entry = readFileSync(join(dir, 'safevault.desktop'), 'utf8');
+  assert.match(entry, /^\[Desktop Entry\]\nType=Application\n/);
+  // Quoted for the space, `"` and `$` escaped, then the escapes escaped (string rule), `%` doubled.
+  assert.ok(entry.includes('\nExec="/home/me/My Apps/Safe\\\\"Vault\\\\$1%%.AppImage" --hidden\n'), entry);
+  login.set(false);
+  assert.equal(login.enabled, false);
+  assert.equal(existsSync(join(dir, 'safevault.desktop')), false);
+  login.set(false);
+  assert.equal(app.getLoginItemSettings().openAtLogin, false, 'Electron’s login item untouched');
+
+  assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: '/cfg', APPIMAGE: '/apps/SafeVault.AppImage' }, '/home/me', '/tmp/.mount_x/safevault'), { dir: '/cfg/autostart', exec: '/apps/SafeVault.AppImage' });
+  assert.deepEqual(xdgAutostart({ XDG_CONFIG_HOME: 'relative' }, '/home/me', '/opt/SafeVault/safevault'), { dir: '/home/me/.config/autostart', exec: '/opt/SafeVault/safevault' });
+});
+
+test('a tray host on Linux: asked of the session bus with gdbus; no answer is no tray, no gdbus assumes one', async () => {
+  const dir = tempDir();
+  /** A gdbus that records its arguments and answers `reply` (or hangs). */
+  const gdbus = (name: string, reply: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\necho "$@" > "${path}.args"\n${reply}\n`, { mode: 0o755 });
+    return path;
+  };
+  const owned = gdbus('owned', 'echo "(true,)"');
+  assert.equal(await hasTrayHost('linux', owned), true);
+  assert.equal(
+    readFileSync(`${owned}.args`, 'utf8').trim(),
+    'call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.NameHasOwner org.kde.StatusNotifierWatcher',
+  );
+  assert.equal(await hasTrayHost('linux', gdbus('unowned', 'echo "(false,)"')), false, 'GNOME without the AppIndicator extension');
+  assert.equal(await hasTrayHost('linux', gdbus('nobus', 'echo "Error connecting" >&2; exit 1')), false, 'no session bus');
+  assert.equal(await hasTrayHost('linux', gdbus('hangs', 'exec sleep 30'), 100), false, 'no answer within the timeout');
+  assert.equal(await hasTrayHost('linux', join(dir, 'missing')), true, 'no gdbus: assume a tray');
+  const never = join(dir, 'never');
+  assert.equal(await hasTrayHost('darwin', never), true);
+  assert.equal(await hasTrayHost('win32', never), true);
+});
+
+test('files on a command line: regular files only, relative to the launch folder, or as file:// URLs', () => {
   const dir = tempDir();
   const a = writeRandomFile(dir, 'a.jpg', 10);
   mkdirSync(join(dir, 'folder'));
   assert.deepEqual(filesFromArgv(['/usr/bin/safevault', 'a.jpg', '--flag', 'folder', 'missing.txt', a], dir, 1), [a, a]);
+  assert.deepEqual(filesFromArgv(['/usr/bin/safevault', pathToFileURL(a).href, pathToFileURL(join(dir, 'folder')).href], dir, 1), [a], 'a launcher’s file:// URL (%U)');
   assert.deepEqual(filesFromArgv(['electron', '.', 'a.jpg'], dir, 2), [a]);
 });
 
