@@ -373,6 +373,9 @@ export class Replicas {
         this.#step(target, message).then(
           (reply) => {
             replies.push({ target, member, reply: reply as Reply<T> });
+            // A refusal names the ballot promised instead: the next round outranks it, not just our last one.
+            const promise = (reply as Reply<T>).promise;
+            if (promise) this.#seeRound(promise);
             if (member && good(reply as Reply<T>)) goodMembers++;
             pending--;
             settle();
