@@ -1,8 +1,18 @@
 /** Races MaidSafe hit: simultaneous owners, and one owner's delete against the other's data. */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { signRequest } from '../electron/engine/clientRequest.ts';
+import { GROUP_SIZE } from '../electron/engine/constants.ts';
+import { openDatabase } from '../electron/engine/db.ts';
+import { EventBus } from '../electron/engine/events.ts';
+import { createIdentity } from '../electron/engine/identity.ts';
+import { sha256 } from '../electron/engine/names.ts';
+import { LocalNetwork } from '../electron/engine/network.ts';
 import { startEngine, tempDir, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
+import { VirtualClock } from './sim/virtualClock.ts';
 
 test('two owners storing the same chunk at the same moment end with 2 subscribers', async () => {
   const engine = await startEngine(12);
@@ -48,4 +58,43 @@ test('one owner storing the same chunk twice at once counts 2 references, 1 subs
   const info = await engine.chunkInfo({ name: results[0]!.name, as: 'ann' });
   assert.equal(info.refcount, 2);
   assert.equal(info.subscribers, 1);
+});
+
+test('one owner, two requests on one chunk handled by two managers at once: counted exactly once each way', async () => {
+  for (const [seed, second] of [[1, 'put'], [2, 'put'], ...[3, 4, 5, 6, 7, 8].map((s) => [s, 'delete'] as const)] as const) {
+    const clock = new VirtualClock(seed);
+    const dir = tempDir();
+    const db = openDatabase(join(dir, 'app.sqlite'));
+    const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), {
+      clock,
+      links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: 3000 },
+    });
+    await clock.drive(network.start(10));
+    const owner = createIdentity();
+    const client = network.networkOf(owner.name);
+    const bytes = randomBytes(2000);
+    const chunk = sha256(bytes);
+    const stagedAt = network.closest(chunk, 1)[0]!;
+    const put = () => ({ type: 'client.put' as const, request: signRequest(owner, 'put', chunk, bytes.length, clock), stagedAt });
+    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes }));
+    const [a, b] = network.closest(owner.name, GROUP_SIZE);
+    if (second === 'delete') {
+      await clock.drive(client.request(a!, put()));
+      await clock.pass(1000);
+      await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes })); // for a put after the delete
+    }
+    const other = second === 'put' ? put() : { type: 'client.delete' as const, request: signRequest(owner, 'delete', chunk, 0, clock) };
+    const replies = await clock.drive(Promise.all([client.request(a!, put()), client.request(b!, other as ReturnType<typeof put>)]));
+    await clock.pass(5000);
+    const { refcount } = await clock.drive(client.request(a!, { type: 'cm.refcount', client: owner.name, chunk }));
+    const record = await clock.drive(network.chunkRecord(chunk));
+    // Two puts: references 1 then 2, one subscriber. A put and a delete of the one reference: whichever went first, one reference and one subscriber.
+    assert.equal(refcount, second === 'put' ? 2 : 1, `seed ${seed}: refcount`);
+    // The put before the delete answers 2 and the delete 1; the delete before the put answers 0 and the put 1.
+    if (second === 'put') assert.deepEqual(replies.map((r) => r.refcount).sort(), [1, 2]);
+    else assert.equal(replies[0]!.refcount - replies[1]!.refcount, 1, `seed ${seed}: replies ${replies.map((r) => r.refcount)}`);
+    assert.equal(record?.subscribers, 1, `seed ${seed}: subscribers after a ${second} beside a put`);
+    network.close();
+    db.close();
+  }
 });

@@ -104,7 +104,8 @@ export const MESSAGES = {
   },
   // a storage_client_manager member -> a data_manager member (the client's signature proves the request)
   'dm.put': {
-    message: z.strictObject({ request: signedRequest, stagedAt: name }),
+    // base: the version of the client's reference record this first reference is decided on (one dm.put per version, whichever request).
+    message: z.strictObject({ request: signedRequest, stagedAt: name, base: count }),
     reply: z.strictObject({ subscribers: count, holders: z.array(name) }),
     sender: 'a member of the client manager group',
     receiver: 'a member of the data manager group of the chunk',

@@ -72,7 +72,9 @@ export class DataManager implements RecordBook {
   onPut(from: Name, msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
     const request = this.#fromManagers(from, msg.request, 'put');
     const chunk = request.chunk;
-    return this.#ctx.replicas.decide(this, chunk, derivedOp('dm.put', request.opId), async (current, version) => {
+    // One subscriber per first reference of the client, whichever of its requests made it (two racing at one version count once).
+    const op = derivedOp('dm.put', request.client, chunk, versionBytes(msg.base));
+    return this.#ctx.replicas.decide(this, chunk, op, async (current, version) => {
       if (current) {
         const record = decodeRecord(current);
         const next = { ...record, subscribers: record.subscribers + 1 };

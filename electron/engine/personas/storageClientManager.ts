@@ -49,7 +49,7 @@ export class StorageClientManager implements RecordBook {
   onClientPut(msg: MessageOf<'client.put'>): Promise<Reply<'client.put'>> {
     const request = this.#accept(msg.request, 'put');
     const { client, chunk, size } = request;
-    return this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current) => {
+    return this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current, version) => {
       if (current) {
         const { refcount, size: stored } = decodeRow(current);
         const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
@@ -58,15 +58,21 @@ export class StorageClientManager implements RecordBook {
       if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
         fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
       }
-      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.put', request: msg.request, stagedAt: msg.stagedAt }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
+      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.put', request: msg.request, stagedAt: msg.stagedAt, base: version }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
       return { value: encodeRow(1, size), reply: { refcount: 1, subscribers: down.subscribers, holders: down.holders } };
     });
   }
 
-  onClientDelete(msg: MessageOf<'client.delete'>): Promise<Reply<'client.delete'>> {
+  /**
+   * The last reference is decided here first and only then passed down: a subscriber goes only for a
+   * release this group chose (passed down first, a delete that then lost to a put of the same owner
+   * left it counted with no subscriber). The stored reply says refcount 0, so a retry of the same
+   * request passes it down again (the data_manager answers a repeat with its stored reply).
+   */
+  async onClientDelete(msg: MessageOf<'client.delete'>): Promise<Reply<'client.delete'>> {
     const request = this.#accept(msg.request, 'delete');
     const { client, chunk } = request;
-    return this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current) => {
+    const reply = await this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current) => {
       if (!current) {
         fail('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
       }
@@ -75,9 +81,11 @@ export class StorageClientManager implements RecordBook {
         const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
         return { value: encodeRow(refcount - 1, size), reply: { refcount: refcount - 1, subscribers: info?.record?.subscribers ?? 0, deleted: false } };
       }
-      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.delete', request: msg.request }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
-      return { value: null, reply: { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 } };
+      return { value: null, reply: { refcount: 0, subscribers: 0, deleted: false } };
     });
+    if (reply.refcount > 0) return reply;
+    const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.delete', request: msg.request }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
+    return { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 };
   }
 
   onRefcount(msg: MessageOf<'cm.refcount'>): Reply<'cm.refcount'> {
