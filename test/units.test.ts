@@ -217,6 +217,28 @@ test('codec: text that is not valid UTF-8 is refused, in values and in map keys'
   assert.throws(() => decodeFrame(Buffer.of(WIRE_VERSION, 0, 8, 1, 6, 1, 0xff, 0)), notUtf8);
 });
 
+test('codec: integers have one encoding each: negative zero and integers past 2^53 are refused', () => {
+  const refused = (bytes: Buffer, pattern: RegExp) =>
+    assert.throws(() => decodeFrame(bytes), (e) => isSafeVaultError(e) && e.code === 'bad-request' && pattern.test(e.message));
+  // -0 is written as 0 (so it cannot change a digest), and a "negative zero" on the wire is refused.
+  assert.ok(canonical(-0).equals(canonical(0)));
+  assert.ok(Object.is(decodeFrame(encodeFrame('message', -0)).value, 0));
+  refused(Buffer.of(WIRE_VERSION, 0, 4, 0), /negative zero/);
+  // The largest integers either way round-trip, byte for byte.
+  const max = Buffer.of(WIRE_VERSION, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f);
+  assert.ok(encodeFrame('message', Number.MAX_SAFE_INTEGER).equals(max));
+  assert.equal(decodeFrame(max).value, Number.MAX_SAFE_INTEGER);
+  assert.equal(decodeFrame(encodeFrame('message', Number.MIN_SAFE_INTEGER)).value, Number.MIN_SAFE_INTEGER);
+  // 2^53 and 2^54 + 1 fit in 8 varint bytes but not in a double exactly: refused, not rounded to a
+  // number whose own encoding differs (and that the encoder, digestOf included, would refuse).
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 4, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), /integer too large/);
+  // Padding with a zero high group is refused at any length (the short form is the only form).
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x85, 0x80, 0x00), /non-minimal/);
+});
+
 test('frames: a reply or error frame where a message was expected is answered with an error frame and reported as malformed', async () => {
   const chunk = randomBytes(32);
   const from = randomBytes(32);
