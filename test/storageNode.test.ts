@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isSafeVaultError } from '../electron/api/errors.ts';
+import { isSafeVaultError, type ErrorCode } from '../electron/api/errors.ts';
 import type { Engine } from '../electron/engine/engine.ts';
 import type { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, toHex, type Name } from '../electron/engine/names.ts';
@@ -96,4 +98,64 @@ test('two chunks racing for the last free space: exactly one is stored, the othe
   // The space really is taken: the loser sent again on its own is still refused.
   await assert.rejects(storeAt(engine, holder, [small, large][lost]!).sent, (e) => isSafeVaultError(e) && e.code === 'no-space');
   assert.deepEqual(holder.storageNode.usage(), { count: 1, bytes: wonBytes.length });
+});
+
+test('a store judged just as another write completes sees its room as taken: never over the donation, never written twice', async () => {
+  const engine = await startEngine(8);
+  const holder = engine.network.running()[0]!;
+  const donated = 300_000;
+  await engine.network.setDonated(holder.id, donated);
+  const first = randomBytes(150_000);
+  const other = randomBytes(200_000);
+  const store = (bytes: Buffer) => {
+    const chunk = sha256(bytes);
+    const from = engine.network.closest(chunk, 2).find((name) => !name.equals(holder.name))!;
+    return holder.storageNode.onStore(from, { type: 'node.store', chunk, bytes, copy: false, base: 0 });
+  };
+  /** What each store tried in the microtasks after the first file's rename: judged at once ('taken' or a refusal's code), or its outcome. */
+  const outcomes: Promise<string>[] = [];
+  const attempt = (bytes: Buffer): Promise<string> => {
+    try {
+      const reply = store(bytes);
+      return Promise.resolve(reply).then((r) => (r.added ? 'added' : 'held'), (e: { code?: ErrorCode }) => `${e.code}`);
+    } catch (e) {
+      return Promise.resolve(`${(e as { code?: ErrorCode }).code}`);
+    }
+  };
+  // The first file's rename is the end of its write. From the moment it completes, each of the next
+  // microtasks judges another store, as a message delivered in that same turn would be: one of them
+  // lands between any two steps of the first store's completion.
+  const rename = fsPromises.rename;
+  let armed = true;
+  let ticks: Promise<void> | undefined;
+  fsPromises.rename = (async (...args: Parameters<typeof rename>) => {
+    await rename(...args);
+    if (!armed) return;
+    armed = false;
+    ticks = Promise.resolve();
+    for (let i = 0; i < 12; i++) {
+      ticks = ticks.then(() => {
+        outcomes.push(attempt(i % 2 ? first : other));
+      });
+    }
+  }) as typeof rename;
+  syncBuiltinESMExports();
+  try {
+    assert.deepEqual(await store(first), { added: true });
+  } finally {
+    fsPromises.rename = rename;
+    syncBuiltinESMExports();
+  }
+  assert.ok(ticks, 'the write went through fs/promises rename');
+  // Every tick has run, then every store one started has finished.
+  await ticks;
+  const seen = await Promise.all(outcomes);
+  assert.equal(seen.length, 12);
+  // The other chunk never fits next to the first; the first is written and counted once.
+  assert.deepEqual(seen.filter((_, i) => i % 2 === 0), Array(6).fill('no-space'));
+  assert.deepEqual(seen.filter((_, i) => i % 2 === 1), Array(6).fill('held'));
+  assert.deepEqual(holder.storageNode.usage(), { count: 1, bytes: first.length });
+  const hex = toHex(sha256(first));
+  assert.deepEqual(filesOnDisk(engine, holder), [`${hex.slice(0, 2)}/${hex}`]);
+  assert.deepEqual(await account(engine, holder), { used: first.length, chunks: 1 });
 });
