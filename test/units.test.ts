@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { deadlineOf, signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
 import { MAX_CHUNK_SIZE, OP_DEADLINE_MS, QUORUM_TIMEOUT_MS, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
-import { MESSAGES, parseMessage } from '../electron/engine/messages.ts';
-import { canonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION } from '../electron/engine/wire/codec.ts';
+import { MESSAGES, parseMessage, type Message } from '../electron/engine/messages.ts';
+import { canonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION, type WireValue } from '../electron/engine/wire/codec.ts';
+import { readReply, serveFrame } from '../electron/engine/wire/frames.ts';
 import { openDatabase } from '../electron/engine/db.ts';
-import { isSafeVaultError } from '../electron/api/errors.ts';
+import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
-import { closest, compareDistance, sha256 } from '../electron/engine/names.ts';
+import { closest, compareDistance, sha256, type Name } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { tempDir } from './helpers.ts';
@@ -174,6 +175,121 @@ test('codec: values round-trip canonically; malformed, oversize and unknown-vers
   refused(Buffer.alloc(MAX_FRAME_BYTES + 1), 'too-large', /exceeds/);
   assert.throws(() => encodeFrame('message', { bytes: Buffer.alloc(MAX_FRAME_BYTES) }), (e) => isSafeVaultError(e) && e.code === 'too-large');
   assert.throws(() => canonical({ x: 1.5 }), /safe integers/);
+});
+
+test('codec: nesting past the depth limit is refused both ways, and a deeply nested frame is refused, not a stack overflow', () => {
+  const nest = (depth: number): WireValue => (depth === 0 ? null : [nest(depth - 1)]);
+  /** A frame of `depth` one-item lists around a null: the null sits at depth `depth`. */
+  const nestedFrame = (depth: number) => Buffer.concat([Buffer.of(WIRE_VERSION, 0), Buffer.alloc(2 * depth, Buffer.of(7, 1)), Buffer.of(0)]);
+  // The deepest value the codec allows (depth 8) round-trips, and the encoder writes the bytes a decoder expects.
+  assert.ok(encodeFrame('message', nest(8)).equals(nestedFrame(8)));
+  assert.deepEqual(decodeFrame(nestedFrame(8)).value, nest(8));
+  // One level more: the encoder will not write it, the decoder will not read it.
+  assert.throws(() => encodeFrame('message', nest(9)), /nests too deeply/);
+  const tooDeep = (e: unknown) => isSafeVaultError(e) && e.code === 'bad-request' && /nested too deeply/.test(e.message);
+  assert.throws(() => decodeFrame(nestedFrame(9)), tooDeep);
+  // Map values count as a level too: a key's value at depth 9 is refused.
+  const mapNest = (depth: number): WireValue => (depth === 0 ? null : { k: mapNest(depth - 1) });
+  assert.deepEqual(decodeFrame(encodeFrame('message', mapNest(8))).value, mapNest(8));
+  assert.throws(() => encodeFrame('message', mapNest(9)), /nests too deeply/);
+  const mapFrame = Buffer.concat([Buffer.of(WIRE_VERSION, 0), Buffer.alloc(5 * 9, Buffer.of(8, 1, 6, 1, 107)), Buffer.of(0)]);
+  assert.throws(() => decodeFrame(mapFrame), tooDeep);
+  // A peer's 100,000 nested lists cost a refusal, not the receiver's stack.
+  assert.throws(() => decodeFrame(nestedFrame(100_000)), tooDeep);
+});
+
+test('codec: text that is not valid UTF-8 is refused, in values and in map keys', () => {
+  const text = (...bytes: number[]) => Buffer.of(WIRE_VERSION, 0, 6, bytes.length, ...bytes);
+  assert.equal(decodeFrame(text(0xc3, 0xa9)).value, 'é');
+  assert.equal(decodeFrame(text(0xf0, 0x9f, 0x94, 0x91)).value, '🔑');
+  const notUtf8 = (e: unknown) => isSafeVaultError(e) && e.code === 'bad-request' && /not valid UTF-8/.test(e.message);
+  for (const bad of [
+    [0xff], // never a UTF-8 byte
+    [0xc3], // a lead byte with its continuation missing
+    [0x61, 0xa9], // a continuation byte with no lead
+    [0xc0, 0xaf], // an overlong '/'
+    [0xed, 0xa0, 0x80], // a UTF-16 surrogate, which UTF-8 may not carry
+    [0xf4, 0x90, 0x80, 0x80], // past U+10FFFF
+  ]) {
+    assert.throws(() => decodeFrame(text(...bad)), notUtf8, Buffer.from(bad).toString('hex'));
+  }
+  // A map key is text too: { "\xff": null } is refused, not read as U+FFFD.
+  assert.throws(() => decodeFrame(Buffer.of(WIRE_VERSION, 0, 8, 1, 6, 1, 0xff, 0)), notUtf8);
+});
+
+test('codec: integers have one encoding each: negative zero and integers past 2^53 are refused', () => {
+  const refused = (bytes: Buffer, pattern: RegExp) =>
+    assert.throws(() => decodeFrame(bytes), (e) => isSafeVaultError(e) && e.code === 'bad-request' && pattern.test(e.message));
+  // -0 is written as 0 (so it cannot change a digest), and a "negative zero" on the wire is refused.
+  assert.ok(canonical(-0).equals(canonical(0)));
+  assert.ok(Object.is(decodeFrame(encodeFrame('message', -0)).value, 0));
+  refused(Buffer.of(WIRE_VERSION, 0, 4, 0), /negative zero/);
+  // The largest integers either way round-trip, byte for byte.
+  const max = Buffer.of(WIRE_VERSION, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f);
+  assert.ok(encodeFrame('message', Number.MAX_SAFE_INTEGER).equals(max));
+  assert.equal(decodeFrame(max).value, Number.MAX_SAFE_INTEGER);
+  assert.equal(decodeFrame(encodeFrame('message', Number.MIN_SAFE_INTEGER)).value, Number.MIN_SAFE_INTEGER);
+  // 2^53 and 2^54 + 1 fit in 8 varint bytes but not in a double exactly: refused, not rounded to a
+  // number whose own encoding differs (and that the encoder, digestOf included, would refuse).
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 4, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20), /integer too large/);
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), /integer too large/);
+  // Padding with a zero high group is refused at any length (the short form is the only form).
+  refused(Buffer.of(WIRE_VERSION, 0, 3, 0x85, 0x80, 0x00), /non-minimal/);
+});
+
+test('frames: a reply or error frame where a message was expected is answered with an error frame and reported as malformed', async () => {
+  const chunk = randomBytes(32);
+  const from = randomBytes(32);
+  const received: Message[] = [];
+  const receiver = { receive: async (_from: Name, message: Message) => (received.push(message), { version: 0, record: null }) };
+  for (const kind of ['reply', 'error'] as const) {
+    const malformed: unknown[] = [];
+    const answer = decodeFrame(await serveFrame(receiver, from, encodeFrame(kind, { type: 'dm.info', chunk }), (e) => malformed.push(e)));
+    assert.equal(answer.kind, 'error');
+    assert.equal((answer.value as { code: string }).code, 'bad-request');
+    assert.match((answer.value as { message: string }).message, new RegExp(`a ${kind} frame where a message was expected`));
+    assert.equal(malformed.length, 1);
+    assert.ok(isSafeVaultError(malformed[0]) && malformed[0].code === 'bad-request');
+  }
+  assert.deepEqual(received, []);
+  // The same message as a message frame is handled and answered with a reply frame; nothing is malformed.
+  const malformed: unknown[] = [];
+  const answer = decodeFrame(await serveFrame(receiver, from, encodeFrame('message', { type: 'dm.info', chunk }), (e) => malformed.push(e)));
+  assert.deepEqual(answer, { kind: 'reply', value: { version: 0, record: null } });
+  assert.deepEqual(received, [{ type: 'dm.info', chunk }]);
+  // A refusal by the receiver goes back as an error frame with its own code, but is no malformed frame.
+  const refusing = { receive: async () => Promise.reject(new SafeVaultError('not-found', 'no such chunk')) };
+  const refusal = decodeFrame(await serveFrame(refusing, from, encodeFrame('message', { type: 'dm.info', chunk }), (e) => malformed.push(e)));
+  assert.deepEqual(refusal, { kind: 'error', value: { code: 'not-found', message: 'no such chunk' } });
+  assert.deepEqual(malformed, []);
+});
+
+test('frames: readReply turns an error frame into its refusal, and one with a malformed body into "unavailable", never a crash', () => {
+  assert.throws(() => readReply('dm.info', encodeFrame('error', { code: 'no-space', message: 'full' }), 'peer'), (e) => isSafeVaultError(e) && e.code === 'no-space' && e.message === 'full');
+  const bodies: WireValue[] = [
+    null,
+    'no-space',
+    [],
+    {},
+    { code: 'no-space' }, // no message
+    { message: 'full' }, // no code
+    { code: 'meltdown', message: 'full' }, // a code the API does not have
+    { code: 'no-space', message: 7 },
+    { code: Buffer.from('no-space'), message: 'full' },
+  ];
+  for (const body of bodies) {
+    assert.throws(
+      () => readReply('dm.info', encodeFrame('error', body), 'peer'),
+      (e) => isSafeVaultError(e) && e.code === 'unavailable' && e.message === 'vault peer sent a malformed error',
+      JSON.stringify(body),
+    );
+  }
+  // A message frame as an answer is refused; a reply frame is schema-checked like any reply.
+  assert.throws(() => readReply('dm.info', encodeFrame('message', { type: 'dm.info', chunk: randomBytes(32) }), 'peer'), /answered with a message frame/);
+  assert.deepEqual(readReply('dm.info', encodeFrame('reply', { version: 0, record: null }), 'peer'), { version: 0, record: null });
+  assert.throws(() => readReply('dm.info', encodeFrame('reply', { version: -1, record: null }), 'peer'));
 });
 
 test('messages are schema-checked at receipt: unknown types and malformed fields are refused', () => {

@@ -228,12 +228,22 @@ export class StorageNode {
     const written = this.#writeFile(this.pathOf(msg.chunk), bytes);
     if (!written) return this.#stored(msg, bytes.length, now);
     this.#writingBytes += bytes.length;
-    const stored = written
-      .finally(() => {
-        this.#writingBytes -= bytes.length;
-        this.#writing.delete(hex);
-      })
-      .then(() => this.#stored(msg, bytes.length, now));
+    const done = () => {
+      this.#writingBytes -= bytes.length;
+      this.#writing.delete(hex);
+    };
+    // The room set aside is given back in the same step the chunk is counted (and its row written):
+    // a store judged between the two would see neither, and take that room again or write the file twice.
+    const stored = written.then(
+      () => {
+        done();
+        return this.#stored(msg, bytes.length, now);
+      },
+      (error: unknown) => {
+        done();
+        throw error;
+      },
+    );
     this.#writing.set(hex, stored.then(() => undefined, () => undefined));
     return stored;
   }

@@ -148,6 +148,9 @@ class Reader {
       value += (b & 0x7f) * 2 ** shift;
       if (b < 0x80) {
         if (b === 0 && shift > 0) malformed('non-minimal integer');
+        // Eight groups hold up to 2^56: past 2^53 a double rounds, and the number read would not be the
+        // one sent, nor one the encoder (digestOf included) accepts.
+        if (value > Number.MAX_SAFE_INTEGER) malformed('integer too large');
         return value;
       }
     }
