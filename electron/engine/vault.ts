@@ -267,8 +267,7 @@ export function planTransfer(
     before: candidatesIn(range, change.before, GROUP_SIZE + 1),
   }));
   for (const book of replicas.books()) {
-    // Keyed by the member's own Buffer (closest returns the candidates' objects): no hex per record.
-    const batches = new Map<Name, { key: Buffer; state: RecordState }[]>();
+    const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
     for (const { range, after: afterNear, before: beforeNear } of candidates) {
       for (const { key, state } of replicas.records(book, range)) {
         examined++;
@@ -282,13 +281,13 @@ export function planTransfer(
         const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
         for (const member of after) {
           if (member.equals(self) || before.some((m) => m.equals(member))) continue;
-          const batch = batches.get(member) ?? [];
-          batch.push({ key, state });
-          batches.set(member, batch);
+          const batch = batches.get(toHex(member)) ?? { to: member, records: [] };
+          batch.records.push({ key, state });
+          batches.set(toHex(member), batch);
         }
       }
     }
-    for (const [to, records] of batches) {
+    for (const { to, records } of batches.values()) {
       sent += records.length;
       for (let i = 0; i < records.length; i += TRANSFER_BATCH) {
         sends.push({ to, message: { type: 'rec.transfer', persona: book.persona, records: records.slice(i, i + TRANSFER_BATCH) } });

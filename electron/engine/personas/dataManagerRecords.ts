@@ -83,12 +83,9 @@ export class DataManagerRecords {
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
       ),
       remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
-      // The key as two 32-bit halves and rows as arrays: a transfer reads a tenth of the table through here, and BigInts and row objects cost.
-      all: db
-        .prepare<[bigint, bigint], [number, number, Buffer, number, number, Buffer, number]>(
-          'SELECT key >> 32, key & 4294967295, tail, size, subscribers, holders, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
-        )
-        .raw(true),
+      all: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
+        'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
+      ),
       near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer }>('SELECT key, tail, holders FROM dm_chunk WHERE key BETWEEN ? AND ?'),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
@@ -96,6 +93,7 @@ export class DataManagerRecords {
       setPosting: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)'),
       removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
     };
+    s.all.safeIntegers(true); // keys use all 64 bits
     s.near.safeIntegers(true);
     this.#sql = s;
     for (const { id, name } of s.vaults.all()) this.#remember(id, name);
@@ -187,13 +185,12 @@ export class DataManagerRecords {
   /** Every record, or those named in `range`: a range of the rowid, so no scan. */
   *all(range: NameRange = EVERY_NAME): Iterable<[Name, DataRecord]> {
     for (const [from, to] of keySpans(range)) {
-      for (const [high, low, tail, size, subscribers, holders, version] of this.#sql.all.iterate(from, to)) {
-        const name = Buffer.allocUnsafe(KEY_BYTES + tail.length);
-        name.writeInt32BE(high, 0);
-        name.writeUInt32BE(low, 4);
-        tail.copy(name, KEY_BYTES);
+      for (const row of this.#sql.all.iterate(from, to)) {
+        const head = Buffer.alloc(KEY_BYTES);
+        head.writeBigInt64BE(row.key);
+        const name = Buffer.concat([head, row.tail]);
         if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
-        yield [name, { version, subscribers, size, holders: this.#decodeHolders(holders) }];
+        yield [name, { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
       }
     }
   }
