@@ -13,7 +13,7 @@ import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import type { Message, MessageOf, RecordState } from './messages.ts';
+import type { Message, MessageOf, MessageType, RecStep, RecordState, Reply } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
@@ -40,6 +40,8 @@ export interface VaultOptions {
   /** Chunk files written off the event loop (see StorageNode); not on a virtual clock. */
   backgroundWrites?: boolean;
 }
+
+type Receivers = { [T in MessageType]: (from: Name, msg: MessageOf<T>) => Reply<T> | Promise<Reply<T>> };
 
 export class Vault implements Endpoint {
   readonly name: Name;
@@ -161,53 +163,47 @@ export class Vault implements Endpoint {
     this.#ctx.db.close();
   }
 
-  #dispatch(from: Name, msg: Message): unknown {
-    switch (msg.type) {
-      case 'client.put':
-        return this.storageClientManager.onClientPut(msg);
-      case 'client.delete':
-        return this.storageClientManager.onClientDelete(msg);
-      case 'cm.refcount':
-        return this.storageClientManager.onRefcount(msg);
-      case 'chunk.stage':
-        return this.storageNode.onStage(msg);
-      case 'stage.fetch':
-        return this.storageNode.onStageFetch(msg);
-      case 'dm.put':
-        return this.dataManager.onPut(from, msg);
-      case 'dm.delete':
-        return this.dataManager.onDelete(from, msg);
-      case 'dm.info':
-        return this.dataManager.onInfo(msg);
-      case 'dm.badHolder':
-        return this.dataManager.onBadHolder(msg);
-      case 'node.store':
-        return this.storageNode.onStore(from, msg);
-      case 'node.get':
-        return this.storageNode.onGet(msg);
-      case 'node.sweep':
-        return this.storageNode.onSweep(msg);
-      case 'snm.register':
-        this.#mustManage(from);
-        return this.storageNodeManager.onRegister(from, msg);
-      case 'snm.report':
-        this.#mustManage(msg.node);
-        return this.storageNodeManager.onReport(from, msg);
-      case 'snm.account':
-        return this.storageNodeManager.onAccount(msg);
-      case 'rec.prepare':
-      case 'rec.accept':
-      case 'rec.commit':
-        this.#mustShare(msg, from);
-        return this.#ctx.replicas.onDecision(msg);
-      case 'rec.steps':
-        return this.#ctx.replicas.onSteps(msg.steps, (step) => this.#mustShare(step, from));
-      case 'rec.transfer': {
-        const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
-        if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
-        return reply;
-      }
-    }
+  /** What this vault answers to each message type: one entry per type, typed by the message and its reply (messages.ts says who may send it). */
+  readonly #receivers: Receivers = {
+    'client.put': (_from, msg) => this.storageClientManager.onClientPut(msg),
+    'client.delete': (_from, msg) => this.storageClientManager.onClientDelete(msg),
+    'cm.refcount': (_from, msg) => this.storageClientManager.onRefcount(msg),
+    'chunk.stage': (_from, msg) => this.storageNode.onStage(msg),
+    'stage.fetch': (_from, msg) => this.storageNode.onStageFetch(msg),
+    'dm.put': (from, msg) => this.dataManager.onPut(from, msg),
+    'dm.delete': (from, msg) => this.dataManager.onDelete(from, msg),
+    'dm.info': (_from, msg) => this.dataManager.onInfo(msg),
+    'dm.badHolder': (_from, msg) => this.dataManager.onBadHolder(msg),
+    'node.store': (from, msg) => this.storageNode.onStore(from, msg),
+    'node.get': (_from, msg) => this.storageNode.onGet(msg),
+    'node.sweep': (_from, msg) => this.storageNode.onSweep(msg),
+    'snm.register': (from, msg) => {
+      this.#mustManage(from);
+      return this.storageNodeManager.onRegister(from, msg);
+    },
+    'snm.report': (from, msg) => {
+      this.#mustManage(msg.node);
+      return this.storageNodeManager.onReport(from, msg);
+    },
+    'snm.account': (_from, msg) => this.storageNodeManager.onAccount(msg),
+    'rec.prepare': (from, msg) => this.#decisionStep(from, msg),
+    'rec.accept': (from, msg) => this.#decisionStep(from, msg),
+    'rec.commit': (from, msg) => this.#decisionStep(from, msg),
+    'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#mustShare(step, from)),
+    'rec.transfer': (from, msg) => {
+      const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
+      if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
+      return reply;
+    },
+  };
+
+  #dispatch<T extends MessageType>(from: Name, msg: MessageOf<T>): Reply<T> | Promise<Reply<T>> {
+    return (this.#receivers[msg.type] as Receivers[T])(from, msg);
+  }
+
+  #decisionStep<T extends RecStep['type']>(from: Name, msg: MessageOf<T>): Reply<T> {
+    this.#mustShare(msg as RecStep, from);
+    return this.#ctx.replicas.onDecision(msg);
   }
 
   #mustManage(node: Name): void {
