@@ -2,17 +2,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { signRequest } from '../electron/engine/clientRequest.ts';
 import { GROUP_SIZE } from '../electron/engine/constants.ts';
-import { openDatabase } from '../electron/engine/db.ts';
-import { EventBus } from '../electron/engine/events.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
 import { sha256 } from '../electron/engine/names.ts';
-import { LocalNetwork } from '../electron/engine/network.ts';
-import { startEngine, tempDir, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
-import { VirtualClock } from './sim/virtualClock.ts';
+import { startEngine, tempDir, virtualNetwork, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
 
 test('two owners storing the same chunk at the same moment end with 2 subscribers', async () => {
   const engine = await startEngine(12);
@@ -62,14 +57,7 @@ test('one owner storing the same chunk twice at once counts 2 references, 1 subs
 
 test('one owner, two requests on one chunk handled by two managers at once: counted exactly once each way', async () => {
   for (const [seed, second] of [[1, 'put'], [2, 'put'], ...[3, 4, 5, 6, 7, 8].map((s) => [s, 'delete'] as const)] as const) {
-    const clock = new VirtualClock(seed);
-    const dir = tempDir();
-    const db = openDatabase(join(dir, 'app.sqlite'));
-    const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), {
-      clock,
-      links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: 3000 },
-    });
-    await clock.drive(network.start(10));
+    const { clock, network, close } = await virtualNetwork(seed, 10, 3000);
     const owner = createIdentity();
     const client = network.networkOf(owner.name);
     const bytes = randomBytes(2000);
@@ -94,7 +82,6 @@ test('one owner, two requests on one chunk handled by two managers at once: coun
     if (second === 'put') assert.deepEqual(replies.map((r) => r.refcount).sort(), [1, 2]);
     else assert.equal(replies[0]!.refcount - replies[1]!.refcount, 1, `seed ${seed}: replies ${replies.map((r) => r.refcount)}`);
     assert.equal(record?.subscribers, 1, `seed ${seed}: subscribers after a ${second} beside a put`);
-    network.close();
-    db.close();
+    close();
   }
 });

@@ -11,25 +11,18 @@ import { sha256, toHex } from '../electron/engine/names.ts';
 import { isSafeVaultError } from '../electron/api/errors.ts';
 import type { Vault } from '../electron/engine/vault.ts';
 import { VirtualClock } from './sim/virtualClock.ts';
-import { tempDir } from './helpers.ts';
+import { tempDir, virtualNetwork } from './helpers.ts';
 
 /** A reference-count record (refcount, size) as the storage_client_manager keeps it. */
 const row = (refcount: number) => Buffer.from([0, 0, 0, refcount, 0, 0, 0, 9]);
 
 async function group() {
-  const clock = new VirtualClock(42);
-  const dir = tempDir();
-  const db = openDatabase(join(dir, 'app.sqlite'));
-  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), {
-    clock,
-    links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: 2000 },
-  });
-  await clock.drive(network.start(8));
+  const { clock, network, close } = await virtualNetwork(42, 8);
   const client = randomBytes(32);
   const key = Buffer.concat([client, randomBytes(32)]);
   const members = network.closest(client, GROUP_SIZE).map((m) => network.vault(toHex(m))!);
   const states = () => members.map((v) => v.replicas.state(v.storageClientManager, key));
-  return { clock, network, key, members, states, close: () => (network.close(), db.close()) };
+  return { clock, network, key, members, states, close };
 }
 
 /** One more reference, as a put does: the reply is the count before it. */
