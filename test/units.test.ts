@@ -268,6 +268,11 @@ test('frames: a reply or error frame where a message was expected is answered wi
 
 test('frames: readReply turns an error frame into its refusal, and one with a malformed body into "unavailable", never a crash', () => {
   assert.throws(() => readReply('dm.info', encodeFrame('error', { code: 'no-space', message: 'full' }), 'peer'), (e) => isSafeVaultError(e) && e.code === 'no-space' && e.message === 'full');
+  // A peer's message is cut to one line of at most 500 characters, as every error crossing a boundary is.
+  const long = { code: 'no-space', message: `full\n${'x'.repeat(100_000)}` };
+  assert.throws(() => readReply('dm.info', encodeFrame('error', long), 'peer'), (e) => isSafeVaultError(e) && e.message === 'full');
+  const wide = { code: 'no-space', message: 'y'.repeat(100_000) };
+  assert.throws(() => readReply('dm.info', encodeFrame('error', wide), 'peer'), (e) => isSafeVaultError(e) && e.message.length === 500);
   const bodies: WireValue[] = [
     null,
     'no-space',

@@ -37,14 +37,16 @@ export interface WireError {
   message: string;
 }
 
+/** A message as it crosses a boundary: its first line, at most 500 characters. */
+const oneLine = (message: string): string => message.split('\n')[0]!.slice(0, 500);
+
 /** The wire form of `error`; an error that is not a SafeVaultError goes as `unknownAs`. */
 export function toWireError(error: unknown, unknownAs: ErrorCode): WireError {
-  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 500);
-  return { code: isSafeVaultError(error) ? error.code : unknownAs, message };
+  return { code: isSafeVaultError(error) ? error.code : unknownAs, message: oneLine(error instanceof Error ? error.message : String(error)) };
 }
 
-/** The SafeVaultError a wire error stands for; anything malformed becomes `fallback` as 'unavailable'. */
+/** The SafeVaultError a wire error stands for, its message cut to one line (a peer's is not trusted to be); anything malformed becomes `fallback` as 'unavailable'. */
 export function fromWireError(value: unknown, fallback: string): SafeVaultError {
   const { code, message } = (typeof value === 'object' && value !== null ? value : {}) as { code?: unknown; message?: unknown };
-  return isErrorCode(code) && typeof message === 'string' ? new SafeVaultError(code, message) : new SafeVaultError('unavailable', fallback);
+  return isErrorCode(code) && typeof message === 'string' ? new SafeVaultError(code, oneLine(message)) : new SafeVaultError('unavailable', fallback);
 }
