@@ -457,14 +457,14 @@ export class Replicas {
   }
 
   /**
-   * Sends this member's committed state to the members that answered as behind (no promise, no
-   * newer state): one that accepted that very state, and missed its commit, installs it now.
+   * Sends this member's committed state to the members that answered as behind (neither a ballot nor
+   * a newer state: every other answer names one): one that accepted that very state, and missed its
+   * commit, installs it now.
    */
-  #catchUp(book: RecordBook, key: Buffer, current: RecordState, replies: { target: Name; reply: { promise: Buffer | null; committed: RecordState | null } & ({ promised: boolean } | { accepted: boolean }) }[]): void {
+  #catchUp(book: RecordBook, key: Buffer, current: RecordState, replies: { target: Name; reply: { promise: Buffer | null; committed: RecordState | null } }[]): void {
     if (current.version === 0) return;
     for (const { target, reply } of replies) {
-      const refused = 'promised' in reply ? !reply.promised : !reply.accepted;
-      if (refused && reply.promise === null && reply.committed === null) {
+      if (reply.promise === null && reply.committed === null) {
         void this.#step(target, { type: 'rec.commit', persona: book.persona, key, value: current }).catch(() => undefined);
       }
     }
