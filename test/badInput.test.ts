@@ -13,7 +13,7 @@ import type { LocalNetwork } from '../electron/engine/network.ts';
 import { isSafeVaultError, type ErrorCode } from '../electron/api/errors.ts';
 import { Groups } from '../electron/engine/group.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
-import { fromHex, sha256 } from '../electron/engine/names.ts';
+import { sha256, toHex } from '../electron/engine/names.ts';
 import { chunkPath, eventually, startEngine, tempDir, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
 
 const refusal = (code: ErrorCode, pattern?: RegExp) => (e: unknown) =>
@@ -123,27 +123,30 @@ test('bad signatures, impostors and replays are refused; a repeated request coun
 
 test('no single vault can forge a group decision', async () => {
   const engine = await startEngine(16);
-  const victimClient = createIdentity();
-  const { identity: mallory } = rawClient(engine);
-  const { name } = await engine.putChunk({ as: 'victim', path: writeRandomFile(tempDir(), 'c', 3000) });
-  const chunk = fromHex(name);
+  const { identity: owner, network, manager, stage } = rawClient(engine);
+  const bytes = randomBytes(3000);
+  const chunk = sha256(bytes);
+  const put = signRequest(owner, 'put', chunk, bytes.length, systemClock);
+  await network.request(manager(), { type: 'client.put', request: put, stagedAt: await stage(bytes) });
+  const name = toHex(chunk);
   const dataManagers = engine.network.closest(chunk, GROUP_SIZE);
-  const clientManagers = engine.network.closest(victimClient.name, GROUP_SIZE);
-  const nearby = engine.network.closest(victimClient.name, GROUP_SIZE + 2);
+  const clientManagers = engine.network.closest(owner.name, GROUP_SIZE);
+  const nearby = engine.network.closest(owner.name, GROUP_SIZE + 2);
   // Receivers allow two places of slack for views that lag, so an outsider is beyond the first six of both groups
   // (16 vaults: there always is one).
   const nearChunk = engine.network.closest(chunk, GROUP_SIZE + 2);
   const outsider = engine.network.running().find((v) => ![...nearby, ...nearChunk].some((m) => m.equals(v.name)))!;
 
-  // A delete only passes down with the owner's own signature: an insider cannot make one up.
-  const forged = signRequest(mallory, 'delete', chunk, 0, systemClock);
-  victimClient.name.copy(forged.payload, 1);
-  forged.signature = mallory.sign(forged.payload);
+  // A member of the owner's manager group cannot pass down what its group did not decide: the data manager checks with a quorum.
   const insider = engine.network.impersonate(clientManagers[0]!);
-  await assert.rejects(insider.request(dataManagers[0]!, { type: 'dm.delete', request: forged }), refusal('bad-signature'));
-  // A real signed request relayed by a vault outside the client's manager group is not heard.
-  const real = signRequest(victimClient, 'delete', chunk, 0, systemClock);
-  await assert.rejects(engine.network.impersonate(outsider.name).request(dataManagers[0]!, { type: 'dm.delete', request: real }), refusal('unavailable', /not among that client's managers/));
+  const madeUp = randomBytes(32);
+  await assert.rejects(insider.request(dataManagers[0]!, { type: 'dm.delete', client: owner.name, chunk, op: madeUp }), refusal('unavailable', /does not confirm/));
+  await assert.rejects(insider.request(dataManagers[0]!, { type: 'dm.put', client: owner.name, chunk, op: madeUp, stagedAt: null }), refusal('unavailable', /does not confirm/));
+  // The put its group did decide counts once, however often it is passed down again.
+  const again = await insider.request(dataManagers[1]!, { type: 'dm.put', client: owner.name, chunk, op: sha256(put.payload), stagedAt: null });
+  assert.equal(again.subscribers, 1);
+  // A vault outside the client's manager group is not heard.
+  await assert.rejects(engine.network.impersonate(outsider.name).request(dataManagers[0]!, { type: 'dm.delete', client: owner.name, chunk, op: madeUp }), refusal('unavailable', /not among that client's managers/));
   // A state announced by one member is not installed: members install only what they accepted.
   const commit = { type: 'rec.commit' as const, persona: 'data_manager' as const, key: chunk, value: { version: 99, value: null, ops: [] } };
   const member = engine.network.impersonate(dataManagers[1]!);

@@ -1,7 +1,7 @@
 /** Close groups: the vaults closest to a name, as one vault's routing view sees them. */
 import { sleep } from './clock.ts';
 import { GROUP_SIZE, OP_DEADLINE_MS, QUORUM } from './constants.ts';
-import { SafeVaultError, isSafeVaultError } from '../api/errors.ts';
+import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
 import type { MessageOf, MessageType, Reply } from './messages.ts';
 import type { Name } from './names.ts';
 import type { Network } from './transport.ts';
@@ -18,6 +18,18 @@ export const quorumOf = (size: number, known = size): number => (size >= GROUP_S
 const READ_ROUNDS = 4;
 /** Places beyond a group that other vaults' messages about it may come from: views lag most around churn. */
 export const NEAR_SLACK = 2;
+
+/** The reply `needed` of `replies` are equal to (compared by the hash of the canonical encoding), if any. */
+function agreed<R>(replies: readonly R[], needed: number): R | undefined {
+  const tally = new Map<string, number>();
+  for (const reply of replies) {
+    const key = digestOf(reply as unknown as WireValue);
+    const votes = (tally.get(key) ?? 0) + 1;
+    tally.set(key, votes);
+    if (votes >= needed) return reply;
+  }
+  return undefined;
+}
 
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
@@ -58,10 +70,25 @@ export class Groups {
    * quorum still agrees on a state that some member has seen superseded (a group catching up).
    */
   async readAll<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
+    return this.#retried(() => this.#readOnce(target, message, exclude));
+  }
+
+  /**
+   * What a quorum of `target`'s group agrees it decided, or 'unavailable' when no quorum agrees (yet):
+   * how one group checks a message another group's member passed on, so no single vault can forge it.
+   */
+  async confirm(target: Name, message: MessageOf<'cm.passed'>): Promise<Reply<'cm.passed'>> {
+    return this.#retried(async () => {
+      const { replies, needed } = await this.#askAll(target, message);
+      return agreed(replies, needed) ?? fail('unavailable', `the group does not agree on that (${needed} matching answers needed)`);
+    });
+  }
+
+  async #retried<R>(attempt: () => Promise<R>): Promise<R> {
     const { clock } = this.#network;
     for (let round = 0; ; round++) {
       try {
-        return await this.#readOnce(target, message, exclude);
+        return await attempt();
       } catch (error) {
         // A lost answer or a member that just went is churn: ask again, a few times.
         if (round >= READ_ROUNDS - 1 || !isSafeVaultError(error) || error.code !== 'unavailable') throw error;
@@ -71,6 +98,13 @@ export class Groups {
   }
 
   async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
+    const { replies, needed } = await this.#askAll(target, message, exclude);
+    const newest = replies.sort((a, b) => b.version - a.version)[0]!;
+    return { reply: agreed(replies, needed) ?? newest, newest: newest.version };
+  }
+
+  /** Every member's answer; 'unavailable' unless at least a quorum answered. */
+  async #askAll<T extends MessageType>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ replies: Reply<T>[]; needed: number }> {
     const members = this.members(target, exclude);
     if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
     const needed = quorumOf(members.length, this.#network.view.knownCount());
@@ -80,15 +114,7 @@ export class Groups {
       const reason = settled.find((s) => s.status === 'rejected')?.reason as Error | undefined;
       throw new SafeVaultError('unavailable', `the group could not answer (${needed} of ${members.length} needed)${reason ? `: ${reason.message}` : ''}`);
     }
-    const newest = replies.sort((a, b) => b.version - a.version)[0]!;
-    const tally = new Map<string, number>();
-    for (const reply of replies) {
-      const key = digestOf(reply as unknown as WireValue);
-      const votes = (tally.get(key) ?? 0) + 1;
-      tally.set(key, votes);
-      if (votes >= needed) return { reply, newest: newest.version };
-    }
-    return { reply: newest, newest: newest.version };
+    return { replies, needed };
   }
 
   /**

@@ -102,16 +102,26 @@ export const MESSAGES = {
     sender: 'anyone',
     receiver: 'any vault (it keeps the bytes in memory for a while)',
   },
-  // a storage_client_manager member -> a data_manager member (the client's signature proves the request)
+  // what a client manager group decided and must pass down: each member answers from its own records,
+  // and a data_manager acts only on an answer a quorum of them agrees on
+  'cm.passed': {
+    message: z.strictObject({ client: name, chunk: name, op: opId }),
+    reply: z.strictObject({ passed: z.enum(['put', 'release']).nullable(), size: count, deadline: count }),
+    sender: 'anyone',
+    receiver: 'each member of the client manager group (reader takes a quorum of equal answers)',
+  },
+  // a storage_client_manager member -> a data_manager member: a first reference or a last release its
+  // group decided (op: the client's request), checked with that group before it counts
   'dm.put': {
-    // base: the version of the client's reference record this first reference is decided on (one dm.put per version, whichever request).
-    message: z.strictObject({ request: signedRequest, stagedAt: name, base: count }),
-    reply: z.strictObject({ subscribers: count, holders: z.array(name) }),
+    // stagedAt: where the client uploaded the bytes (null: not at hand, as when the request is past its deadline)
+    message: z.strictObject({ client: name, chunk: name, op: opId, stagedAt: name.nullable() }),
+    // refused: the data_manager decided this put can never count (no room, or its request expired), once for all its retries
+    reply: z.strictObject({ subscribers: count, holders: z.array(name), refused: wireError.nullable() }),
     sender: 'a member of the client manager group',
     receiver: 'a member of the data manager group of the chunk',
   },
   'dm.delete': {
-    message: z.strictObject({ request: signedRequest }),
+    message: z.strictObject({ client: name, chunk: name, op: opId }),
     reply: z.strictObject({ subscribers: count }),
     sender: 'a member of the client manager group',
     receiver: 'a member of the data manager group of the chunk',

@@ -269,9 +269,16 @@ export class Replicas {
    * Applies operation `op` to a record once: returns its stored reply if it was applied already;
    * otherwise has the group choose the record's next version, computed by `change` from the
    * current value, and returns the reply `change` gave. `change` may talk to other groups; it must
-   * be idempotent (it is called again if another decision got in first).
+   * be idempotent (it is called again if another decision got in first). `installed`: return only
+   * once a quorum of members installed the state, for a decision another group will check with them.
    */
-  decide<R extends WireValue>(book: RecordBook, key: Buffer, op: Buffer, change: (current: Buffer | null, version: number) => Promise<Change<R>>): Promise<R> {
+  decide<R extends WireValue>(
+    book: RecordBook,
+    key: Buffer,
+    op: Buffer,
+    change: (current: Buffer | null, version: number) => Promise<Change<R>>,
+    options: { installed?: boolean } = {},
+  ): Promise<R> {
     return this.#links.locks.run(`${book.persona}:${toHex(key)}`, async () => {
       const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
       const { view } = this.#links.network;
@@ -316,11 +323,11 @@ export class Replicas {
           continue;
         }
         const commit = { type: 'rec.commit', persona: book.persona, key, value: proposal } as const;
-        for (const member of witnesses) {
-          if (!member.equals(this.#links.self)) void this.#step(member, commit).catch(() => undefined);
-        }
+        const others = witnesses.filter((w) => !w.equals(this.#links.self));
+        const installs = others.map((member) => this.#step(member, commit).then((r) => r.installed && members.some((m) => m.equals(member)), () => false));
         // The value is chosen: this vault installs it, through its own commit when it accepted it too (batched with the others').
         if (!(await this.#step(this.#links.self, commit)).installed) this.install(book, key, proposal);
+        if (options.installed) await atLeast(installs, needed - 1);
         if (reply !== undefined) return reply;
       }
       throw new SafeVaultError('unavailable', `the ${book.persona} group could not agree on a record (too much churn); try again`);
@@ -508,4 +515,14 @@ export class Replicas {
     const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
     this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value, this.#links.network.clock.now());
   }
+}
+
+/** Resolves once `count` of `checks` resolved true, or all of them resolved. */
+function atLeast(checks: readonly Promise<boolean>[], count: number): Promise<void> {
+  return new Promise((resolve) => {
+    let [yes, left] = [0, checks.length];
+    const settle = () => (yes >= count || left === 0) && resolve();
+    for (const check of checks) void check.then((ok) => ((yes += ok ? 1 : 0), left--, settle()));
+    settle();
+  });
 }

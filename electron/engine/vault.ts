@@ -113,6 +113,7 @@ export class Vault implements Endpoint {
           if (this.#closed) return;
           await this.replicas.finishUnfinished();
           if (!this.#closed) await this.dataManager.audit();
+          if (!this.#closed) await this.storageClientManager.audit();
           if (!this.#closed) await this.storageNode.sweep();
         })
         .catch(() => undefined)
@@ -168,6 +169,7 @@ export class Vault implements Endpoint {
     'client.put': (_from, msg) => this.storageClientManager.onClientPut(msg),
     'client.delete': (_from, msg) => this.storageClientManager.onClientDelete(msg),
     'cm.refcount': (_from, msg) => this.storageClientManager.onRefcount(msg),
+    'cm.passed': (_from, msg) => this.storageClientManager.onPassed(msg),
     'chunk.stage': (_from, msg) => this.storageNode.onStage(msg),
     'stage.fetch': (_from, msg) => this.storageNode.onStageFetch(msg),
     'dm.put': (from, msg) => this.dataManager.onPut(from, msg),

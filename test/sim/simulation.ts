@@ -106,10 +106,24 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
     });
     const chunks = Array.from({ length: options.chunks }, () => clock.bytes(500 + Math.floor(clock.random() * 3000)));
     const files = Array.from({ length: options.files }, () => makeFile(clock, 3000 + Math.floor(clock.random() * 6000)));
-    // What each client was last told: its reference count per chunk, and which files it holds.
+    // Each client's reference count per chunk as its answered operations add up (what it was told, when its
+    // operations on a chunk do not overlap), and which files it holds.
     const told = clients.map(() => new Map<string, number>());
     const holdsFile = clients.map(() => new Set<number>());
     const locks = new KeyedLock();
+    // One client's operations on one chunk run at once (two workers, or a file and a chunk): those that overlap are marked.
+    const active = new Map<string, Set<{ overlapped: boolean }>>();
+    const tracked = async <T>(key: string, work: (op: { overlapped: boolean }) => Promise<T>): Promise<T> => {
+      const op = { overlapped: false };
+      const others = active.get(key) ?? new Set();
+      active.set(key, others.add(op));
+      if (others.size > 1) for (const other of others) other.overlapped = true;
+      try {
+        return await work(op);
+      } finally {
+        others.delete(op);
+      }
+    };
 
     const timed = async <T>(what: string, work: () => Promise<T>): Promise<T | undefined> => {
       const started = clock.now();
@@ -125,24 +139,38 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
       }
     };
 
+    /** Adds an answered operation to the client's count; one that ran alone must have been told exactly that count. */
+    const count = (ci: number, hex: string, step: number, reply: number, op: { overlapped: boolean }, what: string) => {
+      const counted = (told[ci]!.get(hex) ?? 0) + step;
+      told[ci]!.set(hex, counted);
+      if (!op.overlapped && reply !== counted) failures.push(`${what}: told refcount ${reply}, its operations add up to ${counted}`);
+    };
+
     const putChunk = (ci: number, bytes: Buffer, what: string) =>
-      timed(what, async () => {
-        const reply = await clients[ci]!.putChunk(bytes);
-        told[ci]!.set(toHex(reply.name), reply.refcount);
-        if (options.sabotage === 'retry-without-op-id') await clients[ci]!.putChunk(bytes);
-      });
+      timed(what, () =>
+        tracked(`${ci}:${toHex(sha256(bytes))}`, async (op) => {
+          const reply = await clients[ci]!.putChunk(bytes);
+          count(ci, toHex(reply.name), 1, reply.refcount, op, what);
+          if (options.sabotage === 'retry-without-op-id') {
+            const again = await clients[ci]!.putChunk(bytes);
+            count(ci, toHex(again.name), 0, again.refcount, op, what);
+          }
+        }),
+      );
 
     const deleteChunk = (ci: number, name: Name, what: string) =>
-      timed(what, async () => {
-        const hex = toHex(name);
-        try {
-          const reply = await clients[ci]!.deleteChunk(name);
-          told[ci]!.set(hex, reply.refcount);
-        } catch (error) {
-          if (!isSafeVaultError(error) || error.code !== 'non-owner') throw error;
-          if ((told[ci]!.get(hex) ?? 0) > 0) failures.push(`${what}: refused as non-owner although told refcount ${told[ci]!.get(hex)}`);
-        }
-      });
+      timed(what, () =>
+        tracked(`${ci}:${toHex(name)}`, async (op) => {
+          const hex = toHex(name);
+          try {
+            const reply = await clients[ci]!.deleteChunk(name);
+            count(ci, hex, -1, reply.refcount, op, what);
+          } catch (error) {
+            if (!isSafeVaultError(error) || error.code !== 'non-owner') throw error;
+            if (!op.overlapped && (told[ci]!.get(hex) ?? 0) > 0) failures.push(`${what}: refused as non-owner although told refcount ${told[ci]!.get(hex)}`);
+          }
+        }),
+      );
 
     const operate = async (worker: number) => {
       for (let i = 0; i < options.opsPerWorker; i++) {
@@ -151,19 +179,14 @@ export async function runSeed(seed: number, options: SimOptions = DEFAULT_SIM): 
         if (roll < 0.8) {
           const ki = Math.floor(clock.random() * chunks.length);
           const name = sha256(chunks[ki]!);
-          const put = roll < 0.45;
-          await locks.run(`${ci}:${toHex(name)}`, () =>
-            put ? putChunk(ci, chunks[ki]!, `w${worker}: c${ci} put chunk ${ki}`) : deleteChunk(ci, name, `w${worker}: c${ci} delete chunk ${ki}`),
-          );
+          await (roll < 0.45 ? putChunk(ci, chunks[ki]!, `w${worker}: c${ci} put chunk ${ki}`) : deleteChunk(ci, name, `w${worker}: c${ci} delete chunk ${ki}`));
         } else {
           const fi = Math.floor(clock.random() * files.length);
           await locks.run(`${ci}:file${fi}`, async () => {
             const file = files[fi]!;
             const store = !holdsFile[ci]!.has(fi);
             for (const [j, chunk] of file.chunks.entries()) {
-              await locks.run(`${ci}:${toHex(sha256(chunk))}`, () =>
-                store ? putChunk(ci, chunk, `w${worker}: c${ci} store file ${fi} chunk ${j}`) : deleteChunk(ci, sha256(chunk), `w${worker}: c${ci} remove file ${fi} chunk ${j}`),
-              );
+              await (store ? putChunk(ci, chunk, `w${worker}: c${ci} store file ${fi} chunk ${j}`) : deleteChunk(ci, sha256(chunk), `w${worker}: c${ci} remove file ${fi} chunk ${j}`));
             }
             if (store) holdsFile[ci]!.add(fi);
             else holdsFile[ci]!.delete(fi);

@@ -8,10 +8,10 @@
  * Every change is one decision of the group (replica.ts): its closest member proposes it, so new
  * holders are chosen once, and the others accept it. Bytes go only to the vaults that will hold them.
  */
-import { derivedOp, verifyRequest } from '../clientRequest.ts';
+import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
-import { fail, isSafeVaultError, SafeVaultError } from '../../api/errors.ts';
-import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply, SignedRequest } from '../messages.ts';
+import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
+import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
 import { compareDistance, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
@@ -68,32 +68,39 @@ export class DataManager implements RecordBook {
     return { version, record: record ? { subscribers: record.subscribers, size: record.size, holders: record.holders } : null };
   }
 
-  /** A client's manager group passes down a chunk new to that client: one subscriber more, or a first placement. */
+  /**
+   * A client's manager group passes down a chunk new to that client: one subscriber more, or a first
+   * placement. Decided once per request, counted or refused for good (no room, or the request
+   * expired before its bytes could be placed), so a repeat from any member gets the same answer.
+   */
   onPut(from: Name, msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
-    const request = this.#fromManagers(from, msg.request, 'put');
-    const chunk = request.chunk;
-    // One subscriber per first reference of the client, whichever of its requests made it (two racing at one version count once).
-    const op = derivedOp('dm.put', request.client, chunk, versionBytes(msg.base));
-    return this.#ctx.replicas.decide(this, chunk, op, async (current, version) => {
+    const { chunk } = msg;
+    return this.#ctx.replicas.decide(this, chunk, derivedOp('dm.put', msg.op), async (current, version): Promise<Change<Reply<'dm.put'>>> => {
+      const { size, deadline } = await this.#passedDown(from, msg, 'put');
       if (current) {
         const record = decodeRecord(current);
         const next = { ...record, subscribers: record.subscribers + 1 };
-        return { value: encodeRecord(next), reply: { subscribers: next.subscribers, holders: next.holders } };
+        return { value: encodeRecord(next), reply: { subscribers: next.subscribers, holders: next.holders, refused: null } };
+      }
+      const refuse = (code: ErrorCode, message: string) => ({ value: null, reply: { subscribers: 0, holders: [], refused: { code, message } } });
+      if (!msg.stagedAt) {
+        if (this.#ctx.clock.now() <= deadline) fail('unavailable', `the first copy of chunk ${toHex(chunk).slice(0, 12)} needs its uploaded bytes`);
+        return refuse('unavailable', `the request to store chunk ${toHex(chunk).slice(0, 12)} expired before it was placed; store it again`);
       }
       const bytes = await this.#stagedBytes(chunk, msg.stagedAt);
-      if (bytes.length !== request.size) fail('bad-request', 'request size does not match the chunk');
+      if (bytes.length !== size) return refuse('bad-request', 'request size does not match the chunk');
       const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version, msg.stagedAt);
-      if (holders.length === 0) fail('no-space', `no vault could take chunk ${toHex(chunk)}`);
-      return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders } };
+      if (holders.length === 0) return refuse('no-space', `no vault could take chunk ${toHex(chunk)}`);
+      return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders, refused: null } };
     });
   }
 
   /** A client's last reference went: one subscriber fewer; at none the record becomes a tombstone and every holder sweeps. */
   async onDelete(from: Name, msg: MessageOf<'dm.delete'>): Promise<Reply<'dm.delete'>> {
-    const request = this.#fromManagers(from, msg.request, 'delete');
-    const chunk = request.chunk;
+    const { chunk } = msg;
     let holders: Name[] = [];
-    const reply = await this.#ctx.replicas.decide(this, chunk, derivedOp('dm.delete', request.opId), async (current) => {
+    const reply = await this.#ctx.replicas.decide(this, chunk, derivedOp('dm.delete', msg.op), async (current) => {
+      await this.#passedDown(from, msg, 'release');
       if (!current) return { value: null, reply: { subscribers: 0 } };
       const record = decodeRecord(current);
       if (record.subscribers > 1) {
@@ -303,13 +310,18 @@ export class DataManager implements RecordBook {
     }
   }
 
-  /** A dm.put or dm.delete must come from the client's manager group and carry the client's own signed request. */
-  #fromManagers(from: Name, signed: SignedRequest, op: 'put' | 'delete') {
-    const request = verifyRequest(signed, this.#ctx.clock.now());
-    if (request.op !== op) fail('bad-request', `expected a signed ${op} request`);
+  /**
+   * A dm.put or dm.delete comes from a member of the client's manager group, and counts only if a
+   * quorum of that group holds it as its outbox entry: one member alone cannot forge it. The client's
+   * name is used to find the group and is not kept.
+   */
+  async #passedDown(from: Name, msg: { client: Name; chunk: Name; op: Buffer }, kind: 'put' | 'release'): Promise<Reply<'cm.passed'>> {
+    const { groups } = this.#ctx;
     // 'unavailable', not a final refusal: a manager that just came back is in its group before this vault's view has it back.
-    if (!this.#ctx.groups.isNear(request.client, from)) fail('unavailable', `vault ${toHex(from).slice(0, 12)} is not among that client's managers as this vault sees the network`);
-    return request;
+    if (!groups.isNear(msg.client, from)) fail('unavailable', `vault ${toHex(from).slice(0, 12)} is not among that client's managers as this vault sees the network`);
+    const passed = await groups.confirm(msg.client, { type: 'cm.passed', client: msg.client, chunk: msg.chunk, op: msg.op });
+    if (passed.passed !== kind) fail('unavailable', `the client's manager group does not confirm that ${kind} of chunk ${toHex(msg.chunk).slice(0, 12)} (yet)`);
+    return passed;
   }
 
   /** Tells a holder its copy may be gone; if the hint is lost, the holder's own periodic sweep finds it. */

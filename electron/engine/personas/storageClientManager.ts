@@ -4,11 +4,17 @@
  * data_manager group, and only the client's last release of it; a delete from a client with no
  * record is refused. Each change is one group decision keyed by the client's signed request, so a
  * retried or duplicated request counts once.
+ *
+ * What goes down is decided here first, as an outbox entry in the record itself (a first reference
+ * pending, a last release pending), and passed down until the data_manager group answers; it checks
+ * the entry with a quorum of this group before it counts, so no single member can forge one. An
+ * entry the data_manager answered is cleared by a further decision (or folded into the record's
+ * next change); one whose request went quiet is settled by the group's closest member at its audit.
  */
-import { deadlineOf, verifyRequest } from '../clientRequest.ts';
-import { DEFAULT_ALLOWANCE_BYTES } from '../constants.ts';
+import { deadlineOf, derivedOp, verifyRequest } from '../clientRequest.ts';
+import { DEFAULT_ALLOWANCE_BYTES, OP_DEADLINE_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
-import { fail, SafeVaultError } from '../../api/errors.ts';
+import { fail, fromWireError, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, Reply, SignedRequest } from '../messages.ts';
 import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
@@ -18,7 +24,27 @@ const migrations = [
   `CREATE TABLE cm_chunk (client BLOB NOT NULL, chunk BLOB NOT NULL, refcount INTEGER NOT NULL, size INTEGER NOT NULL,
      PRIMARY KEY (client, chunk)) WITHOUT ROWID, STRICT;`,
   `ALTER TABLE cm_chunk ADD COLUMN version INTEGER NOT NULL DEFAULT 1;`,
+  // The outbox entry (see Outbox), indexed so the audit finds the few records that have one.
+  `ALTER TABLE cm_chunk ADD COLUMN out BLOB;
+   CREATE INDEX cm_chunk_out ON cm_chunk (client, chunk) WHERE out IS NOT NULL;`,
 ];
+
+/** What the group decided and the data_manager group has not answered yet: the client's request `op`, with its deadline. */
+interface Outbox {
+  kind: 'put' | 'release';
+  op: Buffer;
+  deadline: number;
+}
+
+/** A client's record of one chunk: refcount 0 only while its last release is on its way down. */
+interface Row {
+  refcount: number;
+  size: number;
+  out?: Outbox;
+}
+
+/** The data_manager group's answer to an outbox entry. */
+type Down = Reply<'dm.put'>;
 
 export class StorageClientManager implements RecordBook {
   readonly persona = 'storage_client_manager';
@@ -30,13 +56,16 @@ export class StorageClientManager implements RecordBook {
     migrate(ctx.db, this.persona, migrations);
     const db = ctx.db;
     this.#sql = {
-      get: db.prepare<[Buffer, Buffer], { refcount: number; size: number; version: number }>('SELECT refcount, size, version FROM cm_chunk WHERE client = ? AND chunk = ?'),
-      set: db.prepare<[Buffer, Buffer, number, number, number]>('INSERT OR REPLACE INTO cm_chunk (client, chunk, refcount, size, version) VALUES (?, ?, ?, ?, ?)'),
-      remove: db.prepare<[Buffer, Buffer]>('DELETE FROM cm_chunk WHERE client = ? AND chunk = ?'),
-      stored: db.prepare<[Buffer], number>('SELECT coalesce(sum(size), 0) FROM cm_chunk WHERE client = ?').pluck(),
-      all: db.prepare<[Buffer, Buffer], { client: Buffer; chunk: Buffer; refcount: number; size: number; version: number }>(
-        'SELECT client, chunk, refcount, size, version FROM cm_chunk WHERE client BETWEEN ? AND ?',
+      get: db.prepare<[Buffer, Buffer], { refcount: number; size: number; version: number; out: Buffer | null }>(
+        'SELECT refcount, size, version, out FROM cm_chunk WHERE client = ? AND chunk = ?',
       ),
+      set: db.prepare<[Buffer, Buffer, number, number, number, Buffer | null]>('INSERT OR REPLACE INTO cm_chunk (client, chunk, refcount, size, version, out) VALUES (?, ?, ?, ?, ?, ?)'),
+      remove: db.prepare<[Buffer, Buffer]>('DELETE FROM cm_chunk WHERE client = ? AND chunk = ?'),
+      stored: db.prepare<[Buffer], number>('SELECT coalesce(sum(size), 0) FROM cm_chunk WHERE client = ? AND refcount > 0').pluck(),
+      all: db.prepare<[Buffer, Buffer], { client: Buffer; chunk: Buffer; refcount: number; size: number; version: number; out: Buffer | null }>(
+        'SELECT client, chunk, refcount, size, version, out FROM cm_chunk WHERE client BETWEEN ? AND ?',
+      ),
+      outboxes: db.prepare<[], { client: Buffer; chunk: Buffer; out: Buffer }>('SELECT client, chunk, out FROM cm_chunk WHERE out IS NOT NULL'),
       count: db.prepare<[], number>('SELECT count(*) FROM cm_chunk').pluck(),
     };
   }
@@ -46,48 +75,100 @@ export class StorageClientManager implements RecordBook {
     return this.#sql.count.get()!;
   }
 
-  onClientPut(msg: MessageOf<'client.put'>): Promise<Reply<'client.put'>> {
+  async onClientPut(msg: MessageOf<'client.put'>): Promise<Reply<'client.put'>> {
     const request = this.#accept(msg.request, 'put');
-    const { client, chunk, size } = request;
-    return this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current, version) => {
-      if (current) {
-        const { refcount, size: stored } = decodeRow(current);
-        const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
-        return { value: encodeRow(refcount + 1, stored), reply: { refcount: refcount + 1, subscribers: info?.record?.subscribers ?? 0, holders: info?.record?.holders ?? [] } };
-      }
-      if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
-        fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
-      }
-      const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.put', request: msg.request, stagedAt: msg.stagedAt, base: version }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
-      return { value: encodeRow(1, size), reply: { refcount: 1, subscribers: down.subscribers, holders: down.holders } };
-    });
+    const { client, chunk, size, opId } = request;
+    const deadline = deadlineOf(request, this.#ctx.clock.now());
+    const key = keyOf(client, chunk);
+    const { first, ...decided } = await this.#ctx.replicas.decide(
+      this,
+      key,
+      opId,
+      async (current) => {
+        let row = current && decodeRow(current);
+        let down: Down | undefined;
+        if (row?.out) ({ row, down } = await this.#settleFirst(client, chunk, row, row.out, msg.stagedAt, deadline));
+        if (row) {
+          const { subscribers, holders } = down ?? (await this.#info(chunk));
+          return { value: encodeRow({ refcount: row.refcount + 1, size: row.size }), reply: { refcount: row.refcount + 1, subscribers, holders, first: false } };
+        }
+        if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
+          fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
+        }
+        const out: Outbox = { kind: 'put', op: opId, deadline };
+        return { value: encodeRow({ refcount: 1, size, out }), reply: { refcount: 1, subscribers: 0, holders: [], first: true } };
+      },
+      { installed: true },
+    );
+    if (!first) return decided;
+    const out: Outbox = { kind: 'put', op: opId, deadline };
+    const down = await this.#passDown(client, chunk, out, msg.stagedAt, deadline);
+    void this.#clear(key, out, down).catch(() => undefined);
+    if (down.refused) throw fromWireError(down.refused, 'the chunk could not be stored');
+    return { refcount: 1, subscribers: down.subscribers, holders: down.holders };
   }
 
   /**
-   * The last reference is decided here first and only then passed down: a subscriber goes only for a
-   * release this group chose (passed down first, a delete that then lost to a put of the same owner
-   * left it counted with no subscriber). The stored reply says refcount 0, so a retry of the same
-   * request passes it down again (the data_manager answers a repeat with its stored reply).
+   * A last reference is decided here and only then passed down: a subscriber goes only for a
+   * release this group chose. Its stored reply says `last`, so a retry of the same request passes
+   * it down again (the data_manager answers a repeat with its stored reply).
    */
   async onClientDelete(msg: MessageOf<'client.delete'>): Promise<Reply<'client.delete'>> {
     const request = this.#accept(msg.request, 'delete');
-    const { client, chunk } = request;
-    const reply = await this.#ctx.replicas.decide(this, keyOf(client, chunk), request.opId, async (current) => {
-      if (!current) {
-        fail('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
-      }
-      const { refcount, size } = decodeRow(current!);
-      if (refcount > 1) {
-        const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
-        return { value: encodeRow(refcount - 1, size), reply: { refcount: refcount - 1, subscribers: info?.record?.subscribers ?? 0, deleted: false } };
-      }
-      return { value: null, reply: { refcount: 0, subscribers: 0, deleted: false } };
-    });
-    if (reply.refcount > 0) return reply;
-    const down = await this.#ctx.groups.askMember(chunk, { type: 'dm.delete', request: msg.request }, { deadline: deadlineOf(request, this.#ctx.clock.now()) });
+    const { client, chunk, opId } = request;
+    const deadline = deadlineOf(request, this.#ctx.clock.now());
+    const key = keyOf(client, chunk);
+    const { last, ...decided } = await this.#ctx.replicas.decide(
+      this,
+      key,
+      opId,
+      async (current) => {
+        let row = current && decodeRow(current);
+        if (row?.out) ({ row } = await this.#settleFirst(client, chunk, row, row.out, null, deadline));
+        if (!row) {
+          return fail('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
+        }
+        if (row.refcount > 1) {
+          const { subscribers } = await this.#info(chunk);
+          return { value: encodeRow({ refcount: row.refcount - 1, size: row.size }), reply: { refcount: row.refcount - 1, subscribers, deleted: false, last: false } };
+        }
+        const out: Outbox = { kind: 'release', op: opId, deadline };
+        return { value: encodeRow({ refcount: 0, size: row.size, out }), reply: { refcount: 0, subscribers: 0, deleted: false, last: true } };
+      },
+      { installed: true },
+    );
+    if (!last) return decided;
+    const out: Outbox = { kind: 'release', op: opId, deadline };
+    const down = await this.#passDown(client, chunk, out, null, deadline);
+    void this.#clear(key, out, down).catch(() => undefined);
     return { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 };
   }
 
+  /** Whether this member's record holds `op` as its outbox entry: what a data_manager checks with a quorum of the group. */
+  onPassed(msg: MessageOf<'cm.passed'>): Reply<'cm.passed'> {
+    const row = this.load(keyOf(msg.client, msg.chunk));
+    const { size, out } = row ? decodeRow(row.value) : { size: 0, out: undefined };
+    return out?.op.equals(msg.op) ? { passed: out.kind, size, deadline: out.deadline } : { passed: null, size: 0, deadline: 0 };
+  }
+
+  /**
+   * Settles the outbox entries whose requests are past their deadline (their handlers gave up or
+   * died), for the clients this vault is the closest manager of: each is passed down without bytes
+   * (a first reference of a chunk nobody stores is refused then, once for all) and cleared.
+   */
+  async audit(): Promise<void> {
+    const now = this.#ctx.clock.now();
+    for (const { client, chunk, out: entry } of this.#sql.outboxes.all()) {
+      const out = decodeOutbox(entry);
+      if (out.deadline >= now || !this.#ctx.groups.members(client)[0]?.equals(this.#ctx.self)) continue;
+      try {
+        const down = await this.#passDown(client, chunk, out, null, now + OP_DEADLINE_MS);
+        await this.#clear(keyOf(client, chunk), out, down);
+      } catch {
+        // the next audit tries again
+      }
+    }
+  }
   onRefcount(msg: MessageOf<'cm.refcount'>): Reply<'cm.refcount'> {
     const row = this.#sql.get.get(msg.client, msg.chunk);
     const { version } = this.#ctx.replicas.state(this, keyOf(msg.client, msg.chunk));
@@ -106,6 +187,36 @@ export class StorageClientManager implements RecordBook {
     return instruction;
   }
 
+  /** Inside another operation's decision: passes the record's entry down first, and gives the record as it stands after it (null: no reference). */
+  async #settleFirst(client: Name, chunk: Name, row: Row, out: Outbox, stagedAt: Name | null, deadline: number): Promise<{ row: Row | null; down: Down }> {
+    const down = await this.#passDown(client, chunk, out, stagedAt, deadline);
+    return { row: settled(row, out, down), down };
+  }
+
+  /** Has the data_manager group act on an outbox entry, until it answers (a repeat gets its stored answer). */
+  async #passDown(client: Name, chunk: Name, out: Outbox, stagedAt: Name | null, deadline: number): Promise<Down> {
+    const { groups } = this.#ctx;
+    if (out.kind === 'put') return groups.askMember(chunk, { type: 'dm.put', client, chunk, op: out.op, stagedAt }, { deadline });
+    const { subscribers } = await groups.askMember(chunk, { type: 'dm.delete', client, chunk, op: out.op }, { deadline });
+    return { subscribers, holders: [], refused: null };
+  }
+
+  /** Clears an answered entry by a decision of its own, unless the record moved on (another operation folded it in). */
+  async #clear(key: Buffer, out: Outbox, down: Down): Promise<void> {
+    await this.#ctx.replicas.decide(this, key, derivedOp('cm.clear', out.op), async (current) => {
+      const row = current && decodeRow(current);
+      if (!row?.out?.op.equals(out.op)) return fail('conflict', 'the entry was cleared already');
+      const after = settled(row, out, down);
+      return { value: after && encodeRow(after), reply: null };
+    });
+  }
+
+  /** The chunk's subscribers and holders as its data_manager group agrees on them (none known: none). */
+  async #info(chunk: Name): Promise<{ subscribers: number; holders: Name[] }> {
+    const info = await this.#ctx.groups.read(chunk, { type: 'dm.info', chunk }).catch(() => null);
+    return { subscribers: info?.record?.subscribers ?? 0, holders: info?.record?.holders ?? [] };
+  }
+
   // --- the record book ---
 
   placeOf(key: Buffer): { group: Name } | undefined {
@@ -114,40 +225,72 @@ export class StorageClientManager implements RecordBook {
 
   load(key: Buffer): { version: number; value: Buffer } | undefined {
     const row = this.#sql.get.get(key.subarray(0, NAME_BYTES), key.subarray(NAME_BYTES));
-    return row && { version: row.version, value: encodeRow(row.refcount, row.size) };
+    return row && { version: row.version, value: rowBytes(row.refcount, row.size, row.out) };
   }
 
   store(key: Buffer, version: number, value: Buffer | null): void {
     const [client, chunk] = [key.subarray(0, NAME_BYTES), key.subarray(NAME_BYTES)];
     if (value === null) return void this.#sql.remove.run(client, chunk);
-    const { refcount, size } = decodeRow(value);
-    this.#sql.set.run(client, chunk, refcount, size, version);
+    const { refcount, size, out } = decodeRow(value);
+    this.#sql.set.run(client, chunk, refcount, size, version, out ? encodeOutbox(out) : null);
   }
 
   *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const { client, chunk, refcount, size, version } of this.#sql.all.iterate(range.from, range.to)) {
-      yield { key: keyOf(client, chunk), version, value: encodeRow(refcount, size) };
+    for (const { client, chunk, refcount, size, version, out } of this.#sql.all.iterate(range.from, range.to)) {
+      yield { key: keyOf(client, chunk), version, value: rowBytes(refcount, size, out) };
     }
   }
 
-  /** One operation moves a reference count by exactly one (a first put makes it 1; a last delete removes it). */
+  /**
+   * One operation moves a reference count by exactly one, and only through the outbox: a first
+   * reference starts as a pending put; a last release leaves refcount 0 with a pending release; a
+   * record goes only with an answered entry. Settling an entry may be folded into the next step.
+   */
   admits(_key: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRow(previous), next && decodeRow(next)];
-    if (!before || !after) return (before?.refcount ?? 0) + (after?.refcount ?? 0) === 1;
-    return before.size === after.size && Math.abs(after.refcount - before.refcount) === 1;
+    if (!after) return !!before?.out;
+    if (after.out?.kind === 'put') return after.refcount === 1 && (!before || !!before.out);
+    if (!before) return false;
+    const step = after.refcount - before.refcount;
+    if (after.out?.kind === 'release') return after.refcount === 0 && before.size === after.size && step === -1;
+    return before.size === after.size && after.refcount >= 1 && (Math.abs(step) === 1 || (step === 0 && before.out?.kind === 'put'));
   }
+}
+
+/** The record once the data_manager group answered `out`: a refused first reference and an answered release leave none. */
+function settled(row: Row, out: Outbox, down: Down): Row | null {
+  return out.kind === 'put' && !down.refused ? { refcount: row.refcount, size: row.size } : null;
 }
 
 const keyOf = (client: Name, chunk: Name): Buffer => Buffer.concat([client, chunk]);
 
-function encodeRow(refcount: number, size: number): Buffer {
-  const value = Buffer.alloc(8);
-  value.writeUInt32BE(refcount, 0);
-  value.writeUInt32BE(size, 4);
-  return value;
+const OUTBOX_BYTES = 1 + NAME_BYTES + 8;
+
+function encodeOutbox(out: Outbox): Buffer {
+  const bytes = Buffer.alloc(OUTBOX_BYTES);
+  bytes.writeUInt8(out.kind === 'put' ? 0 : 1, 0);
+  out.op.copy(bytes, 1);
+  bytes.writeBigUInt64BE(BigInt(out.deadline), 1 + NAME_BYTES);
+  return bytes;
 }
 
-function decodeRow(value: Buffer): { refcount: number; size: number } {
-  if (value.length !== 8) throw new SafeVaultError('bad-request', 'malformed storage_client_manager record');
-  return { refcount: value.readUInt32BE(0), size: value.readUInt32BE(4) };
+function decodeOutbox(bytes: Buffer): Outbox {
+  if (bytes.length !== OUTBOX_BYTES || bytes[0]! > 1) throw new SafeVaultError('bad-request', 'malformed storage_client_manager outbox entry');
+  return { kind: bytes[0] === 0 ? 'put' : 'release', op: Buffer.from(bytes.subarray(1, 1 + NAME_BYTES)), deadline: Number(bytes.readBigUInt64BE(1 + NAME_BYTES)) };
+}
+
+const encodeRow = ({ refcount, size, out }: Row): Buffer => rowBytes(refcount, size, out ? encodeOutbox(out) : null);
+
+/** A record's canonical value: refcount and size, then the outbox entry if any (as the table keeps it). */
+function rowBytes(refcount: number, size: number, out: Buffer | null): Buffer {
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(refcount, 0);
+  head.writeUInt32BE(size, 4);
+  return out ? Buffer.concat([head, out]) : head;
+}
+
+function decodeRow(value: Buffer): Row {
+  if (value.length !== 8 && value.length !== 8 + OUTBOX_BYTES) throw new SafeVaultError('bad-request', 'malformed storage_client_manager record');
+  const row: Row = { refcount: value.readUInt32BE(0), size: value.readUInt32BE(4) };
+  return value.length === 8 ? row : { ...row, out: decodeOutbox(value.subarray(8)) };
 }

@@ -1,0 +1,82 @@
+/**
+ * What a client's manager group passes down to a chunk's data_manager group (a first reference, a last
+ * release) is an entry in the client's record, decided before it goes down: if the member handling the
+ * request gives up or dies half way, the group's audit settles the entry, so the two groups agree.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { signRequest } from '../electron/engine/clientRequest.ts';
+import { AUDIT_INTERVAL_MS, GROUP_SIZE, OP_DEADLINE_MS } from '../electron/engine/constants.ts';
+import { createIdentity } from '../electron/engine/identity.ts';
+import type { LocalNetwork } from '../electron/engine/network.ts';
+import { sha256, type Name } from '../electron/engine/names.ts';
+import type { VirtualClock } from './sim/virtualClock.ts';
+import { virtualNetwork } from './helpers.ts';
+
+/** Past a request's deadline and two audits after it. */
+const PAST_DEADLINE_MS = OP_DEADLINE_MS + 2 * AUDIT_INTERVAL_MS;
+
+function setup(clock: VirtualClock, network: LocalNetwork) {
+  const owner = createIdentity();
+  const client = network.networkOf(owner.name);
+  const bytes = randomBytes(2000);
+  const chunk = sha256(bytes);
+  const managers = network.closest(owner.name, GROUP_SIZE);
+  const put = (stagedAt: Name) => ({ type: 'client.put' as const, request: signRequest(owner, 'put', chunk, bytes.length, clock), stagedAt });
+  const stage = async () => {
+    const stagedAt = network.closest(chunk, 1)[0]!;
+    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes }));
+    return stagedAt;
+  };
+  const refcounts = () => network.running().filter((v) => managers.some((m) => m.equals(v.name))).map((v) => v.storageClientManager.refcount(owner.name, chunk));
+  return { owner, client, chunk, managers, put, stage, refcounts };
+}
+
+test('a first reference whose bytes never arrive is refused for good once its request expires, and the group forgets it', async () => {
+  const { clock, network, close } = await virtualNetwork(11, 10, 3000);
+  const { client, chunk, managers, put, stage, refcounts } = setup(clock, network);
+  // Put without uploading first: the group decides the reference, the data managers find no bytes.
+  await assert.rejects(clock.drive(client.request(managers[0]!, put(network.closest(chunk, 1)[0]!))), /not-found|was not uploaded/);
+  assert.deepEqual(refcounts(), [1, 1, 1, 1], 'the reference stays pending while the client may still retry');
+  assert.equal(await clock.drive(network.chunkRecord(chunk)), null);
+
+  await clock.pass(PAST_DEADLINE_MS);
+  assert.deepEqual(refcounts(), [0, 0, 0, 0], 'an expired first reference goes');
+  assert.equal(await clock.drive(network.chunkRecord(chunk)), null);
+  // A new request stores the chunk as if nothing had happened.
+  const stored = await clock.drive(client.request(managers[1]!, put(await stage())));
+  assert.deepEqual([stored.refcount, stored.subscribers, stored.holders.length], [1, 1, 4]);
+  close();
+});
+
+test('a first reference whose manager dies before passing it down is counted by the group\'s audit', async () => {
+  const { clock, network, close } = await virtualNetwork(12, 10, 3000);
+  const first = setup(clock, network);
+  // Another owner stores the chunk first, so the second owner's reference needs no bytes to count.
+  const other = createIdentity();
+  const otherClient = network.networkOf(other.name);
+  const stagedAt = await first.stage();
+  await clock.drive(otherClient.request(network.closest(other.name, 1)[0]!, { type: 'client.put', request: signRequest(other, 'put', first.chunk, 2000, clock), stagedAt }));
+  assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 1);
+
+  // The first owner's put goes to one manager, which dies as soon as it has the group's decision.
+  const handler = network.running().find((v) => v.name.equals(first.managers[0]!))!;
+  void first.client.request(handler.name, first.put(stagedAt)).catch(() => undefined);
+  await clock.drive(until(clock, () => handler.storageClientManager.refcount(first.owner.name, first.chunk) === 1));
+  await clock.drive(network.killVault(handler.id));
+  assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 1, 'not passed down yet');
+
+  await clock.pass(PAST_DEADLINE_MS);
+  assert.deepEqual(first.refcounts(), [1, 1, 1], 'the surviving managers keep the reference');
+  assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 2, 'and the data managers count it');
+  close();
+});
+
+/** Resolves once `condition` holds, checked every virtual millisecond. */
+function until(clock: VirtualClock, condition: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (condition() ? resolve() : clock.after(1, check));
+    check();
+  });
+}
