@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { signRequest } from '../electron/engine/clientRequest.ts';
-import { AUDIT_INTERVAL_MS, GROUP_SIZE, OP_DEADLINE_MS } from '../electron/engine/constants.ts';
+import { AUDIT_INTERVAL_MS, GROUP_SIZE, OP_DEADLINE_MS, SWEEP_RECHECK_MS } from '../electron/engine/constants.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
 import type { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, type Name } from '../electron/engine/names.ts';
@@ -70,6 +71,25 @@ test('a first reference whose manager dies before passing it down is counted by 
   await clock.pass(PAST_DEADLINE_MS);
   assert.deepEqual(first.refcounts(), [1, 1, 1], 'the surviving managers keep the reference');
   assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 2, 'and the data managers count it');
+  close();
+});
+
+test('copies placed for a first reference that was never decided are swept once the data managers refuse it', async () => {
+  const { clock, network, close } = await virtualNetwork(13, 12, 3000);
+  const { client, chunk, managers, put, stage, refcounts } = setup(clock, network);
+  const stagedAt = await stage();
+  // The data manager placing the first copies and the client manager handling the request both die mid-way.
+  const [placer, handler] = [network.closest(chunk, 1)[0]!, managers[0]!].map((name) => network.running().find((v) => v.name.equals(name))!);
+  void client.request(handler!.name, put(stagedAt)).catch(() => undefined);
+  const onDisk = () => network.running().filter((v) => existsSync(v.storageNode.pathOf(chunk))).map((v) => v.id);
+  await clock.drive(until(clock, () => onDisk().some((id) => id !== placer!.id)));
+  await clock.drive(Promise.all([network.killVault(placer!.id), network.killVault(handler!.id)]));
+  assert.ok(onDisk().length > 0, 'copies were placed');
+
+  await clock.pass(PAST_DEADLINE_MS + SWEEP_RECHECK_MS);
+  assert.deepEqual(refcounts(), [0, 0, 0]);
+  assert.equal(await clock.drive(network.chunkRecord(chunk)), null);
+  assert.deepEqual(onDisk(), [], 'no vault keeps bytes nobody owns');
   close();
 });
 
