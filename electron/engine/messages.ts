@@ -1,12 +1,14 @@
 /**
  * Every message between vaults and clients: its schema (checked at receipt), its reply's schema,
- * and one table of who may send it (a rule the receiving vault enforces before dispatch) and which
- * vault must receive it. Messages travel as codec frames (wire/codec.ts), never by reference.
+ * and one table of who may send it (a rule the receiving vault enforces before dispatch), which
+ * vault must receive it, and its quorum key. Messages travel as codec frames (wire/codec.ts), never
+ * by reference.
  */
 import { z } from 'zod';
 import { MAX_CHUNK_SIZE } from './constants.ts';
 import { NEAR_SLACK } from './group.ts';
-import { NAME_BYTES, type Name } from './names.ts';
+import { NAME_BYTES, sha256, type Name } from './names.ts';
+import { canonical, type WireValue } from './wire/codec.ts';
 
 const buffer = (what: string, check: (b: Buffer) => boolean) =>
   z.custom<Buffer>((v) => Buffer.isBuffer(v) && check(v), { message: `expected ${what}` });
@@ -107,12 +109,13 @@ export type SenderRule<M> = { says: string } & (
   | { kind: 'each-record'; claims: (persona: Persona, key: Buffer) => Claim[] }
 );
 
-/** One row of the table. */
+/** One row of the table; `quorum` gives the bytes that identify "the same message" whichever vault sends it. */
 interface Spec<M extends z.ZodType, R extends z.ZodType, S extends SenderRule<z.infer<M>>> {
   message: M;
   reply: R;
   sender: S;
   receiver: string;
+  quorum: (msg: z.infer<M>) => Buffer;
 }
 const spec = <M extends z.ZodType, R extends z.ZodType, S extends SenderRule<z.infer<M>>>(row: Spec<M, R, S>): Spec<M, R, S> => row;
 
@@ -125,12 +128,21 @@ const dataManagersOf = (chunk: Name): GroupRef => ({ of: chunk, slack: NEAR_SLAC
 /** A record decision is between members of the record's group: its sender and its receiver. */
 const recordClaims = (persona: Persona, key: Buffer): Claim[] => [{ senderIn: { record: { persona, key } } }, { receiverIn: { record: { persona, key } } }];
 
+/**
+ * Quorum keys. A request that carries an operation id is that operation on its record (what the
+ * record's group counts once); anything else is the hash of its canonical encoding (no message has
+ * per-sender fields). A client's signed request is whole, signature and all: the op id inside is
+ * not the client's word until the manager has checked it.
+ */
+const wholeMessage = (msg: object): Buffer => sha256(canonical(msg as WireValue));
+
 const recordStep = {
   sender: { says: 'a member of the record group', kind: 'claims', claims: (msg: { persona: Persona; key: Buffer }) => recordClaims(msg.persona, msg.key) },
   receiver: 'a member of the record group',
+  quorum: wholeMessage,
 } as const;
 
-/** Each message type: its schema, its reply's schema, who may send it, and who receives it. */
+/** Each message type: its schema, its reply's schema, who may send it, who receives it, and its quorum key. */
 export const MESSAGES = {
   // storage_client -> any member of its storage_client_manager group
   'client.put': spec({
@@ -138,18 +150,21 @@ export const MESSAGES = {
     reply: z.strictObject({ refcount: count, subscribers: count, holders: z.array(name) }),
     sender: byReceiver('a client (anyone may relay its request: the manager checks its signature)'),
     receiver: 'a member of the client manager group of the client who signed',
+    quorum: wholeMessage,
   }),
   'client.delete': spec({
     message: z.strictObject({ request: signedRequest }),
     reply: z.strictObject({ refcount: count, subscribers: count, deleted: z.boolean() }),
     sender: byReceiver('a client (anyone may relay its request: the manager checks its signature)'),
     receiver: 'a member of the client manager group of the client who signed',
+    quorum: wholeMessage,
   }),
   'cm.refcount': spec({
     message: z.strictObject({ client: name, chunk: name }),
     reply: z.strictObject({ version: count, refcount: count }),
     sender: anyone('anyone'),
     receiver: 'each member of the client manager group (reader takes a quorum)',
+    quorum: wholeMessage,
   }),
   // storage_client -> the vault closest to the chunk: the one upload of a chunk's bytes
   'chunk.stage': spec({
@@ -157,6 +172,7 @@ export const MESSAGES = {
     reply: z.strictObject({ staged: z.literal(true) }),
     sender: anyone('anyone'),
     receiver: 'any vault (it keeps the bytes in memory for a while)',
+    quorum: wholeMessage,
   }),
   // a storage_client_manager member -> a data_manager member (the client's signature proves the request)
   'dm.put': spec({
@@ -165,24 +181,28 @@ export const MESSAGES = {
     reply: z.strictObject({ subscribers: count, holders: z.array(name) }),
     sender: byReceiver("a member of the client manager group (the data manager checks it, with the client's signature)"),
     receiver: 'a member of the data manager group of the chunk',
+    quorum: wholeMessage,
   }),
   'dm.delete': spec({
     message: z.strictObject({ request: signedRequest }),
     reply: z.strictObject({ subscribers: count }),
     sender: byReceiver("a member of the client manager group (the data manager checks it, with the client's signature)"),
     receiver: 'a member of the data manager group of the chunk',
+    quorum: wholeMessage,
   }),
   'dm.info': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ version: count, record: chunkRecord.nullable() }),
     sender: anyone('anyone'),
     receiver: 'each member of the data manager group (reader takes a quorum)',
+    quorum: wholeMessage,
   }),
   'dm.badHolder': spec({
     message: z.strictObject({ chunk: name, holder: name }),
     reply: z.strictObject({ removed: z.boolean() }),
     sender: anyone('anyone (the member checks the holder itself)'),
     receiver: 'a member of the data manager group',
+    quorum: wholeMessage,
   }),
   // a data_manager member -> the vault the client staged the bytes at
   'stage.fetch': spec({
@@ -190,6 +210,7 @@ export const MESSAGES = {
     reply: z.strictObject({ bytes: chunkBytes }),
     sender: anyone('anyone'),
     receiver: 'the staging vault',
+    quorum: wholeMessage,
   }),
   // a data_manager member -> a storage node: the bytes travel once per holder, and not at all to
   // the vault the client staged them at (it stores its staged copy, so `bytes` is left out)
@@ -199,12 +220,15 @@ export const MESSAGES = {
     reply: z.strictObject({ added: z.boolean() }),
     sender: { says: 'a member of the data manager group of the chunk', kind: 'claims', claims: (msg) => [{ senderIn: dataManagersOf(msg.chunk) }] },
     receiver: 'the storage node',
+    // The chunk's name stands for its bytes (checked against it on receipt): a megabyte is not hashed twice.
+    quorum: (msg) => wholeMessage({ type: 'node.store', chunk: msg.chunk, copy: msg.copy, base: msg.base, sent: msg.bytes !== undefined }),
   }),
   'node.get': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ bytes: chunkBytes }),
     sender: anyone('anyone (chunks are self-validating)'),
     receiver: 'the storage node',
+    quorum: wholeMessage,
   }),
   // a hint: the node checks with the data manager group itself before deleting anything
   'node.sweep': spec({
@@ -212,6 +236,7 @@ export const MESSAGES = {
     reply: z.strictObject({ deleted: z.boolean() }),
     sender: anyone('anyone'),
     receiver: 'the storage node',
+    quorum: wholeMessage,
   }),
   // a vault -> a member of its own storage_node_manager group
   'snm.register': spec({
@@ -219,6 +244,8 @@ export const MESSAGES = {
     reply: z.strictObject({ donated: count }),
     sender: { says: 'the node itself, to a member of its node manager group', kind: 'claims', claims: (_msg, from) => [{ receiverIn: managersOf(from) }] },
     receiver: 'a member of the node manager group of the sender',
+    // Its record is the sender's account, and the node derives the op from its own name: no other sender's register shares it.
+    quorum: (msg) => msg.op,
   }),
   // stored/released: from the node itself, the changes queued since its last report, in order;
   // pruned/lost: from a data_manager member, one change
@@ -240,12 +267,14 @@ export const MESSAGES = {
       ],
     },
     receiver: 'a member of the node manager group of the node',
+    quorum: (msg) => Buffer.concat([msg.node, msg.op]),
   }),
   'snm.account': spec({
     message: z.strictObject({ node: name }),
     reply: z.strictObject({ version: count, account: nodeAccount.nullable() }),
     sender: anyone('anyone'),
     receiver: 'each member of the node manager group (reader takes a quorum)',
+    quorum: wholeMessage,
   }),
   // one decision per record and version, among the members of its group (single-decree Paxos)
   'rec.prepare': spec({ ...recPrepare, ...recordStep }),
@@ -259,6 +288,7 @@ export const MESSAGES = {
     }),
     sender: { says: "a member of each step's record group", kind: 'each-step' },
     receiver: "a member of each step's record group",
+    quorum: wholeMessage,
   }),
   // old members of a group -> its new members; a record is adopted only if newer than the one held
   'rec.transfer': spec({
@@ -266,6 +296,7 @@ export const MESSAGES = {
     reply: z.strictObject({ adopted: count }),
     sender: { says: 'a member of each record group', kind: 'each-record', claims: recordClaims },
     receiver: 'a member of each record group',
+    quorum: wholeMessage,
   }),
 } as const;
 
@@ -296,3 +327,7 @@ export function parseReply<T extends MessageType>(type: T, value: unknown): Repl
 /** Who may send a message of this type (see SenderRule). */
 export const senderRule = <T extends MessageType>(type: T): SenderRule<MessageOf<T>> => MESSAGES[type].sender as SenderRule<MessageOf<T>>;
 
+/** The quorum key of a message, as text (a map key). No two types share one: a whole message's hash covers its type, and an op is 32 bytes, an op on a node 64. */
+export function quorumKeyOf(msg: Message): string {
+  return (MESSAGES[msg.type].quorum as (m: Message) => Buffer)(msg).toString('hex');
+}

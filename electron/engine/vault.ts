@@ -13,7 +13,7 @@ import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import { MESSAGES, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type RecordState, type Reply, type SenderRule } from './messages.ts';
+import { MESSAGES, quorumKeyOf, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type RecordState, type Reply, type SenderRule } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
@@ -57,6 +57,8 @@ export class Vault implements Endpoint {
   lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
+  /** Messages being handled, by quorum key: the same message again (a duplicate, a retry, another sender's) shares the answer. */
+  readonly #inHand = new Map<string, Promise<unknown>>();
 
   constructor(options: VaultOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -192,20 +194,31 @@ export class Vault implements Endpoint {
     },
   };
 
-  /** The message type's sender rule first, then the receiver of that type. */
-  #handle(from: Name, message: Message): Reply<MessageType> | Promise<Reply<MessageType>> {
-    this.#judge(from, message);
-    return this.#dispatch(from, message);
+  /**
+   * Judges the sender by the message type's rule, then has the message answered. The same message
+   * (by quorum key) arriving while one is in hand shares its answer, as any sender allowed to send
+   * it would get the same. A rule judged only once the message is handled (by the persona, step by
+   * step, record by record) has not cleared this sender yet: its message is matched with its own sender's only.
+   */
+  #handle(from: Name, message: Message): Promise<unknown> {
+    const rule = this.#judge(from, message);
+    const cleared = rule.kind === 'anyone' || rule.kind === 'claims';
+    const key = cleared ? quorumKeyOf(message) : `${toHex(from)}:${quorumKeyOf(message)}`;
+    const inHand = this.#inHand.get(key);
+    if (inHand) return inHand;
+    const reply = (async () => this.#dispatch(from, message))().finally(() => this.#inHand.delete(key));
+    this.#inHand.set(key, reply);
+    return reply;
   }
 
   #dispatch<T extends MessageType>(from: Name, msg: MessageOf<T>): Reply<T> | Promise<Reply<T>> {
     return (this.#receivers[msg.type] as Receivers[T])(from, msg);
   }
 
-  /** Refuses a message whose claims (its type's sender rule) do not hold. */
-  #judge(from: Name, msg: Message): void {
+  /** Refuses a message whose claims (its type's sender rule) do not hold; returns the rule. */
+  #judge(from: Name, msg: Message): SenderRule<Message> {
     const rule = senderRule(msg.type) as SenderRule<Message>;
-    if (rule.kind !== 'claims') return;
+    if (rule.kind !== 'claims') return rule;
     for (const claim of rule.claims(msg, from)) {
       const refusal = this.#refusal(from, claim);
       if (!refusal) continue;
@@ -213,6 +226,7 @@ export class Vault implements Endpoint {
       // The receiver's side is 'unavailable', not final: the sender asks another member.
       fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${msg.type}` : `vault ${toHex(from).slice(0, 12)} may not send ${msg.type}`}: ${refusal}`);
     }
+    return rule;
   }
 
   /** Why `claim` does not hold for a message from `from`, or undefined if it does. */
