@@ -89,3 +89,10 @@ export async function runCli(dataDir: string, ...args: string[]): Promise<CliRun
   const [code] = await once(child, 'close');
   return { code, stdout, stderr };
 }
+
+/**
+ * A storage_client_manager record as its book encodes it: refcount and size, and with `pending` a
+ * first reference on its way down (an outbox entry, due in the far future).
+ */
+export const clientManagerRow = (refcount: number, size: number, pending = false): Buffer =>
+  Buffer.concat([Buffer.from([0, 0, 0, refcount, 0, 0, 0, size]), pending ? Buffer.concat([Buffer.from([0]), Buffer.alloc(32, 7), Buffer.alloc(8, 0x7f)]) : Buffer.alloc(0)]);

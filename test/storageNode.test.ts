@@ -24,12 +24,12 @@ function filesOnDisk(engine: Engine, vault: Vault): string[] {
   return readdirSync(root).flatMap((dir) => readdirSync(join(root, dir)).map((file) => `${dir}/${file}`));
 }
 
-/** A `node.store` of `bytes` to `holder`, sent through the hub (the codec both ways) by the chunk's closest vault, as its data_manager would. */
-function storeAt(engine: Engine<LocalNetwork>, holder: Vault, bytes: Buffer): { chunk: Name; sent: Promise<unknown> } {
+/** A `node.store` of `bytes` to `holder` for a placement on version `base`, sent through the hub (the codec both ways) by the chunk's closest vault, as its data_manager would. */
+function storeAt(engine: Engine<LocalNetwork>, holder: Vault, bytes: Buffer, base = 0): { chunk: Name; sent: Promise<unknown> } {
   const network = engine.network;
   const chunk = sha256(bytes);
   const manager = network.closest(chunk, 2).find((name) => !name.equals(holder.name))!;
-  const sent = network.impersonate(manager).request(holder.name, { type: 'node.store', chunk, bytes, copy: false, base: 0 });
+  const sent = network.impersonate(manager).request(holder.name, { type: 'node.store', chunk, bytes, copy: false, base });
   return { chunk, sent };
 }
 
@@ -46,9 +46,10 @@ test('two stores of one chunk at once on one node: one file, one chunk counted, 
   assert.deepEqual(holder.storageNode.usage(), { count: 0, bytes: 0 });
   const bytes = randomBytes(200_000);
   // Sent in one go: with no link delay the hub delivers both in this turn's microtasks, so the second
-  // reaches the node while the first's file is still being written on a libuv thread.
-  const first = storeAt(engine, holder, bytes);
-  const second = storeAt(engine, holder, bytes);
+  // reaches the node while the first's file is still being written on a libuv thread. Two placements
+  // (the same one twice would share one answer: see the vault's messages in hand).
+  const first = storeAt(engine, holder, bytes, 0);
+  const second = storeAt(engine, holder, bytes, 1);
   const hex = toHex(first.chunk);
   const replies = await Promise.all([first.sent, second.sent]);
   assert.deepEqual(replies, [{ added: true }, { added: false }]);
@@ -109,8 +110,7 @@ test('a store judged just as another write completes sees its room as taken: nev
   const other = randomBytes(200_000);
   const store = (bytes: Buffer) => {
     const chunk = sha256(bytes);
-    const from = engine.network.closest(chunk, 2).find((name) => !name.equals(holder.name))!;
-    return holder.storageNode.onStore(from, { type: 'node.store', chunk, bytes, copy: false, base: 0 });
+    return holder.storageNode.onStore({ type: 'node.store', chunk, bytes, copy: false, base: 0 });
   };
   /** What each store tried in the microtasks after the first file's rename: judged at once ('taken' or a refusal's code), or its outcome. */
   const outcomes: Promise<string>[] = [];

@@ -48,12 +48,17 @@ export class Groups {
 
   /** Whether `vault` may act for the group of `target`; one extra place allows for views that lag. */
   isMember(target: Name, vault: Name, exclude?: Name): boolean {
-    return this.#network.view.closest(target, GROUP_SIZE + 1, exclude).some((m) => m.equals(vault));
+    return this.isWithin(target, vault, 1, exclude);
   }
 
   /** Whether another vault's message about `target` may come from `vault` (NEAR_SLACK places of slack). */
   isNear(target: Name, vault: Name, exclude?: Name): boolean {
-    return this.#network.view.closest(target, GROUP_SIZE + NEAR_SLACK, exclude).some((m) => m.equals(vault));
+    return this.isWithin(target, vault, NEAR_SLACK, exclude);
+  }
+
+  /** Whether `vault` is in the group of `target`, or `slack` places beyond it. */
+  isWithin(target: Name, vault: Name, slack: number, exclude?: Name): boolean {
+    return this.#network.view.closest(target, GROUP_SIZE + slack, exclude).some((m) => m.equals(vault));
   }
 
   /**

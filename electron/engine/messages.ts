@@ -1,11 +1,14 @@
 /**
  * Every message between vaults and clients: its schema (checked at receipt), its reply's schema,
- * and one table of who may send it and which vault must receive it. Messages travel as codec
- * frames (wire/codec.ts), never by reference.
+ * and one table of who may send it (a rule the receiving vault enforces before dispatch), which
+ * vault must receive it, and its quorum key. Messages travel as codec frames (wire/codec.ts), never
+ * by reference.
  */
 import { z } from 'zod';
 import { MAX_CHUNK_SIZE } from './constants.ts';
-import { NAME_BYTES } from './names.ts';
+import { NEAR_SLACK } from './group.ts';
+import { NAME_BYTES, sha256, type Name } from './names.ts';
+import { canonical, type WireValue } from './wire/codec.ts';
 
 const buffer = (what: string, check: (b: Buffer) => boolean) =>
   z.custom<Buffer>((v) => Buffer.isBuffer(v) && check(v), { message: `expected ${what}` });
@@ -74,144 +77,239 @@ const recStep = z.discriminatedUnion('type', [
 export const MAX_STEPS = 32;
 const wireError = z.strictObject({ code: z.string().max(40), message: z.string().max(500) });
 
-/** Each message type: its schema, its reply's schema, who may send it, and who receives it. */
+/**
+ * A group a rule names: the vaults closest to `of` (less `exclude`), with `slack` places more for
+ * views that lag; or the group of a replicated record (NEAR_SLACK places of slack). `what` says
+ * what a vault in it is, for a refusal ("among the managers of …").
+ */
+export type GroupRef = { of: Name; exclude?: Name; slack: number; what: string } | { record: { persona: Persona; key: Buffer } };
+
+/** One thing a rule requires of a message's sender or receiver. */
+export type Claim =
+  /** The sender is this vault. */
+  | { senderIs: Name; what: string }
+  /** The sender is in this group (refused: 'unauthorized'). */
+  | { senderIn: GroupRef }
+  /** The receiver is in this group (refused: 'unavailable', so the sender asks another member). */
+  | { receiverIn: GroupRef };
+
+/**
+ * Who may send a message, relative to names it carries. The receiving vault enforces it before any
+ * persona sees the message (vault.ts); `says` is the rule in words, for the docs.
+ */
+export type SenderRule<M> = { says: string } & (
+  | { kind: 'anyone' }
+  /** Checked by the receiving persona, with what only it can check (a client's signature). */
+  | { kind: 'receiver' }
+  /** Refused unless every claim holds. */
+  | { kind: 'claims'; claims: (msg: M, from: Name) => Claim[] }
+  /** rec.steps: each step is judged by its own type's rule, and refused alone. */
+  | { kind: 'each-step' }
+  /** rec.transfer: a record whose claims fail is not adopted; the rest are. */
+  | { kind: 'each-record'; claims: (persona: Persona, key: Buffer) => Claim[] }
+);
+
+/** One row of the table; `quorum` gives the bytes that identify "the same message" whichever vault sends it. */
+interface Spec<M extends z.ZodType, R extends z.ZodType, S extends SenderRule<z.infer<M>>> {
+  message: M;
+  reply: R;
+  sender: S;
+  receiver: string;
+  quorum: (msg: z.infer<M>) => Buffer;
+}
+const spec = <M extends z.ZodType, R extends z.ZodType, S extends SenderRule<z.infer<M>>>(row: Spec<M, R, S>): Spec<M, R, S> => row;
+
+const anyone = (says: string) => ({ says, kind: 'anyone' }) as const;
+const byReceiver = (says: string) => ({ says, kind: 'receiver' }) as const;
+const hex = (name: Name) => name.toString('hex').slice(0, 12);
+/** A node's managers: the group closest to it, less itself, with one place of slack. */
+const managersOf = (node: Name): GroupRef => ({ of: node, exclude: node, slack: 1, what: `among the managers of vault ${hex(node)}` });
+const dataManagersOf = (chunk: Name): GroupRef => ({ of: chunk, slack: NEAR_SLACK, what: `among the managers of chunk ${hex(chunk)}` });
+/** A record decision is between members of the record's group: its sender and its receiver. */
+const recordClaims = (persona: Persona, key: Buffer): Claim[] => [{ senderIn: { record: { persona, key } } }, { receiverIn: { record: { persona, key } } }];
+
+/**
+ * Quorum keys. A request that carries an operation id is that operation on its record (what the
+ * record's group counts once); anything else is the hash of its canonical encoding (no message has
+ * per-sender fields). A client's signed request is whole, signature and all: the op id inside is
+ * not the client's word until the manager has checked it.
+ */
+const wholeMessage = (msg: object): Buffer => sha256(canonical(msg as WireValue));
+
+const recordStep = {
+  sender: { says: 'a member of the record group', kind: 'claims', claims: (msg: { persona: Persona; key: Buffer }) => recordClaims(msg.persona, msg.key) },
+  receiver: 'a member of the record group',
+  quorum: wholeMessage,
+} as const;
+
+/** Each message type: its schema, its reply's schema, who may send it, who receives it, and its quorum key. */
 export const MESSAGES = {
   // storage_client -> any member of its storage_client_manager group
-  'client.put': {
+  'client.put': spec({
     message: z.strictObject({ request: signedRequest, stagedAt: name }),
     reply: z.strictObject({ refcount: count, subscribers: count, holders: z.array(name) }),
-    sender: 'client',
+    sender: byReceiver('a client (anyone may relay its request: the manager checks its signature)'),
     receiver: 'a member of the client manager group of the client who signed',
-  },
-  'client.delete': {
+    quorum: wholeMessage,
+  }),
+  'client.delete': spec({
     message: z.strictObject({ request: signedRequest }),
     reply: z.strictObject({ refcount: count, subscribers: count, deleted: z.boolean() }),
-    sender: 'client',
+    sender: byReceiver('a client (anyone may relay its request: the manager checks its signature)'),
     receiver: 'a member of the client manager group of the client who signed',
-  },
-  'cm.refcount': {
+    quorum: wholeMessage,
+  }),
+  'cm.refcount': spec({
     message: z.strictObject({ client: name, chunk: name }),
     reply: z.strictObject({ version: count, refcount: count }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'each member of the client manager group (reader takes a quorum)',
-  },
+    quorum: wholeMessage,
+  }),
   // storage_client -> the vault closest to the chunk: the one upload of a chunk's bytes
-  'chunk.stage': {
+  'chunk.stage': spec({
     message: z.strictObject({ bytes: chunkBytes }),
     reply: z.strictObject({ staged: z.literal(true) }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'any vault (it keeps the bytes in memory for a while)',
-  },
+    quorum: wholeMessage,
+  }),
   // what a client manager group decided and must pass down: each member answers from its own records,
   // and a data_manager acts only on an answer a quorum of them agrees on
-  'cm.passed': {
+  'cm.passed': spec({
     message: z.strictObject({ client: name, chunk: name, op: opId }),
     reply: z.strictObject({ passed: z.enum(['put', 'release']).nullable(), size: count, deadline: count }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'each member of the client manager group (reader takes a quorum of equal answers)',
-  },
+    quorum: wholeMessage,
+  }),
   // a storage_client_manager member -> a data_manager member: a first reference or a last release its
   // group decided (op: the client's request), checked with that group before it counts
-  'dm.put': {
+  'dm.put': spec({
     // stagedAt: where the client uploaded the bytes (null: not at hand, as when the request is past its deadline)
     message: z.strictObject({ client: name, chunk: name, op: opId, stagedAt: name.nullable() }),
     // refused: the data_manager decided this put can never count (no room, or its request expired), once for all its retries
     reply: z.strictObject({ subscribers: count, holders: z.array(name), refused: wireError.nullable() }),
-    sender: 'a member of the client manager group',
+    sender: byReceiver('a member of the client manager group; the data manager counts it only when a quorum of that group confirms it (cm.passed)'),
     receiver: 'a member of the data manager group of the chunk',
-  },
-  'dm.delete': {
+    // The request's op on the chunk's record: it is decided once, whichever member passes it down, with whatever upload.
+    quorum: (msg) => Buffer.concat([msg.chunk, msg.op]),
+  }),
+  'dm.delete': spec({
     message: z.strictObject({ client: name, chunk: name, op: opId }),
     reply: z.strictObject({ subscribers: count }),
-    sender: 'a member of the client manager group',
+    sender: byReceiver('a member of the client manager group; the data manager counts it only when a quorum of that group confirms it (cm.passed)'),
     receiver: 'a member of the data manager group of the chunk',
-  },
-  'dm.info': {
+    quorum: (msg) => Buffer.concat([msg.chunk, msg.op]),
+  }),
+  'dm.info': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ version: count, record: chunkRecord.nullable() }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'each member of the data manager group (reader takes a quorum)',
-  },
-  'dm.badHolder': {
+    quorum: wholeMessage,
+  }),
+  'dm.badHolder': spec({
     message: z.strictObject({ chunk: name, holder: name }),
     reply: z.strictObject({ removed: z.boolean() }),
-    sender: 'anyone',
-    receiver: 'a member of the data manager group (it checks the holder itself)',
-  },
+    sender: anyone('anyone (the member checks the holder itself)'),
+    receiver: 'a member of the data manager group',
+    quorum: wholeMessage,
+  }),
   // a data_manager member -> the vault the client staged the bytes at
-  'stage.fetch': {
+  'stage.fetch': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ bytes: chunkBytes }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'the staging vault',
-  },
+    quorum: wholeMessage,
+  }),
   // a data_manager member -> a storage node: the bytes travel once per holder, and not at all to
   // the vault the client staged them at (it stores its staged copy, so `bytes` is left out)
-  'node.store': {
+  'node.store': spec({
     // `base`: the version of the chunk's record this placement builds on (see the sweep in storageNode.ts)
     message: z.strictObject({ chunk: name, bytes: chunkBytes.optional(), copy: z.boolean(), base: count }),
     reply: z.strictObject({ added: z.boolean() }),
-    sender: 'a member of the data manager group of the chunk',
+    sender: { says: 'a member of the data manager group of the chunk', kind: 'claims', claims: (msg) => [{ senderIn: dataManagersOf(msg.chunk) }] },
     receiver: 'the storage node',
-  },
-  'node.get': {
+    // The chunk's name stands for its bytes (checked against it on receipt): a megabyte is not hashed twice.
+    quorum: (msg) => wholeMessage({ type: 'node.store', chunk: msg.chunk, copy: msg.copy, base: msg.base, sent: msg.bytes !== undefined }),
+  }),
+  'node.get': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ bytes: chunkBytes }),
-    sender: 'anyone',
-    receiver: 'the storage node (chunks are self-validating)',
-  },
+    sender: anyone('anyone (chunks are self-validating)'),
+    receiver: 'the storage node',
+    quorum: wholeMessage,
+  }),
   // a hint: the node checks with the data manager group itself before deleting anything
-  'node.sweep': {
+  'node.sweep': spec({
     message: z.strictObject({ chunk: name }),
     reply: z.strictObject({ deleted: z.boolean() }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'the storage node',
-  },
+    quorum: wholeMessage,
+  }),
   // a vault -> a member of its own storage_node_manager group
-  'snm.register': {
+  'snm.register': spec({
     message: z.strictObject({ op: opId, donated: count }),
     reply: z.strictObject({ donated: count }),
-    sender: 'the node itself',
+    sender: { says: 'the node itself, to a member of its node manager group', kind: 'claims', claims: (_msg, from) => [{ receiverIn: managersOf(from) }] },
     receiver: 'a member of the node manager group of the sender',
-  },
+    // Its record is the sender's account, and the node derives the op from its own name: no other sender's register shares it.
+    quorum: (msg) => msg.op,
+  }),
   // stored/released: from the node itself, the changes queued since its last report, in order;
   // pruned/lost: from a data_manager member, one change
-  'snm.report': {
+  'snm.report': spec({
     message: z.strictObject({
       op: opId,
       node: name,
       changes: z.array(z.strictObject({ chunk: name, size: count, change: nodeChange })).min(1).max(REPORT_BATCH),
     }),
     reply: z.strictObject({ rank: z.number().int() }),
-    sender: 'the node (stored, released) or a data manager of the chunk (pruned, lost)',
+    sender: {
+      says: 'the node (stored, released) or a data manager of the chunk (pruned, lost)',
+      kind: 'claims',
+      claims: (msg) => [
+        { receiverIn: managersOf(msg.node) },
+        ...msg.changes.map(({ chunk, change }): Claim =>
+          change === 'stored' || change === 'released' ? { senderIs: msg.node, what: `vault ${hex(msg.node)}, the only one that reports what it ${change}` } : { senderIn: dataManagersOf(chunk) },
+        ),
+      ],
+    },
     receiver: 'a member of the node manager group of the node',
-  },
-  'snm.account': {
+    quorum: (msg) => Buffer.concat([msg.node, msg.op]),
+  }),
+  'snm.account': spec({
     message: z.strictObject({ node: name }),
     reply: z.strictObject({ version: count, account: nodeAccount.nullable() }),
-    sender: 'anyone',
+    sender: anyone('anyone'),
     receiver: 'each member of the node manager group (reader takes a quorum)',
-  },
+    quorum: wholeMessage,
+  }),
   // one decision per record and version, among the members of its group (single-decree Paxos)
-  'rec.prepare': { ...recPrepare, sender: 'a member of the record group', receiver: 'a member of the record group' },
-  'rec.accept': { ...recAccept, sender: 'a member of the record group', receiver: 'a member of the record group' },
-  'rec.commit': { ...recCommit, sender: 'a member of the record group', receiver: 'a member of the record group' },
+  'rec.prepare': spec({ ...recPrepare, ...recordStep }),
+  'rec.accept': spec({ ...recAccept, ...recordStep }),
+  'rec.commit': spec({ ...recCommit, ...recordStep }),
   // several of those steps, for records whose groups both vaults are in, answered in one transaction
-  'rec.steps': {
+  'rec.steps': spec({
     message: z.strictObject({ steps: z.array(recStep).min(1).max(MAX_STEPS) }),
     reply: z.strictObject({
       replies: z.array(z.union([z.strictObject({ reply: z.union([recPrepare.reply, recAccept.reply, recCommit.reply]) }), z.strictObject({ refused: wireError })])),
     }),
-    sender: 'a member of each step\'s record group',
-    receiver: 'a member of each step\'s record group',
-  },
+    sender: { says: "a member of each step's record group", kind: 'each-step' },
+    receiver: "a member of each step's record group",
+    quorum: wholeMessage,
+  }),
   // old members of a group -> its new members; a record is adopted only if newer than the one held
-  'rec.transfer': {
+  'rec.transfer': spec({
     message: z.strictObject({ persona, records: z.array(z.strictObject({ key, state: recordState })).max(4096) }),
     reply: z.strictObject({ adopted: count }),
-    sender: 'a member of each record group',
+    sender: { says: 'a member of each record group', kind: 'each-record', claims: recordClaims },
     receiver: 'a member of each record group',
-  },
+    quorum: wholeMessage,
+  }),
 } as const;
 
 export type MessageType = keyof typeof MESSAGES;
@@ -236,4 +334,12 @@ export function parseReply<T extends MessageType>(type: T, value: unknown): Repl
   const parsed = MESSAGES[type].reply.safeParse(value);
   if (!parsed.success) throw new TypeError(`bad reply to ${type}: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   return parsed.data as Reply<T>;
+}
+
+/** Who may send a message of this type (see SenderRule). */
+export const senderRule = <T extends MessageType>(type: T): SenderRule<MessageOf<T>> => MESSAGES[type].sender as SenderRule<MessageOf<T>>;
+
+/** The quorum key of a message, as text (a map key). No two types share one: a whole message's hash covers its type, and an op is 32 bytes, an op on a node 64. */
+export function quorumKeyOf(msg: Message): string {
+  return (MESSAGES[msg.type].quorum as (m: Message) => Buffer)(msg).toString('hex');
 }

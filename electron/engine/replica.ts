@@ -250,14 +250,13 @@ export class Replicas {
     return { installed: mine && this.install(book, msg.key, msg.value) };
   }
 
-  onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (place: Place) => boolean): Reply<'rec.transfer'> {
+  onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (key: Buffer) => boolean): Reply<'rec.transfer'> {
     const book = this.book(msg.persona);
     // One transaction for the batch: install's own nests inside it.
     return this.#links.db.transaction(() => {
       let adopted = 0;
       for (const { key, state } of msg.records) {
-        const place = book.placeOf(key);
-        if (place && mayHold(place) && this.install(book, key, state)) adopted++;
+        if (book.placeOf(key) && mayHold(key) && this.install(book, key, state)) adopted++;
       }
       return { adopted };
     })();

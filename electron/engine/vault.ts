@@ -1,6 +1,6 @@
 /**
  * One vault: its identity, its SQLite file, its chunk files, and the four personas it performs.
- * Messages are dispatched here (who may send what is in messages.ts); membership changes in this
+ * Messages are dispatched here, each judged first by its type's sender rule (messages.ts); membership changes in this
  * vault's own view move records to the vaults newly responsible for them and start churn handling.
  */
 import { mkdirSync } from 'node:fs';
@@ -13,14 +13,14 @@ import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import type { Message, MessageOf, MessageType, RecStep, RecordState, Reply } from './messages.ts';
+import { MESSAGES, quorumKeyOf, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type RecordState, type Reply, type SenderRule } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
 import { StorageClientManager } from './personas/storageClientManager.ts';
 import { StorageNode } from './personas/storageNode.ts';
 import { StorageNodeManager } from './personas/storageNodeManager.ts';
-import { Replicas, type Place, type RecordBook } from './replica.ts';
+import { Replicas, type RecordBook } from './replica.ts';
 import type { Endpoint, MembershipChange, Network } from './transport.ts';
 
 const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;`];
@@ -57,6 +57,8 @@ export class Vault implements Endpoint {
   lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
+  /** Messages being handled, by quorum key: the same message again (a duplicate, a retry, another sender's) shares the answer. */
+  readonly #inHand = new Map<string, Promise<unknown>>();
 
   constructor(options: VaultOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -153,7 +155,7 @@ export class Vault implements Endpoint {
 
   receive(from: Name, message: Message): Promise<unknown> {
     if (this.#closed) fail('unavailable', `vault ${this.id.slice(0, 12)} is stopped`);
-    return Promise.resolve().then(() => this.#dispatch(from, message));
+    return Promise.resolve().then(() => this.#handle(from, message));
   }
 
   close(): void {
@@ -176,51 +178,73 @@ export class Vault implements Endpoint {
     'dm.delete': (from, msg) => this.dataManager.onDelete(from, msg),
     'dm.info': (_from, msg) => this.dataManager.onInfo(msg),
     'dm.badHolder': (_from, msg) => this.dataManager.onBadHolder(msg),
-    'node.store': (from, msg) => this.storageNode.onStore(from, msg),
+    'node.store': (_from, msg) => this.storageNode.onStore(msg),
     'node.get': (_from, msg) => this.storageNode.onGet(msg),
     'node.sweep': (_from, msg) => this.storageNode.onSweep(msg),
-    'snm.register': (from, msg) => {
-      this.#mustManage(from);
-      return this.storageNodeManager.onRegister(from, msg);
-    },
-    'snm.report': (from, msg) => {
-      this.#mustManage(msg.node);
-      return this.storageNodeManager.onReport(from, msg);
-    },
+    'snm.register': (from, msg) => this.storageNodeManager.onRegister(from, msg),
+    'snm.report': (_from, msg) => this.storageNodeManager.onReport(msg),
     'snm.account': (_from, msg) => this.storageNodeManager.onAccount(msg),
-    'rec.prepare': (from, msg) => this.#decisionStep(from, msg),
-    'rec.accept': (from, msg) => this.#decisionStep(from, msg),
-    'rec.commit': (from, msg) => this.#decisionStep(from, msg),
-    'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#mustShare(step, from)),
+    'rec.prepare': (_from, msg) => this.#ctx.replicas.onDecision(msg),
+    'rec.accept': (_from, msg) => this.#ctx.replicas.onDecision(msg),
+    'rec.commit': (_from, msg) => this.#ctx.replicas.onDecision(msg),
+    'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#judge(from, step)),
     'rec.transfer': (from, msg) => {
-      const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
+      const { claims } = MESSAGES['rec.transfer'].sender;
+      const reply = this.#ctx.replicas.onTransfer(msg, (key) => claims(msg.persona, key).every((claim) => this.#refusal(from, claim) === undefined));
       if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
       return reply;
     },
   };
 
+  /**
+   * Judges the sender by the message type's rule, then has the message answered. The same message
+   * (by quorum key) arriving while one is in hand shares its answer, as any sender allowed to send
+   * it would get the same. A rule judged only once the message is handled (by the persona, step by
+   * step, record by record) has not cleared this sender yet: its message is matched with its own sender's only.
+   */
+  #handle(from: Name, message: Message): Promise<unknown> {
+    const rule = this.#judge(from, message);
+    const cleared = rule.kind === 'anyone' || rule.kind === 'claims';
+    const key = cleared ? quorumKeyOf(message) : `${toHex(from)}:${quorumKeyOf(message)}`;
+    const inHand = this.#inHand.get(key);
+    if (inHand) return inHand;
+    const reply = (async () => this.#dispatch(from, message))().finally(() => this.#inHand.delete(key));
+    this.#inHand.set(key, reply);
+    return reply;
+  }
+
   #dispatch<T extends MessageType>(from: Name, msg: MessageOf<T>): Reply<T> | Promise<Reply<T>> {
     return (this.#receivers[msg.type] as Receivers[T])(from, msg);
   }
 
-  #decisionStep<T extends RecStep['type']>(from: Name, msg: MessageOf<T>): Reply<T> {
-    this.#mustShare(msg as RecStep, from);
-    return this.#ctx.replicas.onDecision(msg);
+  /** Refuses a message whose claims (its type's sender rule) do not hold; returns the rule. */
+  #judge(from: Name, msg: Message): SenderRule<Message> {
+    const rule = senderRule(msg.type) as SenderRule<Message>;
+    if (rule.kind !== 'claims') return rule;
+    for (const claim of rule.claims(msg, from)) {
+      const refusal = this.#refusal(from, claim);
+      if (!refusal) continue;
+      const receiverSide = 'receiverIn' in claim;
+      // The receiver's side is 'unavailable', not final: the sender asks another member.
+      fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${msg.type}` : `vault ${toHex(from).slice(0, 12)} may not send ${msg.type}`}: ${refusal}`);
+    }
+    return rule;
   }
 
-  #mustManage(node: Name): void {
-    if (!this.#ctx.groups.isMember(node, this.name, node)) fail('unavailable', `this vault does not manage vault ${toHex(node).slice(0, 12)}`);
+  /** Why `claim` does not hold for a message from `from`, or undefined if it does. */
+  #refusal(from: Name, claim: Claim): string | undefined {
+    if ('senderIs' in claim) return claim.senderIs.equals(from) ? undefined : `it is not ${claim.what}`;
+    const [vault, ref] = 'senderIn' in claim ? [from, claim.senderIn] : [this.name, claim.receiverIn];
+    const group = this.#resolve(ref);
+    return this.#ctx.groups.isWithin(group.of, vault, group.slack, group.exclude) ? undefined : `it is not ${group.what}`;
   }
 
-  /** A record decision is between members of the record's group (with slack for lagging views). */
-  #mustShare(msg: MessageOf<'rec.prepare' | 'rec.accept' | 'rec.commit'>, from: Name): void {
-    const place = this.#ctx.replicas.book(msg.persona).placeOf(msg.key) ?? fail('bad-request', `malformed ${msg.persona} key`);
-    if (!this.#near(place, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} is not in that record's group`);
-    if (!this.#near(place, this.name)) fail('unavailable', 'this vault is not in that record\'s group');
-  }
-
-  #near(place: Place, vault: Name): boolean {
-    return this.#ctx.groups.isNear(place.group, vault, place.exclude);
+  /** A record's group is its book's place for the key, with NEAR_SLACK places of slack. */
+  #resolve(ref: GroupRef): Exclude<GroupRef, { record: unknown }> {
+    if (!('record' in ref)) return ref;
+    const { persona, key } = ref.record;
+    const place = this.#ctx.replicas.book(persona).placeOf(key) ?? fail('bad-request', `malformed ${persona} key`);
+    return { of: place.group, exclude: place.exclude, slack: NEAR_SLACK, what: "in that record's group" };
   }
 
   // --- churn ---

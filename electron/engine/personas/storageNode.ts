@@ -204,18 +204,16 @@ export class StorageNode {
   // --- holding chunks ---
 
   /**
-   * A data_manager of the chunk hands this node a copy to hold. Answered once the bytes are in their
-   * file and the chunk in the table; with background writes, other messages are handled meanwhile.
+   * A data_manager of the chunk (the vault checked the sender) hands this node a copy to hold. Answered
+   * once the bytes are in their file and the chunk in the table; with background writes, other
+   * messages are handled meanwhile.
    */
-  onStore(from: Name, msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
-    if (!this.#ctx.groups.isNear(msg.chunk, from)) {
-      fail('unauthorized', `vault ${toHex(from).slice(0, 12)} does not manage chunk ${toHex(msg.chunk).slice(0, 12)}`);
-    }
+  onStore(msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
     if (msg.bytes) checkChunk(msg.chunk, msg.bytes);
     const hex = toHex(msg.chunk);
     // The same chunk being written already: this store is judged once that write is in the table.
     const writing = this.#writing.get(hex);
-    if (writing) return writing.then(() => this.onStore(from, msg));
+    if (writing) return writing.then(() => this.onStore(msg));
     const now = this.#ctx.clock.now();
     // Already held: the new placement counts on these bytes, so they are now its.
     if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };

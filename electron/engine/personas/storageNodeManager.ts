@@ -5,9 +5,9 @@
  * keyed by its operation id, so a repeated report counts once.
  */
 import { migrate } from '../db.ts';
-import { fail, SafeVaultError } from '../../api/errors.ts';
+import { SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
-import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
+import { EVERY_NAME, NAME_BYTES, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 
@@ -73,15 +73,10 @@ export class StorageNodeManager implements RecordBook {
 
   /**
    * What changed on a node's disk: stored and released from the node itself (every change it queued
-   * since its last report, applied in order), pruned and lost from the chunk's data_manager group.
+   * since its last report, applied in order), pruned and lost from the chunk's data_manager group
+   * (the vault checked the sender of each).
    */
-  onReport(from: Name, msg: MessageOf<'snm.report'>): Promise<Reply<'snm.report'>> {
-    for (const { chunk, change } of msg.changes) {
-      const fromNode = change === 'stored' || change === 'released';
-      if (fromNode ? !from.equals(msg.node) : !this.#ctx.groups.isNear(chunk, from)) {
-        fail('unauthorized', `vault ${toHex(from).slice(0, 12)} may not report ${change} for vault ${toHex(msg.node).slice(0, 12)}`);
-      }
-    }
+  onReport(msg: MessageOf<'snm.report'>): Promise<Reply<'snm.report'>> {
     return this.#ctx.replicas.decide(this, msg.node, msg.op, async (current) => {
       const next = msg.changes.reduce(applyChange, current ? decodeAccount(current) : EMPTY);
       return { value: encodeAccount(next), reply: { rank: next.rank } };
