@@ -24,6 +24,8 @@ const ACCOUNT_CACHE_MS = 10_000;
 const REPORT_DEADLINE_MS = 10_000;
 /** How much wider than the proposer's candidate list a member looks when judging new holders. */
 const PLACEMENT_SLACK = 2;
+/** A client's put or delete is answered once a quorum installed it, so the client's next read (of any quorum) sees it. */
+const READ_YOUR_WRITES = { installed: true };
 /** Reviews of one lost or returning holder's chunks in flight at once. */
 const REVIEWS_AT_ONCE = 8;
 
@@ -92,7 +94,7 @@ export class DataManager implements RecordBook {
       const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version, msg.stagedAt);
       if (holders.length === 0) return refuse('no-space', `no vault could take chunk ${toHex(chunk)}`);
       return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders, refused: null } };
-    });
+    }, READ_YOUR_WRITES);
   }
 
   /** A client's last reference went: one subscriber fewer; at none the record becomes a tombstone and every holder sweeps. */
@@ -108,7 +110,7 @@ export class DataManager implements RecordBook {
       }
       holders = record.holders;
       return { value: null, reply: { subscribers: 0 } };
-    });
+    }, READ_YOUR_WRITES);
     for (const holder of holders) this.#hintSweep(chunk, holder);
     return reply;
   }
