@@ -195,10 +195,12 @@ export const MESSAGES = {
     sender: 'a member of each step\'s record group',
     receiver: 'a member of each step\'s record group',
   },
-  // old members of a group -> its new members; a record is adopted only if newer than the one held
+  // old members of a group -> its new members; a record is adopted only if newer than the one held.
+  // `declined`: the indexes of records the receiver does not hold now (it is not in their groups as it
+  // sees the network); every other record it holds at that version or newer, so the sender may forget it.
   'rec.transfer': {
     message: z.strictObject({ persona, records: z.array(z.strictObject({ key, state: recordState })).max(4096) }),
-    reply: z.strictObject({ adopted: count }),
+    reply: z.strictObject({ adopted: count, declined: z.array(count).max(4096) }),
     sender: 'a member of each record group',
     receiver: 'a member of each record group',
   },

@@ -255,11 +255,14 @@ export class Replicas {
     // One transaction for the batch: install's own nests inside it.
     return this.#links.db.transaction(() => {
       let adopted = 0;
-      for (const { key, state } of msg.records) {
+      const declined: number[] = [];
+      msg.records.forEach(({ key, state }, i) => {
         const place = book.placeOf(key);
-        if (place && mayHold(place) && this.install(book, key, state)) adopted++;
-      }
-      return { adopted };
+        if (place && mayHold(place)) {
+          if (this.install(book, key, state)) adopted++;
+        } else if (!place || state.version > this.#committed(book, key).version) declined.push(i); // held already, whoever sends it, is not declined
+      });
+      return { adopted, declined };
     })();
   }
 

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { derivedOp } from './clientRequest.ts';
 import { AUDIT_INTERVAL_MS, GROUP_SIZE } from './constants.ts';
 import { migrate, openDatabase, type Db } from './db.ts';
-import { fail } from '../api/errors.ts';
+import { fail, isSafeVaultError } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import type { Message, MessageOf, MessageType, RecStep, RecordState, Reply } from './messages.ts';
+import type { Message, MessageOf, MessageType, Persona, RecStep, RecordState, Reply } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
@@ -27,6 +27,8 @@ const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB N
 
 /** Records sent to one new member per message. */
 const TRANSFER_BATCH = 512;
+/** The longest wait between two attempts to hand records to a new member. */
+const TRANSFER_RETRY_MAX_MS = 30_000;
 
 export interface VaultOptions {
   dir: string;
@@ -57,6 +59,10 @@ export class Vault implements Endpoint {
   lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
+  /** Records handed to new members of their groups and not yet confirmed by them: how many handovers each waits on. */
+  readonly #handingOver = new Map<string, number>();
+  /** Records this vault is no longer near, kept until their handovers are confirmed. */
+  readonly #forgetLater = new Map<string, { book: RecordBook; key: Buffer }>();
 
   constructor(options: VaultOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -230,15 +236,86 @@ export class Vault implements Endpoint {
     if (!this.#closed) await this.#transferRecords(change);
   }
 
-  /** Members hand each record to the vaults newly in its group, and forget records well outside theirs. */
+  /**
+   * Members hand each record to the vaults newly in its group, and forget records well outside
+   * theirs: at once, unless a handover of the record is still unconfirmed (then once it is).
+   */
   async #transferRecords(change: MembershipChange): Promise<void> {
     const plan = planTransfer(this.#ctx.replicas, this.name, change);
-    const sends = plan.sends.map(({ to, message }) => this.#ctx.network.request(to, message));
-    this.#ctx.replicas.forget(plan.forget);
-    this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: plan.forget.length };
-    await Promise.allSettled(sends);
+    for (const { message } of plan.sends) {
+      for (const { key } of message.records) {
+        const id = recordId(message.persona, key);
+        this.#handingOver.set(id, (this.#handingOver.get(id) ?? 0) + 1);
+      }
+    }
+    const forget = plan.forget.filter((record) => {
+      const id = recordId(record.book.persona, record.key);
+      if (this.#handingOver.has(id)) this.#forgetLater.set(id, record);
+      return !this.#handingOver.has(id);
+    });
+    this.#ctx.replicas.forget(forget);
+    this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: forget.length };
+    await Promise.all(plan.sends.map(({ to, message }) => this.#handOver(to, message.persona, message.records, 0)));
+  }
+
+  /**
+   * Sends records to a new member of their groups. Those it does not confirm (it holds that version
+   * or newer) go again, with backoff and as this vault now holds them, while the member stays online
+   * in this vault's view and in their groups; only the first attempt is waited for.
+   */
+  async #handOver(to: Name, persona: Persona, records: MessageOf<'rec.transfer'>['records'], attempt: number): Promise<void> {
+    // A record declined now (the member's view lags, or no longer has this vault near it) is confirmed later, once it holds it from any member.
+    let unconfirmed = records;
+    try {
+      unconfirmed = (await this.#ctx.network.request(to, { type: 'rec.transfer', persona, records })).declined.flatMap((i) => records[i] ?? []);
+    } catch (error) {
+      // Only a lost message or an unreachable member is worth another try; a refusal would be repeated.
+      if (!isSafeVaultError(error) || error.code !== 'unavailable') return this.#handedOver(persona, records, false);
+    }
+    if (this.#closed) return;
+    const owed = new Set(unconfirmed);
+    this.#handedOver(persona, records.filter((r) => !owed.has(r)), true);
+    if (unconfirmed.length === 0) return;
+    const { clock } = this.#ctx;
+    clock.after(Math.min(TRANSFER_RETRY_MAX_MS, 500 * 2 ** attempt) * (0.5 + clock.random()), () => {
+      if (this.#closed) return;
+      const book = this.#ctx.replicas.book(persona);
+      const online = this.#ctx.network.view.isOnline(to);
+      // A member gone, or no longer in a record's group, is no longer one that should hold it.
+      const stillOwed = (key: Buffer) => {
+        const place = book.placeOf(key)!;
+        return online && this.#ctx.groups.members(place.group, place.exclude).some((m) => m.equals(to));
+      };
+      this.#handedOver(persona, unconfirmed.filter((r) => !stillOwed(r.key)), true);
+      const again = unconfirmed.filter((r) => stillOwed(r.key)).map(({ key }) => ({ key, state: this.#ctx.replicas.state(book, key) }));
+      if (again.length > 0) void this.#handOver(to, persona, again, attempt + 1);
+    });
+  }
+
+  /**
+   * Ends a handover of `records` to one member. A record waiting to be forgotten goes once none of
+   * its handovers is left, if this vault is still not near it; one a member refused is kept.
+   */
+  #handedOver(persona: Persona, records: readonly { key: Buffer }[], confirmed: boolean): void {
+    const forget: { book: RecordBook; key: Buffer }[] = [];
+    for (const { key } of records) {
+      const id = recordId(persona, key);
+      if (!confirmed) this.#forgetLater.delete(id);
+      const left = (this.#handingOver.get(id) ?? 1) - 1;
+      if (left > 0) {
+        this.#handingOver.set(id, left);
+        continue;
+      }
+      this.#handingOver.delete(id);
+      const record = this.#forgetLater.get(id);
+      this.#forgetLater.delete(id);
+      if (record && !this.#near(record.book.placeOf(key)!, this.name)) forget.push(record);
+    }
+    if (forget.length > 0 && !this.#closed) this.#ctx.replicas.forget(forget);
   }
 }
+
+const recordId = (persona: Persona, key: Buffer): string => `${persona}:${toHex(key)}`;
 
 /**
  * What `self` hands over when `change.vault` comes or goes: each record goes to the vaults newly in
