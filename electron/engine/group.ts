@@ -2,7 +2,7 @@
 import { sleep } from './clock.ts';
 import { GROUP_SIZE, OP_DEADLINE_MS, QUORUM } from './constants.ts';
 import { SafeVaultError, isSafeVaultError } from '../api/errors.ts';
-import type { MessageOf, MessageType, Reply } from './messages.ts';
+import type { MessageOf, MessageType, Persona, Reply } from './messages.ts';
 import type { Name } from './names.ts';
 import type { Network } from './transport.ts';
 import { digestOf, type WireValue } from './wire/codec.ts';
@@ -21,6 +21,13 @@ export const NEAR_SLACK = 2;
 
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
+
+/** The record each versioned read is about, as its members keep it (see the books' keys). */
+const RECORD_READ: { [T in VersionedRead]: (msg: MessageOf<T>) => { persona: Persona; key: Buffer } } = {
+  'dm.info': (msg) => ({ persona: 'data_manager', key: msg.chunk }),
+  'cm.refcount': (msg) => ({ persona: 'storage_client_manager', key: Buffer.concat([msg.client, msg.chunk]) }),
+  'snm.account': (msg) => ({ persona: 'storage_node_manager', key: msg.node }),
+};
 
 export class Groups {
   readonly #network: Network;
@@ -81,6 +88,7 @@ export class Groups {
       throw new SafeVaultError('unavailable', `the group could not answer (${needed} of ${members.length} needed)${reason ? `: ${reason.message}` : ''}`);
     }
     const newest = replies.sort((a, b) => b.version - a.version)[0]!;
+    this.#repair(message, members, settled, newest.version);
     const tally = new Map<string, number>();
     for (const reply of replies) {
       const key = digestOf(reply as unknown as WireValue);
@@ -89,6 +97,20 @@ export class Groups {
       if (votes >= needed) return { reply, newest: newest.version };
     }
     return { reply: newest, newest: newest.version };
+  }
+
+  /**
+   * Read-repair: tells each member that answered with a version older than `newest` that it is
+   * behind; it catches up from its group itself (Replicas.pull). Nothing is sent when all agree.
+   */
+  #repair<T extends VersionedRead>(message: MessageOf<T>, members: Name[], settled: PromiseSettledResult<unknown>[], newest: number): void {
+    const stale = members.filter((_, i) => {
+      const answer = settled[i]!;
+      return answer.status === 'fulfilled' && (answer.value as Reply<T>).version < newest;
+    });
+    if (stale.length === 0) return;
+    const record = (RECORD_READ[message.type] as (msg: MessageOf<T>) => { persona: Persona; key: Buffer })(message);
+    for (const member of stale) void this.#network.request(member, { type: 'rec.behind', ...record }).catch(() => undefined);
   }
 
   /**

@@ -204,6 +204,21 @@ export const MESSAGES = {
     sender: 'a member of each record group',
     receiver: 'a member of each record group',
   },
+  // a reader -> a member that answered with an older version than the group's: a hint only, the member
+  // asks its group for the record itself (rec.state); replies with the version it holds afterwards
+  'rec.behind': {
+    message: z.strictObject({ persona, key }),
+    reply: z.strictObject({ version: count }),
+    sender: 'anyone',
+    receiver: 'a member of the record group',
+  },
+  // a member catching up -> the other members: the record as each last committed it
+  'rec.state': {
+    message: z.strictObject({ persona, key }),
+    reply: z.strictObject({ committed: recordState }),
+    sender: 'a member of the record group',
+    receiver: 'a member of the record group',
+  },
 } as const;
 
 export type MessageType = keyof typeof MESSAGES;

@@ -196,6 +196,16 @@ export class Vault implements Endpoint {
     'rec.accept': (from, msg) => this.#decisionStep(from, msg),
     'rec.commit': (from, msg) => this.#decisionStep(from, msg),
     'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#mustShare(step, from)),
+    'rec.behind': (_from, msg) => {
+      const book = this.#ctx.replicas.book(msg.persona);
+      const place = book.placeOf(msg.key) ?? fail('bad-request', `malformed ${msg.persona} key`);
+      if (!this.#near(place, this.name)) fail('unavailable', 'this vault is not in that record\'s group');
+      return this.#ctx.replicas.pull(book, msg.key).then((version) => ({ version }));
+    },
+    'rec.state': (from, msg) => {
+      this.#mustShare(msg, from);
+      return this.#ctx.replicas.onState(msg);
+    },
     'rec.transfer': (from, msg) => {
       const reply = this.#ctx.replicas.onTransfer(msg, (place) => this.#near(place, from) && this.#near(place, this.name));
       if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
@@ -216,8 +226,8 @@ export class Vault implements Endpoint {
     if (!this.#ctx.groups.isMember(node, this.name, node)) fail('unavailable', `this vault does not manage vault ${toHex(node).slice(0, 12)}`);
   }
 
-  /** A record decision is between members of the record's group (with slack for lagging views). */
-  #mustShare(msg: MessageOf<'rec.prepare' | 'rec.accept' | 'rec.commit'>, from: Name): void {
+  /** A record decision, or a member catching up, is between members of the record's group (with slack for lagging views). */
+  #mustShare(msg: { persona: Persona; key: Buffer }, from: Name): void {
     const place = this.#ctx.replicas.book(msg.persona).placeOf(msg.key) ?? fail('bad-request', `malformed ${msg.persona} key`);
     if (!this.#near(place, from)) fail('unauthorized', `vault ${toHex(from).slice(0, 12)} is not in that record's group`);
     if (!this.#near(place, this.name)) fail('unavailable', 'this vault is not in that record\'s group');
