@@ -59,9 +59,9 @@ export class Vault implements Endpoint {
   lastTransfer: { examined: number; sent: number; forgotten: number } = { examined: 0, sent: 0, forgotten: 0 };
   #stopAudit: () => void = () => undefined;
   #closed = false;
-  /** Records handed to new members of their groups and not yet confirmed by them: how many handovers each waits on. */
-  readonly #handingOver = new Map<string, number>();
-  /** Records this vault is no longer near, kept until their handovers are confirmed. */
+  /** Handovers a new member has not confirmed yet (an attempt was lost): sent again until it does. Rare, so kept as they are. */
+  readonly #unconfirmed = new Set<Handover>();
+  /** Records this vault is no longer near, kept until no unconfirmed handover holds them. */
   readonly #forgetLater = new Map<string, { book: RecordBook; key: Buffer }>();
 
   constructor(options: VaultOptions) {
@@ -252,20 +252,19 @@ export class Vault implements Endpoint {
    */
   async #transferRecords(change: MembershipChange): Promise<void> {
     const plan = planTransfer(this.#ctx.replicas, this.name, change);
-    for (const { message } of plan.sends) {
-      for (const { key } of message.records) {
-        const id = recordId(message.persona, key);
-        this.#handingOver.set(id, (this.#handingOver.get(id) ?? 0) + 1);
-      }
-    }
-    const forget = plan.forget.filter((record) => {
-      const id = recordId(record.book.persona, record.key);
-      if (this.#handingOver.has(id)) this.#forgetLater.set(id, record);
-      return !this.#handingOver.has(id);
-    });
+    // Most often no handover is unconfirmed, and the whole list goes without a look at each record.
+    const waiting = this.#waitingOn();
+    const forget =
+      waiting.size === 0
+        ? plan.forget
+        : plan.forget.filter((record) => {
+            const id = recordId(record.book.persona, record.key);
+            if (waiting.has(id)) this.#forgetLater.set(id, record);
+            return !waiting.has(id);
+          });
     this.#ctx.replicas.forget(forget);
     this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: forget.length };
-    await Promise.all(plan.sends.map(({ to, message }) => this.#handOver(to, message.persona, message.records, 0)));
+    await Promise.all(plan.sends.map(({ to, message }) => this.#handOver(to, { persona: message.persona, records: message.records }, 0)));
   }
 
   /**
@@ -273,18 +272,22 @@ export class Vault implements Endpoint {
    * or newer) go again, with backoff and as this vault now holds them, while the member stays online
    * in this vault's view and in their groups; only the first attempt is waited for.
    */
-  async #handOver(to: Name, persona: Persona, records: MessageOf<'rec.transfer'>['records'], attempt: number): Promise<void> {
+  async #handOver(to: Name, handover: Handover, attempt: number): Promise<void> {
+    const { persona, records } = handover;
     // A record declined now (the member's view lags, or no longer has this vault near it) is confirmed later, once it holds it from any member.
     let unconfirmed = records;
     try {
       unconfirmed = (await this.#ctx.network.request(to, { type: 'rec.transfer', persona, records })).declined.flatMap((i) => records[i] ?? []);
     } catch (error) {
-      // Only a lost message or an unreachable member is worth another try; a refusal would be repeated.
-      if (!isSafeVaultError(error) || error.code !== 'unavailable') return this.#handedOver(persona, records, false);
+      // Only a lost message or an unreachable member is worth another try; a refusal would be repeated, and what it refused is kept here.
+      if (!isSafeVaultError(error) || error.code !== 'unavailable') {
+        this.#unconfirmed.delete(handover);
+        for (const { key } of records) this.#forgetLater.delete(recordId(persona, key));
+        return;
+      }
     }
     if (this.#closed) return;
-    const owed = new Set(unconfirmed);
-    this.#handedOver(persona, records.filter((r) => !owed.has(r)), true);
+    this.#waitOn(handover, unconfirmed);
     if (unconfirmed.length === 0) return;
     const { clock } = this.#ctx;
     clock.after(Math.min(TRANSFER_RETRY_MAX_MS, 500 * 2 ** attempt) * (0.5 + clock.random()), () => {
@@ -292,37 +295,44 @@ export class Vault implements Endpoint {
       const book = this.#ctx.replicas.book(persona);
       const online = this.#ctx.network.view.isOnline(to);
       // A member gone, or no longer in a record's group, is no longer one that should hold it.
-      const stillOwed = (key: Buffer) => {
+      const stillOwed = ({ key }: { key: Buffer }) => {
         const place = book.placeOf(key)!;
         return online && this.#ctx.groups.members(place.group, place.exclude).some((m) => m.equals(to));
       };
-      this.#handedOver(persona, unconfirmed.filter((r) => !stillOwed(r.key)), true);
-      const again = unconfirmed.filter((r) => stillOwed(r.key)).map(({ key }) => ({ key, state: this.#ctx.replicas.state(book, key) }));
-      if (again.length > 0) void this.#handOver(to, persona, again, attempt + 1);
+      this.#waitOn(handover, unconfirmed.filter(stillOwed).map(({ key }) => ({ key, state: this.#ctx.replicas.state(book, key) })));
+      if (handover.records.length > 0) void this.#handOver(to, handover, attempt + 1);
     });
   }
 
   /**
-   * Ends a handover of `records` to one member. A record waiting to be forgotten goes once none of
-   * its handovers is left, if this vault is still not near it; one a member refused is kept.
+   * `handover` now waits on `records` only. A record waiting to be forgotten goes once no handover
+   * waits on it, if this vault is still not near it.
    */
-  #handedOver(persona: Persona, records: readonly { key: Buffer }[], confirmed: boolean): void {
+  #waitOn(handover: Handover, records: Handover['records']): void {
+    handover.records = records;
+    if (records.length > 0) this.#unconfirmed.add(handover);
+    else this.#unconfirmed.delete(handover);
+    if (this.#forgetLater.size === 0) return;
+    const waiting = this.#waitingOn();
     const forget: { book: RecordBook; key: Buffer }[] = [];
-    for (const { key } of records) {
-      const id = recordId(persona, key);
-      if (!confirmed) this.#forgetLater.delete(id);
-      const left = (this.#handingOver.get(id) ?? 1) - 1;
-      if (left > 0) {
-        this.#handingOver.set(id, left);
-        continue;
-      }
-      this.#handingOver.delete(id);
-      const record = this.#forgetLater.get(id);
+    for (const [id, record] of this.#forgetLater) {
+      if (waiting.has(id)) continue;
       this.#forgetLater.delete(id);
-      if (record && !this.#near(record.book.placeOf(key)!, this.name)) forget.push(record);
+      if (!this.#near(record.book.placeOf(record.key)!, this.name)) forget.push(record);
     }
-    if (forget.length > 0 && !this.#closed) this.#ctx.replicas.forget(forget);
+    this.#ctx.replicas.forget(forget);
   }
+
+  /** The records some unconfirmed handover holds. */
+  #waitingOn(): Set<string> {
+    return new Set([...this.#unconfirmed].flatMap(({ persona, records }) => records.map(({ key }) => recordId(persona, key))));
+  }
+}
+
+/** Records on their way to one new member, as one rec.transfer carries them. */
+interface Handover {
+  persona: Persona;
+  records: MessageOf<'rec.transfer'>['records'];
 }
 
 const recordId = (persona: Persona, key: Buffer): string => `${persona}:${toHex(key)}`;
