@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { GROUP_SIZE, OP_DEADLINE_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
+import { Groups } from '../electron/engine/group.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, toHex } from '../electron/engine/names.ts';
 import { isSafeVaultError } from '../electron/api/errors.ts';
@@ -256,5 +257,38 @@ test('a member that accepted a value and missed its commit keeps it through late
   assert.equal(await g.clock.drive(decide(a, g.key, 'op-3')), 2);
   await g.clock.pass(1000);
   for (const v of [b, c]) assert.equal(v.replicas.state(v.storageClientManager, g.key).version, 3);
+  g.close();
+});
+
+test('read-repair: a member that answers a read with an older version is told, and catches up from its group', async () => {
+  const g = await group();
+  const [a, b, c, d] = g.members;
+  const client = g.key.subarray(0, 32);
+  const chunk = g.key.subarray(32);
+  const book = (v: Vault) => v.storageClientManager;
+  for (const v of g.members) v.replicas.install(book(v), g.key, { version: 1, value: row(1), ops: [] });
+  const behindFrames = () => g.network.hub.stats().byType['rec.behind']?.messages ?? 0;
+  // All agree: a read costs nothing more.
+  await g.clock.drive(new Groups(g.network.impersonate(randomBytes(32))).read(client, { type: 'cm.refcount', client, chunk }));
+  assert.equal(behindFrames(), 0);
+  // `d` missed the commit of version 2.
+  for (const v of [a!, b!, c!]) v.replicas.install(book(v), g.key, { version: 2, value: row(2), ops: [] });
+  const reply = await g.clock.drive(new Groups(g.network.impersonate(randomBytes(32))).read(client, { type: 'cm.refcount', client, chunk }));
+  assert.deepEqual(reply, { version: 2, refcount: 2 });
+  await g.clock.pass(1000);
+  assert.equal(behindFrames(), 1, 'only the stale member is told');
+  assert.deepEqual(d!.replicas.state(book(d!), g.key), { version: 2, value: row(2), ops: [] });
+  g.close();
+});
+
+test('a member told it is behind adopts only what its group holds: a reader cannot impose a state', async () => {
+  const g = await group();
+  const [a] = g.members;
+  for (const v of g.members) v.replicas.install(v.storageClientManager, g.key, { version: 1, value: row(1), ops: [] });
+  const outsider = g.network.impersonate(randomBytes(32));
+  assert.deepEqual(await g.clock.drive(outsider.request(a!.name, { type: 'rec.behind', persona: 'storage_client_manager', key: g.key })), { version: 1 });
+  assert.deepEqual(a!.replicas.state(a!.storageClientManager, g.key), { version: 1, value: row(1), ops: [] });
+  // Nor read what members hold, as only members catching up do.
+  await assert.rejects(g.clock.drive(outsider.request(a!.name, { type: 'rec.state', persona: 'storage_client_manager', key: g.key })), (e) => isSafeVaultError(e) && e.code === 'unauthorized');
   g.close();
 });

@@ -147,6 +147,32 @@ const CASES: { [T in MessageType]?: (net: Net) => Case<T> } = {
       allowed: { from: rec.member, message: steps(200, rec.member), answer: ({ replies: [only] }) => assert.equal(only && 'reply' in only && 'promised' in only.reply && only.reply.promised, true) },
     };
   },
+  'rec.behind': (net) => {
+    const rec = record(net);
+    // A record whose group (slack included) `rec.to` is not in: it does not take hints about it.
+    const running = net.network.running().map((v) => v.name);
+    let far: Buffer;
+    do far = Buffer.concat([randomBytes(32), randomBytes(32)]);
+    while (closest(far.subarray(0, 32), running, GROUP_SIZE + NEAR_SLACK).some((m) => m.equals(rec.to.name)));
+    const behind = (key: Buffer) => ({ type: 'rec.behind' as const, persona: 'storage_client_manager' as const, key });
+    return {
+      to: rec.to,
+      refused: { from: rec.member, message: behind(far), refusal: { code: 'unavailable', says: /this vault does not take rec\.behind: it is not in that record's group/ } },
+      unchanged: () => assert.equal(rec.to.replicas.state(rec.to.storageClientManager, far).version, 0),
+      // Anyone may tell a member it is behind: it asks its group itself (nobody holds this record, so it stays at 0).
+      allowed: { from: rec.stranger, message: behind(rec.key), answer: (reply) => assert.deepEqual(reply, { version: 0 }) },
+    };
+  },
+  'rec.state': (net) => {
+    const rec = record(net);
+    const ask = { type: 'rec.state' as const, persona: 'storage_client_manager' as const, key: rec.key };
+    return {
+      to: rec.to,
+      refused: { from: rec.stranger, message: ask, refusal: { code: 'unauthorized', says: /may not send rec\.state: it is not in that record's group/ } },
+      unchanged: () => untouched(net, rec),
+      allowed: { from: rec.member, message: ask, answer: (reply) => assert.equal(reply.committed.version, 0) },
+    };
+  },
   'rec.transfer': (net) => {
     const rec = record(net);
     const transfer = { type: 'rec.transfer' as const, persona: 'storage_client_manager' as const, records: [{ key: rec.key, state: { version: 3, value: clientManagerRow(2, 10), ops: [] } }] };
@@ -155,7 +181,7 @@ const CASES: { [T in MessageType]?: (net: Net) => Case<T> } = {
       // Records from outside their group are passed over, not refused: a batch may hold some a lagging view misplaced.
       refused: { from: rec.stranger, message: transfer },
       unchanged: () => assert.equal(rec.to.replicas.state(rec.to.storageClientManager, rec.key).version, 0),
-      allowed: { from: rec.member, message: transfer, answer: (reply) => (assert.deepEqual(reply, { adopted: 1 }), assert.equal(rec.to.storageClientManager.refcount(rec.key.subarray(0, 32), rec.key.subarray(32)), 2)) },
+      allowed: { from: rec.member, message: transfer, answer: (reply) => (assert.deepEqual(reply, { adopted: 1, declined: [] }), assert.equal(rec.to.storageClientManager.refcount(rec.key.subarray(0, 32), rec.key.subarray(32)), 2)) },
     };
   },
 };
@@ -184,7 +210,7 @@ test('a message from a vault its rule does not allow is refused and changes noth
         const { replies } = (await sent) as Reply<'rec.steps'>;
         assert.ok(replies.every((r) => 'refused' in r && refusedAsExpected(fromWireError(r.refused, 'a malformed refusal'))), JSON.stringify(replies));
       } else {
-        assert.deepEqual(await sent, { adopted: 0 });
+        assert.deepEqual(await sent, { adopted: 0, declined: [0] });
       }
       await unchanged();
       allowed.answer(await net.clock.drive(net.network.impersonate(allowed.from).request(to.name, allowed.message)));

@@ -8,8 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { GROUP_SIZE } from '../electron/engine/constants.ts';
 import { NEAR_SLACK } from '../electron/engine/group.ts';
-import { closest, fromHex, inRange, rangesNear, type Name } from '../electron/engine/names.ts';
-import { startEngine } from './helpers.ts';
+import { closest, fromHex, inRange, rangesNear, toHex, type Name } from '../electron/engine/names.ts';
+import type { LocalNetwork } from '../electron/engine/network.ts';
+import type { Vault } from '../electron/engine/vault.ts';
+import { SafeVaultError } from '../electron/api/errors.ts';
+import { startEngine, virtualNetwork } from './helpers.ts';
 
 const RECORDS = 3000;
 const has = (names: Name[], name: Name) => names.some((n) => n.equals(name));
@@ -94,4 +97,67 @@ test('churn: each vault examines only the records in the ranges that changed, an
   const afterJoin = network.hub.online();
   checkWork(joined, afterJoin, afterLeave, 'a vault joined');
   holdsEveryRecordOfItsGroups(joined, afterJoin);
+});
+
+/** Makes `vault` refuse rec.transfer as if each were lost on the way, until the returned function is called. */
+function loseTransfersTo(vault: Vault): () => void {
+  const receive = vault.receive.bind(vault);
+  let losing = true;
+  vault.receive = (from, message) =>
+    losing && message.type === 'rec.transfer' ? Promise.reject(new SafeVaultError('unavailable', 'lost on the way')) : receive(from, message);
+  return () => (losing = false);
+}
+
+/** `names` as data_manager records on the members of their groups in `network`, as a network would hold them. */
+function holdRecords(network: LocalNetwork, names: Name[]): void {
+  for (const name of names) {
+    for (const member of network.closest(name, GROUP_SIZE)) {
+      const vault = network.vault(toHex(member))!;
+      vault.replicas.install(vault.dataManager, name, { version: 1, value: recordValue(1000), ops: [] });
+    }
+  }
+}
+
+test('a transfer a new member did not acknowledge is sent again until it is', async () => {
+  const { clock, network, close } = await virtualNetwork(11, 10);
+  const names = Array.from({ length: 400 }, () => randomBytes(32));
+  holdRecords(network, names);
+  // The vault joins (synchronously up to its view change), and every transfer to it is lost for a while.
+  const joining = network.add();
+  const newcomer = network.running().at(-1)!;
+  const stopLosing = loseTransfersTo(newcomer);
+  await clock.drive(joining);
+  const online = network.hub.online();
+  const owed = names.filter((name) => has(closest(name, online, GROUP_SIZE), newcomer.name));
+  assert.ok(owed.length > 0);
+  assert.ok(owed.every((name) => !newcomer.dataManager.chunks.get(name)), 'nothing reached the new member yet');
+  await clock.pass(20_000);
+  stopLosing();
+  await clock.pass(60_000);
+  for (const name of owed) assert.ok(newcomer.dataManager.chunks.get(name), 'the new member holds every record of its groups');
+  close();
+});
+
+test('a member pushed out of a group keeps a record until the new member it handed it to confirmed', async () => {
+  const { clock, network, close } = await virtualNetwork(12, 12);
+  const key = randomBytes(32);
+  // The four vaults closest to the record go, so the next four hold it; then the four come back one by one.
+  const [j1, j2, j3, j4, m1, m2, m3] = network.closest(key, 12);
+  for (const j of [j1, j2, j3, j4]) await clock.drive(network.stopVault(toHex(j!)));
+  holdRecords(network, [key]);
+  const third = network.vault(toHex(m3!))!;
+  // j1 loses every transfer: m1, m2 and m3 handed it the record when it came back, none confirmed.
+  const returning = network.startVault(toHex(j1!));
+  const stopLosing = loseTransfersTo(network.vault(toHex(j1!))!);
+  await clock.drive(returning);
+  for (const j of [j2, j3, j4]) await clock.drive(network.startVault(toHex(j!)));
+  // m3 is now eighth closest, past the group and its slack: it would forget the record, but j1 has not confirmed it.
+  assert.ok(!network.vault(toHex(j1!))!.dataManager.chunks.get(key));
+  assert.ok(third.dataManager.chunks.get(key), 'm3 keeps the record while its handover is unconfirmed');
+  stopLosing();
+  await clock.pass(60_000);
+  assert.ok(network.vault(toHex(j1!))!.dataManager.chunks.get(key), 'j1 got the record in the end');
+  assert.ok(!third.dataManager.chunks.get(key), 'm3 forgot it once j1 confirmed');
+  assert.ok(network.vault(toHex(m1!))!.dataManager.chunks.get(key) && network.vault(toHex(m2!))!.dataManager.chunks.get(key));
+  close();
 });

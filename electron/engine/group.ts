@@ -2,7 +2,7 @@
 import { sleep } from './clock.ts';
 import { GROUP_SIZE, OP_DEADLINE_MS, QUORUM } from './constants.ts';
 import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
-import type { MessageOf, MessageType, Reply } from './messages.ts';
+import type { MessageOf, MessageType, Persona, Reply } from './messages.ts';
 import type { Name } from './names.ts';
 import type { Network } from './transport.ts';
 import { digestOf, type WireValue } from './wire/codec.ts';
@@ -33,6 +33,13 @@ function agreed<R>(replies: readonly R[], needed: number): R | undefined {
 
 /** Reads whose replies carry the record's version, so a lagging member is outvoted by the newest. */
 type VersionedRead = 'dm.info' | 'cm.refcount' | 'snm.account';
+
+/** The record each versioned read is about, as its members keep it (see the books' keys). */
+const RECORD_READ: { [T in VersionedRead]: (msg: MessageOf<T>) => { persona: Persona; key: Buffer } } = {
+  'dm.info': (msg) => ({ persona: 'data_manager', key: msg.chunk }),
+  'cm.refcount': (msg) => ({ persona: 'storage_client_manager', key: Buffer.concat([msg.client, msg.chunk]) }),
+  'snm.account': (msg) => ({ persona: 'storage_node_manager', key: msg.node }),
+};
 
 export class Groups {
   readonly #network: Network;
@@ -84,8 +91,8 @@ export class Groups {
    */
   async confirm(target: Name, message: MessageOf<'cm.passed'>): Promise<Reply<'cm.passed'>> {
     return this.#retried(async () => {
-      const { replies, needed } = await this.#askAll(target, message);
-      return agreed(replies, needed) ?? fail('unavailable', `the group does not agree on that (${needed} matching answers needed)`);
+      const { answers, needed } = await this.#askAll(target, message);
+      return agreed(answers.map((a) => a.reply), needed) ?? fail('unavailable', `the group does not agree on that (${needed} matching answers needed)`);
     });
   }
 
@@ -103,23 +110,36 @@ export class Groups {
   }
 
   async #readOnce<T extends VersionedRead>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ reply: Reply<T>; newest: number }> {
-    const { replies, needed } = await this.#askAll(target, message, exclude);
-    const newest = replies.sort((a, b) => b.version - a.version)[0]!;
+    const { answers, needed } = await this.#askAll(target, message, exclude);
+    const replies = answers.map((a) => a.reply);
+    const newest = [...replies].sort((a, b) => b.version - a.version)[0]!;
+    this.#repair(message, answers, newest.version);
     return { reply: agreed(replies, needed) ?? newest, newest: newest.version };
   }
 
   /** Every member's answer; 'unavailable' unless at least a quorum answered. */
-  async #askAll<T extends MessageType>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ replies: Reply<T>[]; needed: number }> {
+  async #askAll<T extends MessageType>(target: Name, message: MessageOf<T>, exclude?: Name): Promise<{ answers: { member: Name; reply: Reply<T> }[]; needed: number }> {
     const members = this.members(target, exclude);
     if (members.length === 0) throw new SafeVaultError('unavailable', 'no vaults are online');
     const needed = quorumOf(members.length, this.#network.view.knownCount());
     const settled = await Promise.allSettled(members.map((m) => this.#network.request(m, message)));
-    const replies = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value as Reply<T>] : []));
-    if (replies.length < needed) {
+    const answers = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ member: members[i]!, reply: s.value as Reply<T> }] : []));
+    if (answers.length < needed) {
       const reason = settled.find((s) => s.status === 'rejected')?.reason as Error | undefined;
       throw new SafeVaultError('unavailable', `the group could not answer (${needed} of ${members.length} needed)${reason ? `: ${reason.message}` : ''}`);
     }
-    return { replies, needed };
+    return { answers, needed };
+  }
+
+  /**
+   * Read-repair: tells each member that answered with a version older than `newest` that it is
+   * behind; it catches up from its group itself (Replicas.pull). Nothing is sent when all agree.
+   */
+  #repair<T extends VersionedRead>(message: MessageOf<T>, answers: { member: Name; reply: Reply<T> }[], newest: number): void {
+    const stale = answers.filter((a) => a.reply.version < newest).map((a) => a.member);
+    if (stale.length === 0) return;
+    const record = (RECORD_READ[message.type] as (msg: MessageOf<T>) => { persona: Persona; key: Buffer })(message);
+    for (const member of stale) void this.#network.request(member, { type: 'rec.behind', ...record }).catch(() => undefined);
   }
 
   /**

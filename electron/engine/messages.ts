@@ -302,12 +302,31 @@ export const MESSAGES = {
     receiver: "a member of each step's record group",
     quorum: wholeMessage,
   }),
-  // old members of a group -> its new members; a record is adopted only if newer than the one held
+  // old members of a group -> its new members; a record is adopted only if newer than the one held.
+  // `declined`: the indexes of records the receiver does not hold now (it is not in their groups as it
+  // sees the network); every other record it holds at that version or newer, so the sender may forget it.
   'rec.transfer': spec({
     message: z.strictObject({ persona, records: z.array(z.strictObject({ key, state: recordState })).max(4096) }),
-    reply: z.strictObject({ adopted: count }),
+    reply: z.strictObject({ adopted: count, declined: z.array(count).max(4096) }),
     sender: { says: 'a member of each record group', kind: 'each-record', claims: recordClaims },
     receiver: 'a member of each record group',
+    quorum: wholeMessage,
+  }),
+  // a reader -> a member that answered with an older version than the group's: a hint only, the member
+  // asks its group for the record itself (rec.state); replies with the version it holds afterwards
+  'rec.behind': spec({
+    message: z.strictObject({ persona, key }),
+    reply: z.strictObject({ version: count }),
+    sender: { says: 'anyone, to a member of the record group', kind: 'claims', claims: (msg) => [{ receiverIn: { record: msg } }] },
+    receiver: 'a member of the record group',
+    quorum: wholeMessage,
+  }),
+  // a member catching up -> the other members: the record as each last committed it
+  'rec.state': spec({
+    message: z.strictObject({ persona, key }),
+    reply: z.strictObject({ committed: recordState }),
+    sender: { says: 'a member of the record group', kind: 'claims', claims: (msg) => recordClaims(msg.persona, msg.key) },
+    receiver: 'a member of the record group',
     quorum: wholeMessage,
   }),
 } as const;

@@ -97,6 +97,8 @@ export class Replicas {
   #round = 0;
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
   readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
+  /** Pulls under way (see pull), per record. */
+  readonly #pulls = new Map<string, Promise<number>>();
 
   constructor(links: ReplicaLinks) {
     this.#links = links;
@@ -255,11 +257,45 @@ export class Replicas {
     // One transaction for the batch: install's own nests inside it.
     return this.#links.db.transaction(() => {
       let adopted = 0;
-      for (const { key, state } of msg.records) {
-        if (book.placeOf(key) && mayHold(key) && this.install(book, key, state)) adopted++;
-      }
-      return { adopted };
+      const declined: number[] = [];
+      msg.records.forEach(({ key, state }, i) => {
+        const place = book.placeOf(key);
+        if (place && mayHold(key)) {
+          if (this.install(book, key, state)) adopted++;
+        } else if (!place || state.version > this.#committed(book, key).version) declined.push(i); // held already, whoever sends it, is not declined
+      });
+      return { adopted, declined };
     })();
+  }
+
+  /** The record as this member last committed it, for a member catching up (see pull). */
+  onState(msg: MessageOf<'rec.state'>): Reply<'rec.state'> {
+    return { committed: this.state(this.book(msg.persona), msg.key) };
+  }
+
+  /**
+   * Told it is behind on a record: asks the group for the record's committed state and adopts the
+   * newest, as a proposer's prepare phase does (a reader's word alone installs nothing). One pull
+   * per record at a time, however many readers tell. Returns the version held afterwards.
+   */
+  pull(book: RecordBook, key: Buffer): Promise<number> {
+    const id = `${book.persona}:${toHex(key)}`;
+    let pull = this.#pulls.get(id);
+    if (!pull) {
+      pull = this.#pullOnce(book, key).finally(() => this.#pulls.delete(id));
+      this.#pulls.set(id, pull);
+    }
+    return pull;
+  }
+
+  async #pullOnce(book: RecordBook, key: Buffer): Promise<number> {
+    const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
+    const { network, self } = this.#links;
+    // The witnesses a proposer would ask: a member that is ahead is among them.
+    const witnesses = network.view.closest(place.group, GROUP_SIZE + 2, place.exclude).filter((m) => !m.equals(self));
+    const replies = await Promise.allSettled(witnesses.map((w) => network.request(w, { type: 'rec.state', persona: book.persona, key })));
+    this.#adoptNewest(book, key, replies.map((r) => (r.status === 'fulfilled' ? r.value.committed : null)));
+    return this.#committed(book, key).version;
   }
 
   // --- proposer ---

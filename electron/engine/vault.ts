@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { derivedOp } from './clientRequest.ts';
 import { AUDIT_INTERVAL_MS, GROUP_SIZE } from './constants.ts';
 import { migrate, openDatabase, type Db } from './db.ts';
-import { fail } from '../api/errors.ts';
+import { fail, isSafeVaultError } from '../api/errors.ts';
 import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import { MESSAGES, quorumKeyOf, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type RecordState, type Reply, type SenderRule } from './messages.ts';
+import { MESSAGES, quorumKeyOf, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type Persona, type RecordState, type Reply, type SenderRule } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
@@ -27,6 +27,8 @@ const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB N
 
 /** Records sent to one new member per message. */
 const TRANSFER_BATCH = 512;
+/** The longest wait between two attempts to hand records to a new member. */
+const TRANSFER_RETRY_MAX_MS = 30_000;
 
 export interface VaultOptions {
   dir: string;
@@ -59,6 +61,10 @@ export class Vault implements Endpoint {
   #closed = false;
   /** Messages being handled, by quorum key: the same message again (a duplicate, a retry, another sender's) shares the answer. */
   readonly #inHand = new Map<string, Promise<unknown>>();
+  /** Handovers a new member has not confirmed yet (an attempt was lost): sent again until it does. Rare, so kept as they are. */
+  readonly #unconfirmed = new Set<Handover>();
+  /** Records this vault is no longer near, kept until no unconfirmed handover holds them. */
+  readonly #forgetLater = new Map<string, { book: RecordBook; key: Buffer }>();
 
   constructor(options: VaultOptions) {
     mkdirSync(options.dir, { recursive: true });
@@ -188,6 +194,8 @@ export class Vault implements Endpoint {
     'rec.accept': (_from, msg) => this.#ctx.replicas.onDecision(msg),
     'rec.commit': (_from, msg) => this.#ctx.replicas.onDecision(msg),
     'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#judge(from, step)),
+    'rec.behind': (_from, msg) => this.#ctx.replicas.pull(this.#ctx.replicas.book(msg.persona), msg.key).then((version) => ({ version })),
+    'rec.state': (_from, msg) => this.#ctx.replicas.onState(msg),
     'rec.transfer': (from, msg) => {
       const { claims } = MESSAGES['rec.transfer'].sender;
       const reply = this.#ctx.replicas.onTransfer(msg, (key) => claims(msg.persona, key).every((claim) => this.#refusal(from, claim) === undefined));
@@ -256,15 +264,97 @@ export class Vault implements Endpoint {
     if (!this.#closed) await this.#transferRecords(change);
   }
 
-  /** Members hand each record to the vaults newly in its group, and forget records well outside theirs. */
+  /**
+   * Members hand each record to the vaults newly in its group, and forget records well outside
+   * theirs: at once, unless a handover of the record is still unconfirmed (then once it is).
+   */
   async #transferRecords(change: MembershipChange): Promise<void> {
     const plan = planTransfer(this.#ctx.replicas, this.name, change);
-    const sends = plan.sends.map(({ to, message }) => this.#ctx.network.request(to, message));
-    this.#ctx.replicas.forget(plan.forget);
-    this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: plan.forget.length };
-    await Promise.allSettled(sends);
+    // Most often no handover is unconfirmed, and the whole list goes without a look at each record.
+    const waiting = this.#waitingOn();
+    const forget =
+      waiting.size === 0
+        ? plan.forget
+        : plan.forget.filter((record) => {
+            const id = recordId(record.book.persona, record.key);
+            if (waiting.has(id)) this.#forgetLater.set(id, record);
+            return !waiting.has(id);
+          });
+    this.#ctx.replicas.forget(forget);
+    this.lastTransfer = { examined: plan.examined, sent: plan.sent, forgotten: forget.length };
+    await Promise.all(plan.sends.map(({ to, message }) => this.#handOver(to, { persona: message.persona, records: message.records }, 0)));
+  }
+
+  /**
+   * Sends records to a new member of their groups. Those it does not confirm (it holds that version
+   * or newer) go again, with backoff and as this vault now holds them, while the member stays online
+   * in this vault's view and in their groups; only the first attempt is waited for.
+   */
+  async #handOver(to: Name, handover: Handover, attempt: number): Promise<void> {
+    const { persona, records } = handover;
+    // A record declined now (the member's view lags, or no longer has this vault near it) is confirmed later, once it holds it from any member.
+    let unconfirmed = records;
+    try {
+      unconfirmed = (await this.#ctx.network.request(to, { type: 'rec.transfer', persona, records })).declined.flatMap((i) => records[i] ?? []);
+    } catch (error) {
+      // Only a lost message or an unreachable member is worth another try; a refusal would be repeated, and what it refused is kept here.
+      if (!isSafeVaultError(error) || error.code !== 'unavailable') {
+        this.#unconfirmed.delete(handover);
+        for (const { key } of records) this.#forgetLater.delete(recordId(persona, key));
+        return;
+      }
+    }
+    if (this.#closed) return;
+    this.#waitOn(handover, unconfirmed);
+    if (unconfirmed.length === 0) return;
+    const { clock } = this.#ctx;
+    clock.after(Math.min(TRANSFER_RETRY_MAX_MS, 500 * 2 ** attempt) * (0.5 + clock.random()), () => {
+      if (this.#closed) return;
+      const book = this.#ctx.replicas.book(persona);
+      const online = this.#ctx.network.view.isOnline(to);
+      // A member gone, or no longer in a record's group, is no longer one that should hold it.
+      const stillOwed = ({ key }: { key: Buffer }) => {
+        const place = book.placeOf(key)!;
+        return online && this.#ctx.groups.members(place.group, place.exclude).some((m) => m.equals(to));
+      };
+      this.#waitOn(handover, unconfirmed.filter(stillOwed).map(({ key }) => ({ key, state: this.#ctx.replicas.state(book, key) })));
+      if (handover.records.length > 0) void this.#handOver(to, handover, attempt + 1);
+    });
+  }
+
+  /**
+   * `handover` now waits on `records` only. A record waiting to be forgotten goes once no handover
+   * waits on it, if this vault is still not near it.
+   */
+  #waitOn(handover: Handover, records: Handover['records']): void {
+    handover.records = records;
+    if (records.length > 0) this.#unconfirmed.add(handover);
+    else this.#unconfirmed.delete(handover);
+    if (this.#forgetLater.size === 0) return;
+    const waiting = this.#waitingOn();
+    const forget: { book: RecordBook; key: Buffer }[] = [];
+    for (const [id, record] of this.#forgetLater) {
+      if (waiting.has(id)) continue;
+      this.#forgetLater.delete(id);
+      const place = record.book.placeOf(record.key)!;
+      if (!this.#ctx.groups.isNear(place.group, this.name, place.exclude)) forget.push(record);
+    }
+    this.#ctx.replicas.forget(forget);
+  }
+
+  /** The records some unconfirmed handover holds. */
+  #waitingOn(): Set<string> {
+    return new Set([...this.#unconfirmed].flatMap(({ persona, records }) => records.map(({ key }) => recordId(persona, key))));
   }
 }
+
+/** Records on their way to one new member, as one rec.transfer carries them. */
+interface Handover {
+  persona: Persona;
+  records: MessageOf<'rec.transfer'>['records'];
+}
+
+const recordId = (persona: Persona, key: Buffer): string => `${persona}:${toHex(key)}`;
 
 /**
  * What `self` hands over when `change.vault` comes or goes: each record goes to the vaults newly in

@@ -16,12 +16,11 @@ import { compareDistance, NAME_BYTES, rangesNear, toHex, type Name, type NameRan
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
+import { HolderReports } from './holderReports.ts';
 import { checkChunk } from './storageNode.ts';
 
 /** Node accounts read for ranking are reused this long: ranks change slowly, and reading 16 accounts per placement is costly. */
 const ACCOUNT_CACHE_MS = 10_000;
-/** A rank report that cannot be delivered in this long is dropped: ranks guide placement, they do not decide it. */
-const REPORT_DEADLINE_MS = 10_000;
 /** How much wider than the proposer's candidate list a member looks when judging new holders. */
 const PLACEMENT_SLACK = 2;
 /** A client's put or delete is answered once a quorum installed it, so the client's next read (of any quorum) sees it. */
@@ -35,6 +34,7 @@ export class DataManager implements RecordBook {
   readonly #ctx: VaultContext;
   readonly #staged: (chunk: Name) => Buffer | undefined;
   readonly #accounts = new Map<string, { at: number; account: Promise<NodeAccount | null> }>();
+  readonly #reports: HolderReports;
   /** The names this vault leads, for the view they were worked out in. */
   #led: { online: readonly Name[]; ranges: NameRange[] } | undefined;
 
@@ -42,6 +42,7 @@ export class DataManager implements RecordBook {
     this.#ctx = ctx;
     this.#staged = staged;
     this.chunks = new DataManagerRecords(ctx.db);
+    this.#reports = new HolderReports(ctx);
   }
 
   /** Records held: one per chunk this vault manages. */
@@ -145,8 +146,9 @@ export class DataManager implements RecordBook {
     await this.#reviewHeldBy(vault, joined ? vault : undefined);
   }
 
-  /** Reviews the chunks of every vault this one sees offline (holders short after missed changes). */
+  /** Reviews the chunks of every vault this one sees offline (holders short after missed changes), and resends reports owed. */
   async audit(): Promise<void> {
+    void this.#reports.resend().catch(() => undefined); // not waited for: an unreachable manager group must not hold the audit up
     const { view } = this.#ctx.network;
     for (const vault of this.chunks.vaults()) {
       if (!view.isOnline(vault)) await this.#reviewHeldBy(vault);
@@ -336,10 +338,9 @@ export class DataManager implements RecordBook {
     void attempt(2);
   }
 
-  /** Tells the node's managers; waited for (briefly), so a settled network has its ranks up to date. */
-  async #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): Promise<void> {
-    const op = derivedOp(`dm.${change}`, chunk, node, versionBytes(version));
-    await this.#ctx.groups.askMember(node, { type: 'snm.report', op, node, changes: [{ chunk, size, change }] }, { exclude: node, deadlineMs: REPORT_DEADLINE_MS }).catch(() => undefined);
+  /** Tells the node's managers, until they acknowledge it (see HolderReports). */
+  #report(chunk: Name, node: Name, size: number, change: NodeChange, version: number): Promise<void> {
+    return this.#reports.send({ op: derivedOp(`dm.${change}`, chunk, node, versionBytes(version)), node, chunk, size, change });
   }
 
   // --- the record book ---
