@@ -260,6 +260,27 @@ test('a member that accepted a value and missed its commit keeps it through late
   g.close();
 });
 
+test('a step for an earlier slot, from a proposer further behind, never writes over a later slot\'s promise or accepted value', async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  await g.clock.pass(1000);
+  const step = { persona: 'storage_client_manager' as const, key: g.key };
+  const ballot = (round: number) => Buffer.concat([Buffer.from([round, 0, 0, 0]), a!.name]);
+  // b, at version 1, accepts a value for slot 3 (its proposer had version 2; b cannot judge that step, so it only keeps it).
+  const v3 = { version: 3, value: row(3), ops: [{ op: sha256(Buffer.from('op-3')), reply: Buffer.from([2]) }] };
+  assert.equal(b!.replicas.onPrepare({ type: 'rec.prepare', ...step, slot: 3, ballot: ballot(0xe0) }).promised, true);
+  assert.equal(b!.replicas.onAccept({ type: 'rec.accept', ...step, slot: 3, ballot: ballot(0xe0), value: v3 }).accepted, true);
+  // A proposer still at version 1 asks for slot 2, with higher ballots: refused, naming the promise held.
+  const prepare2 = b!.replicas.onPrepare({ type: 'rec.prepare', ...step, slot: 2, ballot: ballot(0xe1) });
+  assert.deepEqual([prepare2.promised, prepare2.promise], [false, ballot(0xe0)]);
+  assert.equal(b!.replicas.onAccept({ type: 'rec.accept', ...step, slot: 2, ballot: ballot(0xe2), value: { version: 2, value: row(2), ops: [] } }).accepted, false);
+  // Slot 3's value is still there for the next proposer of slot 3 to finish.
+  const prepare3 = b!.replicas.onPrepare({ type: 'rec.prepare', ...step, slot: 3, ballot: ballot(0xe3) });
+  assert.deepEqual(prepare3.accepted?.value, v3);
+  g.close();
+});
+
 test('read-repair: a member that answers a read with an older version is told, and catches up from its group', async () => {
   const g = await group();
   const [a, b, c, d] = g.members;

@@ -209,6 +209,7 @@ export class Replicas {
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
     if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_PREPARE;
+    if (slot && slot.slot > msg.slot) return { promised: false, promise: slot.promised, accepted: null, committed: null };
     const current = slot && slot.slot === msg.slot ? slot : undefined;
     if (current && Buffer.compare(msg.ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
     this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
@@ -229,10 +230,14 @@ export class Replicas {
     this.#seeRound(msg.ballot);
     const slot = this.#slot(book, msg.key);
     if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_ACCEPT;
+    if (slot && slot.slot > msg.slot) return { accepted: false, promise: slot.promised, committed: null };
     if (slot && slot.slot === msg.slot && Buffer.compare(msg.ballot, slot.promised) < 0) return { accepted: false, promise: slot.promised, committed: null };
     this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: msg.ballot, value: msg.value });
     return { accepted: true, promise: msg.ballot, committed: null };
   }
+
+  // A step for a slot before the one this member holds a promise or a value for (its proposer is further
+  // behind) is refused, never written over it: a promise or an accepted value forgotten could let two values be chosen.
 
   /**
    * Whether this member accepted a value for a slot before `slot` that it has not seen committed.
