@@ -35,7 +35,7 @@ function rawClient(engine: Engine<LocalNetwork>) {
   /** Uploads `bytes` to the vault closest to them, as a client does before a put. */
   const stage = async (bytes: Buffer) => {
     const stagedAt = engine.network.closest(sha256(bytes), 1)[0]!;
-    await network.request(stagedAt, { type: 'chunk.stage', bytes });
+    await network.request(stagedAt, { type: 'chunk.stage', chunk: sha256(bytes), bytes });
     return stagedAt;
   };
   return { identity, network, manager, stage, groups: new Groups(network) };
@@ -239,5 +239,10 @@ test('a vault storing bytes that do not match their name refuses them', async ()
   const [manager, holder] = engine.network.closest(chunk, 2);
   const store = { type: 'node.store' as const, chunk, bytes, copy: false, base: 0 };
   await assert.rejects(engine.network.impersonate(manager!).request(holder!, store), refusal('bad-hash'));
+  // An upload under a name its bytes do not hash to is refused too, and nothing is staged under either name.
+  const staging = engine.network.vault(holder!.toString('hex'))!;
+  await assert.rejects(engine.network.impersonate(createIdentity().name).request(holder!, { type: 'chunk.stage', chunk, bytes }), refusal('bad-hash'));
+  assert.equal(staging.storageNode.staged(chunk), undefined);
+  assert.equal(staging.storageNode.staged(sha256(bytes)), undefined);
   await nothingStored(engine);
 });

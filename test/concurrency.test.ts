@@ -64,12 +64,12 @@ test('one owner, two requests on one chunk handled by two managers at once: coun
     const chunk = sha256(bytes);
     const stagedAt = network.closest(chunk, 1)[0]!;
     const put = () => ({ type: 'client.put' as const, request: signRequest(owner, 'put', chunk, bytes.length, clock), stagedAt });
-    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes }));
+    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', chunk, bytes }));
     const [a, b] = network.closest(owner.name, GROUP_SIZE);
     if (second === 'delete') {
       await clock.drive(client.request(a!, put()));
       await clock.pass(1000);
-      await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes })); // for a put after the delete
+      await clock.drive(client.request(stagedAt, { type: 'chunk.stage', chunk, bytes })); // for a put after the delete
     }
     const other = second === 'put' ? put() : { type: 'client.delete' as const, request: signRequest(owner, 'delete', chunk, 0, clock) };
     const replies = await clock.drive(Promise.all([client.request(a!, put()), client.request(b!, other as ReturnType<typeof put>)]));

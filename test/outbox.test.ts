@@ -27,7 +27,7 @@ function setup(clock: VirtualClock, network: LocalNetwork) {
   const put = (stagedAt: Name) => ({ type: 'client.put' as const, request: signRequest(owner, 'put', chunk, bytes.length, clock), stagedAt });
   const stage = async () => {
     const stagedAt = network.closest(chunk, 1)[0]!;
-    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', bytes }));
+    await clock.drive(client.request(stagedAt, { type: 'chunk.stage', chunk, bytes }));
     return stagedAt;
   };
   const refcounts = () => network.running().filter((v) => managers.some((m) => m.equals(v.name))).map((v) => v.storageClientManager.refcount(owner.name, chunk));

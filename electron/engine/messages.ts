@@ -168,11 +168,13 @@ export const MESSAGES = {
   }),
   // storage_client -> the vault closest to the chunk: the one upload of a chunk's bytes
   'chunk.stage': spec({
-    message: z.strictObject({ bytes: chunkBytes }),
+    // chunk: the bytes' name (their hash), checked on receipt
+    message: z.strictObject({ chunk: name, bytes: chunkBytes }),
     reply: z.strictObject({ staged: z.literal(true) }),
     sender: anyone('anyone'),
     receiver: 'any vault (it keeps the bytes in memory for a while)',
-    quorum: wholeMessage,
+    // The name stands for the bytes (checked against them): a megabyte is not hashed twice.
+    quorum: (msg) => msg.chunk,
   }),
   // what a client manager group decided and must pass down: each member answers from its own records,
   // and a data_manager acts only on an answer a quorum of them agrees on

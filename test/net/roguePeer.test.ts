@@ -77,7 +77,7 @@ test('a rogue peer: garbage dropped and logged, forgeries refused, a replay coun
   const chunk = sha256(bytes);
   const request = signRequest(client.identity, 'put', chunk, bytes.length, systemClock);
   const stagedAt = network.view.closest(chunk, 1)[0]!;
-  await network.request(stagedAt, { type: 'chunk.stage', bytes });
+  await network.request(stagedAt, { type: 'chunk.stage', chunk, bytes });
   const stored = await new Groups(network).askMember(client.identity.name, { type: 'client.put', request, stagedAt });
   assert.equal(stored.refcount, 1);
   const snapshot = async () => ({ record: await client.info(chunk), refcount: await client.refcount(chunk) });

@@ -48,7 +48,7 @@ export class StorageClient {
       try {
         // Staged again each round: the vault it went to may have gone since.
         const stagedAt = view.closest(name, 1)[0] ?? fail('unavailable', 'no vaults are online');
-        await this.#network.request(stagedAt, { type: 'chunk.stage', bytes });
+        await this.#network.request(stagedAt, { type: 'chunk.stage', chunk: name, bytes });
         reply = await this.#groups.askMember(this.identity.name, { type: 'client.put', request, stagedAt }, { deadlineMs: ATTEMPT_MS });
         break;
       } catch (error) {

@@ -172,7 +172,8 @@ export class StorageNode {
       if (now - entry.at <= STAGE_TTL_MS) break;
       this.#unstage(hex);
     }
-    const hex = toHex(sha256(msg.bytes));
+    checkChunk(msg.chunk, msg.bytes);
+    const hex = toHex(msg.chunk);
     if (this.#staged.has(hex)) this.#unstage(hex); // re-staged: moves to the back of the expiry order
     if (this.#stagedBytes + msg.bytes.length > MAX_STAGED_BYTES) fail('unavailable', 'this vault has too many uploads waiting; try again shortly');
     this.#staged.set(hex, { bytes: msg.bytes, at: now });
