@@ -194,15 +194,15 @@ export const MESSAGES = {
     reply: z.strictObject({ subscribers: count, holders: z.array(name), refused: wireError.nullable() }),
     sender: byReceiver('a member of the client manager group; the data manager counts it only when a quorum of that group confirms it (cm.passed)'),
     receiver: 'a member of the data manager group of the chunk',
-    // The request's op on the chunk's record: it is decided once, whichever member passes it down, with whatever upload.
-    quorum: (msg) => Buffer.concat([msg.chunk, msg.op]),
+    // The whole message: a refusal that is not a decision (the upload not found at `stagedAt`) belongs to this upload only.
+    quorum: wholeMessage,
   }),
   'dm.delete': spec({
     message: z.strictObject({ client: name, chunk: name, op: opId }),
     reply: z.strictObject({ subscribers: count }),
     sender: byReceiver('a member of the client manager group; the data manager counts it only when a quorum of that group confirms it (cm.passed)'),
     receiver: 'a member of the data manager group of the chunk',
-    quorum: (msg) => Buffer.concat([msg.chunk, msg.op]),
+    quorum: wholeMessage,
   }),
   'dm.info': spec({
     message: z.strictObject({ chunk: name }),
