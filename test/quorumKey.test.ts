@@ -21,6 +21,11 @@ test('a quorum key is the same for a message however it travelled, and differs f
   const store: Message = { type: 'node.store', chunk: sha256(bytes), bytes, copy: false, base: 0 };
   assert.notEqual(quorumKeyOf({ ...store, base: 1 }), quorumKeyOf(store));
   assert.notEqual(quorumKeyOf({ ...store, bytes: undefined }), quorumKeyOf(store));
+  // A put passed down from another upload is another message: a refusal of one upload (not found there) is not the other's answer.
+  const client = randomBytes(32);
+  const put: Message = { type: 'dm.put', client, chunk, op, stagedAt: node };
+  assert.notEqual(quorumKeyOf({ ...put, stagedAt: null }), quorumKeyOf(put));
+  assert.notEqual(quorumKeyOf({ ...put, stagedAt: randomBytes(32) }), quorumKeyOf(put));
   // The same fields under another type are another message.
   const keys = (['dm.info', 'stage.fetch', 'node.get', 'node.sweep'] as const).map((type) => quorumKeyOf({ type, chunk }));
   assert.equal(new Set(keys).size, keys.length);
