@@ -97,8 +97,6 @@ export class Replicas {
   #round = 0;
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
   readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
-  /** Pulls under way (see pull), per record. */
-  readonly #pulls = new Map<string, Promise<number>>();
 
   constructor(links: ReplicaLinks) {
     this.#links = links;
@@ -280,20 +278,11 @@ export class Replicas {
 
   /**
    * Told it is behind on a record: asks the group for the record's committed state and adopts the
-   * newest, as a proposer's prepare phase does (a reader's word alone installs nothing). One pull
-   * per record at a time, however many readers tell. Returns the version held afterwards.
+   * newest, as a proposer's prepare phase does (a reader's word alone installs nothing). Returns
+   * the version held afterwards. Several readers' hints at once make one pull: the vault answers
+   * the same rec.behind once while it is in hand (its quorum key).
    */
-  pull(book: RecordBook, key: Buffer): Promise<number> {
-    const id = `${book.persona}:${toHex(key)}`;
-    let pull = this.#pulls.get(id);
-    if (!pull) {
-      pull = this.#pullOnce(book, key).finally(() => this.#pulls.delete(id));
-      this.#pulls.set(id, pull);
-    }
-    return pull;
-  }
-
-  async #pullOnce(book: RecordBook, key: Buffer): Promise<number> {
+  async pull(book: RecordBook, key: Buffer): Promise<number> {
     const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
     const { network, self } = this.#links;
     // The witnesses a proposer would ask: a member that is ahead is among them.

@@ -80,6 +80,7 @@ export class StorageClientManager implements RecordBook {
     const { client, chunk, size, opId } = request;
     const deadline = deadlineOf(request, this.#ctx.clock.now());
     const key = keyOf(client, chunk);
+    const out: Outbox = { kind: 'put', op: opId, deadline };
     const { first, ...decided } = await this.#ctx.replicas.decide(
       this,
       key,
@@ -95,15 +96,12 @@ export class StorageClientManager implements RecordBook {
         if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
           fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
         }
-        const out: Outbox = { kind: 'put', op: opId, deadline };
         return { value: encodeRow({ refcount: 1, size, out }), reply: { refcount: 1, subscribers: 0, holders: [], first: true } };
       },
       { installed: true },
     );
     if (!first) return decided;
-    const out: Outbox = { kind: 'put', op: opId, deadline };
-    const down = await this.#passDown(client, chunk, out, msg.stagedAt, deadline);
-    void this.#clear(key, out, down).catch(() => undefined);
+    const down = await this.#deliver(key, client, chunk, out, msg.stagedAt, deadline);
     if (down.refused) throw fromWireError(down.refused, 'the chunk could not be stored');
     return { refcount: 1, subscribers: down.subscribers, holders: down.holders };
   }
@@ -118,6 +116,7 @@ export class StorageClientManager implements RecordBook {
     const { client, chunk, opId } = request;
     const deadline = deadlineOf(request, this.#ctx.clock.now());
     const key = keyOf(client, chunk);
+    const out: Outbox = { kind: 'release', op: opId, deadline };
     const { last, ...decided } = await this.#ctx.replicas.decide(
       this,
       key,
@@ -132,15 +131,12 @@ export class StorageClientManager implements RecordBook {
           const { subscribers } = await this.#info(chunk);
           return { value: encodeRow({ refcount: row.refcount - 1, size: row.size }), reply: { refcount: row.refcount - 1, subscribers, deleted: false, last: false } };
         }
-        const out: Outbox = { kind: 'release', op: opId, deadline };
         return { value: encodeRow({ refcount: 0, size: row.size, out }), reply: { refcount: 0, subscribers: 0, deleted: false, last: true } };
       },
       { installed: true },
     );
     if (!last) return decided;
-    const out: Outbox = { kind: 'release', op: opId, deadline };
-    const down = await this.#passDown(client, chunk, out, null, deadline);
-    void this.#clear(key, out, down).catch(() => undefined);
+    const down = await this.#deliver(key, client, chunk, out, null, deadline);
     return { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 };
   }
 
@@ -191,6 +187,13 @@ export class StorageClientManager implements RecordBook {
   async #settleFirst(client: Name, chunk: Name, row: Row, out: Outbox, stagedAt: Name | null, deadline: number): Promise<{ row: Row | null; down: Down }> {
     const down = await this.#passDown(client, chunk, out, stagedAt, deadline);
     return { row: settled(row, out, down), down };
+  }
+
+  /** Passes this request's own entry down, then clears it in the background (the audit does, if that fails). */
+  async #deliver(key: Buffer, client: Name, chunk: Name, out: Outbox, stagedAt: Name | null, deadline: number): Promise<Down> {
+    const down = await this.#passDown(client, chunk, out, stagedAt, deadline);
+    void this.#clear(key, out, down).catch(() => undefined);
+    return down;
   }
 
   /** Has the data_manager group act on an outbox entry, until it answers (a repeat gets its stored answer). */
