@@ -13,7 +13,7 @@ import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
-import { closest, compareDistance, sha256, type Name } from '../electron/engine/names.ts';
+import { closest, compareDistance, inRange, sha256, type Name } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { tempDir } from './helpers.ts';
@@ -108,7 +108,14 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   records = new DataManagerRecords(db);
   assert.equal(records.count(), 299);
   assert.deepEqual(records.get(c)!.holders, [vaults[5]!, vaults[0]!, vaults[1]!]);
-  assert.equal([...records.all()].length, 299);
+  // Every record comes back whole by range, names from 0x80… (negative keys) included, and a range across that line holds exactly its names.
+  const all = new Map([...records.all()].map(([name, record]) => [name.toString('hex'), record]));
+  assert.equal(all.size, 299);
+  for (const chunk of chunks.filter((x) => !x.equals(chunks[1]!))) assert.deepEqual(all.get(chunk.toString('hex')), records.get(chunk));
+  const across = { from: Buffer.alloc(32, 0x70), to: Buffer.alloc(32, 0x90) };
+  const inside = chunks.filter((x) => !x.equals(chunks[1]!) && inRange(x, across)).map((x) => x.toString('hex')).sort();
+  assert.ok(inside.some((hex) => hex < '80') && inside.some((hex) => hex >= '80'));
+  assert.deepEqual([...records.all(across)].map(([name]) => name.toString('hex')).sort(), inside);
   db.close();
 });
 

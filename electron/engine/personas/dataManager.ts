@@ -387,11 +387,12 @@ export class DataManager implements RecordBook {
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));
 
 function encodeRecord(record: ChunkRecord): Buffer {
-  const head = Buffer.alloc(12);
-  head.writeUInt32BE(record.subscribers, 0);
-  head.writeUInt32BE(record.size, 4);
-  head.writeUInt32BE(record.holders.length, 8);
-  return Buffer.concat([head, ...record.holders]);
+  const bytes = Buffer.allocUnsafe(12 + record.holders.length * NAME_BYTES);
+  bytes.writeUInt32BE(record.subscribers, 0);
+  bytes.writeUInt32BE(record.size, 4);
+  bytes.writeUInt32BE(record.holders.length, 8);
+  record.holders.forEach((holder, i) => holder.copy(bytes, 12 + i * NAME_BYTES));
+  return bytes;
 }
 
 function decodeRecord(bytes: Buffer): ChunkRecord {

@@ -12,7 +12,7 @@
  */
 import { migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
-import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
+import { EVERY_NAME, inRange, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 
 /** One posting entry of a holder: it stands for the few chunk keys sharing its 58 bits (see chunksAt). */
 export interface HeldEntry {
@@ -44,6 +44,7 @@ const migrations = [
 const SIX_BYTE_ENTRIES = 3;
 
 const KEY_BYTES = 8;
+const TAIL_BYTES = NAME_BYTES - KEY_BYTES;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
 const BUCKET_BITS = 10;
 
@@ -83,9 +84,12 @@ export class DataManagerRecords {
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
       ),
       remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
-      all: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; size: bigint; subscribers: bigint; holders: Buffer; version: bigint }>(
-        'SELECT key, tail, size, subscribers, holders, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
-      ),
+      // A transfer reads tens of thousands of rows: the key as two 32-bit halves (no BigInt), the blobs as one, rows as arrays.
+      all: db
+        .prepare<[bigint, bigint], [number, number, Buffer, number, number, number]>(
+          'SELECT key >> 32, key & 4294967295, CAST(tail || holders AS BLOB), size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
+        )
+        .raw(),
       near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer }>('SELECT key, tail, holders FROM dm_chunk WHERE key BETWEEN ? AND ?'),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
@@ -93,8 +97,7 @@ export class DataManagerRecords {
       setPosting: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)'),
       removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
     };
-    s.all.safeIntegers(true); // keys use all 64 bits
-    s.near.safeIntegers(true);
+    s.near.safeIntegers(true); // keys use all 64 bits
     this.#sql = s;
     for (const { id, name } of s.vaults.all()) this.#remember(id, name);
     this.put = db.transaction(this.put.bind(this));
@@ -185,12 +188,13 @@ export class DataManagerRecords {
   /** Every record, or those named in `range`: a range of the rowid, so no scan. */
   *all(range: NameRange = EVERY_NAME): Iterable<[Name, DataRecord]> {
     for (const [from, to] of keySpans(range)) {
-      for (const row of this.#sql.all.iterate(from, to)) {
-        const head = Buffer.alloc(KEY_BYTES);
-        head.writeBigInt64BE(row.key);
-        const name = Buffer.concat([head, row.tail]);
+      for (const [high, low, tailAndHolders, size, subscribers, version] of this.#sql.all.iterate(from, to)) {
+        const name = Buffer.allocUnsafe(NAME_BYTES);
+        name.writeInt32BE(high, 0);
+        name.writeUInt32BE(low, 4);
+        tailAndHolders.copy(name, KEY_BYTES, 0, TAIL_BYTES);
         if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
-        yield [name, { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) }];
+        yield [name, { version, subscribers, size, holders: this.#decodeHolders(tailAndHolders.subarray(TAIL_BYTES)) }];
       }
     }
   }
