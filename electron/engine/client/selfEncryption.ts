@@ -89,7 +89,10 @@ function chunkKeys(index: number, n: number, preHash: (i: number) => Buffer): { 
 /** AES-256-CTR is its own inverse, so this both encrypts and decrypts. */
 function ctr(key: Buffer, iv: Buffer, data: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-ctr', key, iv);
-  return Buffer.concat([cipher.update(data), cipher.final()]);
+  // A stream mode: update gives every byte and final none, so the megabyte is not copied into a joined buffer.
+  const out = cipher.update(data);
+  cipher.final();
+  return out;
 }
 
 function checkChunkRef(index: number, n: number): void {
