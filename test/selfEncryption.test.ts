@@ -5,7 +5,7 @@ import { appendFile, mkdtemp, open, readFile, readdir, rm, truncate, writeFile }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '../electron/engine/constants.ts';
-import { SafeVaultError } from '../electron/api/errors.ts';
+import { fail, SafeVaultError } from '../electron/api/errors.ts';
 import type { ErrorCode } from '../electron/api/errors.ts';
 import {
   MAX_PLAIN_CHUNK_SIZE as P,
@@ -19,7 +19,7 @@ import {
   selfDecryptToFile,
   selfEncryptFile,
 } from '../electron/engine/client/selfEncryption.ts';
-import type { DataMap } from '../electron/engine/client/selfEncryption.ts';
+import type { ChunkFetch, DataMap } from '../electron/engine/client/selfEncryption.ts';
 
 const MiB = 1024 * 1024;
 const isCode = (code: ErrorCode) => (e: unknown) => e instanceof SafeVaultError && e.code === code;
@@ -70,10 +70,11 @@ async function encryptToStore(path: string): Promise<{ map: DataMap; stored: Buf
   return { map, stored };
 }
 
+/** A fetch from one copy of each chunk: what `open` refuses is no other source's to serve. */
 const fetchFrom =
-  (stored: Buffer[]) =>
-  async (index: number): Promise<Buffer> =>
-    stored[index]!;
+  (stored: Buffer[]): ChunkFetch =>
+  async (index, _name, decrypt) =>
+    (await decrypt(stored[index]!)) ?? fail('bad-hash', `chunk ${index} is not the chunk named`);
 
 describe('planChunks', () => {
   test('small files still make three chunks', () => {
@@ -212,7 +213,7 @@ describe('tampering', () => {
     const outDir = await freshDir();
     const outPath = join(outDir, 'out.bin');
     await writeFile(outPath, 'keep me');
-    const failing = async (i: number) => (i === 2 ? Promise.reject(new Error('network down')) : stored[i]!);
+    const failing: ChunkFetch = async (i, name, decrypt) => (i === 2 ? Promise.reject(new Error('network down')) : fetchFrom(stored)(i, name, decrypt));
     await assert.rejects(selfDecryptToFile(map, failing, outPath), /network down/);
     assert.equal(await readFile(outPath, 'utf8'), 'keep me');
     assert.deepEqual(await readdir(outDir), ['out.bin']);
@@ -337,10 +338,10 @@ test('chunks that arrive out of order are still written in order', async () => {
   const { map, stored } = await encryptToStore(await writeTemp(data));
   // Chunk 0 arrives only once the last chunk has been asked for, so every other chunk is ready first.
   const lastAsked = Promise.withResolvers<void>();
-  const fetch = async (i: number): Promise<Buffer> => {
+  const fetch: ChunkFetch = async (i, name, decrypt) => {
     if (i === map.chunks.length - 1) lastAsked.resolve();
     if (i === 0) await lastAsked.promise;
-    return stored[i]!;
+    return fetchFrom(stored)(i, name, decrypt);
   };
   const outPath = join(await freshDir(), 'out.bin');
   const progress: number[] = [];

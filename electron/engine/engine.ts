@@ -237,7 +237,7 @@ class VaultEngine implements Engine {
     return this.#operation(op, async (signal) => {
       const client = this.#client(as);
       try {
-        const size = await selfDecryptToFile(file.map, (_i, name) => client.getChunk(name), out, this.#progress(as, file.name, 'retrieve', op), signal);
+        const size = await selfDecryptToFile(file.map, (_i, name, open) => client.getChunk(name, open), out, this.#progress(as, file.name, 'retrieve', op), signal);
         return { id, path: out, size };
       } catch (error) {
         this.#failed(as, file.name, 'retrieve', op, error, signal);

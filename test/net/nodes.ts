@@ -184,7 +184,7 @@ export const storeFile = (client: StorageClient, path: string): Promise<DataMap>
   });
 
 export const fetchFile = (client: StorageClient, map: DataMap, out: string): Promise<number> =>
-  selfDecryptToFile(map, (_i, name) => client.getChunk(name), out);
+  selfDecryptToFile(map, (_i, name, open) => client.getChunk(name, open), out);
 
 /** A chunk is safe when at least MIN_HOLDERS of its listed holders are running and really serve its bytes. */
 export async function servingHolders(client: StorageClient, network: Network, chunk: Name, running: Set<string>): Promise<number> {

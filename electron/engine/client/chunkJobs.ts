@@ -17,6 +17,8 @@ export type JobReply = { id: number } & (
   | { changed: true }
   | { stored: Bytes; name: Bytes }
   | { plain: Bytes }
+  /** The stored bytes do not hash to the chunk's name: whoever served them served the wrong bytes. */
+  | { misnamed: true }
   | { error: WireError; fault: boolean }
 );
 

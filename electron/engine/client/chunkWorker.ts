@@ -6,7 +6,7 @@
 import { hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { fail, isSafeVaultError, toWireError } from '../../api/errors.ts';
-import { decryptChunkAt, encryptChunkAt } from './selfEncryption.ts';
+import { decryptNamedChunk, encryptChunkAt } from './selfEncryption.ts';
 import { asBuffer, transferList, type Job, type JobReply } from './chunkJobs.ts';
 
 if (!parentPort) throw new Error('chunkWorker.ts runs only as a worker thread');
@@ -31,10 +31,12 @@ function run(job: Job): { reply: JobReply; transfer: ArrayBuffer[] } {
       return { reply: { id: job.id, stored, name: sha(stored) }, transfer: transferList(stored) };
     }
     case 'decrypt': {
+      const stored = asBuffer(job.stored);
+      const name = asBuffer(job.name);
+      // Bytes that are not the chunk are the source's fault, not the map's: told apart from a refusal.
+      if (!sha(stored).equals(name)) return { reply: { id: job.id, misnamed: true }, transfer: [] };
       const hashes = job.hashes.map(asBuffer);
-      const preHash = neighbours(job.index, job.n, hashes);
-      const entry = { name: asBuffer(job.name), preHash: hashes[0]!, size: job.size };
-      const plain = decryptChunkAt(asBuffer(job.stored), job.index, job.n, () => entry, preHash);
+      const plain = decryptNamedChunk(stored, job.index, job.n, { name, preHash: hashes[0]!, size: job.size }, neighbours(job.index, job.n, hashes));
       return { reply: { id: job.id, plain }, transfer: transferList(plain) };
     }
   }

@@ -50,9 +50,10 @@ export class ChunkWorkers {
     return { stored: asBuffer(stored), name: asBuffer(name) };
   }
 
-  /** The plaintext of stored chunk `index` of `n`, checked against its name, size and pre-hash (hashes[0]). */
-  async decrypt(stored: Buffer, entry: { name: Buffer; size: number }, index: number, n: number, hashes: Buffer[]): Promise<Buffer> {
+  /** The plaintext of stored chunk `index` of `n`, checked against its size and pre-hash (hashes[0]); null if `stored` is not the chunk named. */
+  async decrypt(stored: Buffer, entry: { name: Buffer; size: number }, index: number, n: number, hashes: Buffer[]): Promise<Buffer | null> {
     const reply = await this.#run({ op: 'decrypt', stored, name: entry.name, size: entry.size, index, n, hashes }, transferList(stored));
+    if ('misnamed' in reply) return null;
     return asBuffer((reply as { plain: Uint8Array }).plain);
   }
 

@@ -144,9 +144,13 @@ export function decryptChunk(stored: Buffer, index: number, map: DataMap): Buffe
 
 /** decryptChunk given accessors for the map's entries (a worker gets only the three it needs). */
 export function decryptChunkAt(stored: Buffer, index: number, n: number, entry: (i: number) => DataMapChunk, preHash: (i: number) => Buffer): Buffer {
+  if (!sha256(stored).equals(entry(index).name)) fail('bad-hash', `chunk ${index} does not match its name`);
+  return decryptNamedChunk(stored, index, n, entry(index), preHash);
+}
+
+/** decryptChunkAt for bytes already checked against the chunk's name. */
+export function decryptNamedChunk(stored: Buffer, index: number, n: number, chunk: DataMapChunk, preHash: (i: number) => Buffer): Buffer {
   checkChunkRef(index, n);
-  const chunk = entry(index);
-  if (!sha256(stored).equals(chunk.name)) fail('bad-hash', `chunk ${index} does not match its name`);
   const { key, iv, padKey } = chunkKeys(index, n, preHash);
   const payload = ctr(key, iv, ctr(padKey, ZERO_IV, stored));
   const bad = (): never => fail('bad-hash', `chunk ${index} does not decrypt to its pre-hash`);
@@ -398,6 +402,13 @@ export async function selfEncryptFile(
 }
 
 /**
+ * Fetches stored chunk `index` (named `name`) and gives it to `open`, which decrypts it after
+ * checking it against its name (on a worker, so each chunk is hashed once): `open` gives null for
+ * bytes that are not that chunk, and the fetch may then try another source.
+ */
+export type ChunkFetch = (index: number, name: Buffer, open: (stored: Buffer) => Promise<Buffer | null>) => Promise<Buffer>;
+
+/**
  * Fetches, decrypts and verifies the chunks (CHUNKS_IN_FLIGHT at a time, decrypted on the worker
  * pool) into a temporary file next to outPath, written in order, then renames it into place, so
  * outPath is either absent/unchanged or complete. Removes the temporary file on any error,
@@ -405,7 +416,7 @@ export async function selfEncryptFile(
  */
 export async function selfDecryptToFile(
   map: DataMap,
-  fetch: (index: number, name: Buffer) => Promise<Buffer>,
+  fetch: ChunkFetch,
   outPath: string,
   onProgress?: (done: number, total: number) => void,
   signal?: AbortSignal,
@@ -427,7 +438,7 @@ export async function selfDecryptToFile(
       await bounded(n, CHUNKS_IN_FLIGHT, async (i) => {
         try {
           const chunk = map.chunks[i]!;
-          const plain = workers.decrypt(await fetch(i, chunk.name), chunk, i, n, keyHashes(hashes, i));
+          const plain = fetch(i, chunk.name, (stored) => workers.decrypt(stored, chunk, i, n, keyHashes(hashes, i)));
           // Its failure is awaited below, after the writes before it: marked handled meanwhile.
           plain.catch(() => undefined);
           if (i > 0) await written[i - 1]!.promise;
