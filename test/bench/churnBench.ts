@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../electron/engine/clock.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
-import { Groups } from '../../electron/engine/group.ts';
+import { GROUP_SIZE } from '../../electron/engine/constants.ts';
+import { Groups, NEAR_SLACK } from '../../electron/engine/group.ts';
 import { KeyedLock } from '../../electron/engine/keyedLock.ts';
 import type { Message, MessageOf } from '../../electron/engine/messages.ts';
 import { closest, toHex, type Name } from '../../electron/engine/names.ts';
@@ -66,17 +67,21 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const counts = { copies: 0, copyBytes: 0, frames: 0, membersMs: 0 };
   const members = new Map<string, ReturnType<typeof vaultOn>>();
   const memberDbs: Db[] = [];
+  const memberOf = (vault: Name): ReturnType<typeof vaultOn> => {
+    let member = members.get(toHex(vault));
+    if (!member) {
+      memberDbs.push(openDatabase(':memory:'));
+      members.set(toHex(vault), (member = vaultOn(vault, memberDbs.at(-1)!, networkOf(vault))));
+    }
+    return member;
+  };
   const answer = (to: Name, message: Message): unknown => {
     switch (message.type) {
       case 'rec.prepare':
       case 'rec.accept':
       case 'rec.commit':
       case 'rec.steps': {
-        let member = members.get(toHex(to));
-        if (!member) {
-          memberDbs.push(openDatabase(':memory:'));
-          members.set(toHex(to), (member = vaultOn(to, memberDbs.at(-1)!, networkOf(to))));
-        }
+        const member = memberOf(to);
         const t = performance.now();
         const reply = message.type === 'rec.steps' ? member.replicas.onSteps(message.steps) : member.replicas.onDecision(message);
         counts.membersMs += performance.now() - t;
@@ -107,6 +112,14 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     },
   });
   const { dataManager } = vaultOn(self, db, networkOf(self));
+  // The other members of each chunk's group (and the two vaults of slack after them) hold its record, as in a real network.
+  for (const hex of held.keys()) {
+    const chunk = Buffer.from(hex, 'hex');
+    const near = closest(chunk, online, GROUP_SIZE + NEAR_SLACK);
+    const record = dataManager.load(chunk);
+    if (!near[0]!.equals(self) || !record) continue;
+    for (const member of near.slice(1).map(memberOf)) member.replicas.install(member.dataManager, chunk, { ...record, ops: [] });
+  }
 
   view.apply('left', leaving, false);
   const t0 = performance.now();
