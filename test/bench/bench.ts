@@ -3,7 +3,8 @@
  * file copies, measured side by side in one run. Progress goes to stderr, the markdown tables to stdout.
  * BENCH_RECORDS=100000 scales the data_manager measurements down, BENCH_BIG_MIB=256 the big put.
  * BENCH_PART=churn runs only the data_manager's churn at scale (holder leaves, vault joins, bytes/record);
- * BENCH_PART=files only the file put and get against Helia (BENCH_RUNS rounds, 3 unless given).
+ * BENCH_PART=files only the file put and get against Helia (BENCH_RUNS rounds, 3 unless given). BENCH_SEED (1 unless
+ * given) fixes the churn dataset and the joining vaults.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { copyFileSync, createReadStream, mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +36,8 @@ const MiB = 1024 * 1024;
 /** The vault that leaves in the churn measurement. */
 const LEAVING = 7;
 const PART = process.env.BENCH_PART;
+/** Fixes the dataset (vault names, holders, sizes) and the joining vaults, so that runs compare: churn's work depends on where the names fall. */
+const SEED = Number(process.env.BENCH_SEED ?? 1);
 
 const started = performance.now();
 const progress = (message: string): void => {
@@ -70,20 +73,39 @@ interface Dataset {
   vaults64: Buffer[];
 }
 
+/** A seeded generator (mulberry32): numbers in [0, 1), the same for the same seed. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const random = seeded(SEED);
+
+function seededBytes(length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  for (let i = 0; i < length; i += 4) bytes.writeUInt32BE(Math.floor(random() * 2 ** 32), i);
+  return bytes;
+}
+
 function makeDataset(): Dataset {
   const holders = new Uint8Array(RECORDS * HOLDERS);
   for (let i = 0; i < RECORDS; i++) {
     for (let j = 0; j < HOLDERS; j++) {
       let vault: number;
-      do vault = Math.floor(Math.random() * VAULTS);
+      do vault = Math.floor(random() * VAULTS);
       while (holders.subarray(i * HOLDERS, i * HOLDERS + j).includes(vault));
       holders[i * HOLDERS + j] = vault;
     }
   }
-  const sizes = Uint32Array.from({ length: RECORDS }, () => 1 + Math.floor(Math.random() * MAX_CHUNK_SIZE));
-  const vaults = Array.from({ length: VAULTS }, () => randomBytes(MAIDSAFE_NAME_BYTES));
+  const sizes = Uint32Array.from({ length: RECORDS }, () => 1 + Math.floor(random() * MAX_CHUNK_SIZE));
+  const vaults = Array.from({ length: VAULTS }, () => seededBytes(MAIDSAFE_NAME_BYTES));
   // A chunk's name is the hash of its bytes; the benchmark's chunks are 8 bytes (their index), so a holder can serve them.
-  const names = randomBytes(RECORDS * MAIDSAFE_NAME_BYTES);
+  const names = seededBytes(RECORDS * MAIDSAFE_NAME_BYTES);
   for (let i = 0; i < RECORDS; i++) sha256(chunkBytes(i)).copy(names, i * MAIDSAFE_NAME_BYTES);
   return {
     names,
@@ -246,14 +268,14 @@ interface ChurnAtScale {
 }
 
 /** Runs `measure` on a fresh copy of the built database, RUNS times; the run with the median `key`. */
-async function onCopies<T>(path: string, what: string, key: (r: T) => number, measure: (db: Db) => T | Promise<T>): Promise<T> {
+async function onCopies<T>(path: string, what: string, key: (r: T) => number, measure: (db: Db, run: number) => T | Promise<T>): Promise<T> {
   const results: T[] = [];
   for (let run = 0; run < RUNS; run++) {
     const copy = `${path}.${what.replace(/ /g, '-')}${run}`;
     copyFileSync(path, copy);
     const db = openDatabase(copy);
     try {
-      results.push(await measure(db));
+      results.push(await measure(db, run));
       progress(`  ${what} run ${run + 1}: ${key(results.at(-1)!).toFixed(0)} ms`);
     } finally {
       db.close();
@@ -275,7 +297,8 @@ async function measureLayout(layout: Layout, data: Dataset, dir: string): Promis
   }
   const held = heldBy(data, LEAVING);
   const leave = await onCopies(path, 'whole leave', (r: LeaveResult) => r.wholeMs, (db) => holderLeaves(db, data.vaults32, data.vaults32[LEAVING]!, held));
-  const joined = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db) => vaultJoins(db, data.vaults32));
+  const joiners = Array.from({ length: RUNS }, () => seededBytes(32));
+  const joined = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db, run) => vaultJoins(db, data.vaults32, joiners[run]!));
   removeDb(path);
   return { ...result, atScale: { leave, join: joined } };
 }

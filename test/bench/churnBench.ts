@@ -5,7 +5,6 @@
  * holders while it sends the copies), and the transfer work of a vault joining (planTransfer over
  * the affected name ranges, and the transfer frames).
  */
-import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../electron/engine/clock.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
@@ -143,9 +142,8 @@ export interface JoinResult {
   records: number;
 }
 
-/** A new vault joins next to the vault whose table this is: the transfer that vault works out and encodes. */
-export function vaultJoins(db: Db, vaults: Name[]): JoinResult {
-  const joining = randomBytes(32);
+/** Vault `joining` joins next to the vault whose table this is: the transfer that vault works out and encodes. */
+export function vaultJoins(db: Db, vaults: Name[], joining: Name): JoinResult {
   const self = closest(joining, vaults, 1)[0]!;
   const network = { self, clock: systemClock } as unknown as Network;
   const { replicas, dataManager } = vaultOn(self, db, network);
