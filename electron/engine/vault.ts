@@ -372,30 +372,34 @@ export function planTransfer(
   const forget: { book: RecordBook; key: Buffer }[] = [];
   let examined = 0;
   let sent = 0;
-  // Per range, only the few members that can be close to a name in it (one more, for a group that excludes one).
+  // Per range, only the few members that can be close to a name in it (one more, for a group that excludes one),
+  // each one Buffer for one vault, so that the tens of thousands of records below compare them by identity.
+  const one = new Map<string, Name>();
+  const same = (names: Name[]) => names.map((name) => one.get(toHex(name)) ?? (one.set(toHex(name), name), name));
+  const me = same([self])[0]!;
   const candidates = ranges.map((range) => ({
     range,
-    after: candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1),
-    before: candidatesIn(range, change.before, GROUP_SIZE + 1),
+    after: same(candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1)),
+    before: same(candidatesIn(range, change.before, GROUP_SIZE + 1)),
   }));
   for (const book of replicas.books()) {
-    const batches = new Map<string, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
+    const batches = new Map<Name, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
     for (const { range, after: afterNear, before: beforeNear } of candidates) {
       for (const { key, state } of replicas.records(book, range)) {
         examined++;
         const place = book.placeOf(key)!;
         const near = closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude);
-        const after = near.slice(0, GROUP_SIZE);
-        if (!after.some((m) => m.equals(self))) {
-          if (!near.some((m) => m.equals(self))) forget.push({ book, key });
+        const rank = near.indexOf(me);
+        if (rank < 0 || rank >= GROUP_SIZE) {
+          if (rank < 0) forget.push({ book, key });
           continue;
         }
         const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
-        for (const member of after) {
-          if (member.equals(self) || before.some((m) => m.equals(member))) continue;
-          const batch = batches.get(toHex(member)) ?? { to: member, records: [] };
+        for (const member of near.slice(0, GROUP_SIZE)) {
+          if (member === me || before.includes(member)) continue;
+          const batch = batches.get(member) ?? { to: member, records: [] };
           batch.records.push({ key, state });
-          batches.set(toHex(member), batch);
+          batches.set(member, batch);
         }
       }
     }
