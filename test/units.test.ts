@@ -119,6 +119,24 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   db.close();
 });
 
+test('data_manager records read in bulk: every record of many pages comes back once, the first and last keys of each half included', () => {
+  const db = openDatabase(join(tempDir(), 'dm.sqlite'));
+  const records = new DataManagerRecords(db);
+  const holders = [randomBytes(32), randomBytes(32)];
+  // The names with the largest and smallest positive and negative keys, and enough others for several pages in each half.
+  const edges = [Buffer.alloc(8, 0), Buffer.from('7fffffffffffffff', 'hex'), Buffer.from('8000000000000000', 'hex'), Buffer.alloc(8, 0xff)];
+  const chunks = [...edges.map((key) => Buffer.concat([key, randomBytes(24)])), ...Array.from({ length: 9000 }, () => randomBytes(32))];
+  db.transaction(() => chunks.forEach((chunk, i) => records.put(chunk, { version: 1 + (i % 3), subscribers: 1, size: i, holders })))();
+  const read = [...records.all()];
+  assert.equal(read.length, chunks.length);
+  const byName = new Map(read.map(([name, record]) => [name.toString('hex'), record]));
+  chunks.forEach((chunk, i) => assert.deepEqual(byName.get(chunk.toString('hex')), { version: 1 + (i % 3), subscribers: 1, size: i, holders }));
+  const upper = { from: Buffer.alloc(32, 0x40), to: Buffer.alloc(32, 0xff) };
+  const inside = chunks.filter((chunk) => inRange(chunk, upper)).map((chunk) => chunk.toString('hex')).sort();
+  assert.deepEqual([...records.all(upper)].map(([name]) => name.toString('hex')).sort(), inside);
+  db.close();
+});
+
 test('data_manager holder index: chunks sharing a posting entry are told apart; a table from 7-byte entries is reindexed', () => {
   const path = join(tempDir(), 'dm.sqlite');
   let db = openDatabase(path);

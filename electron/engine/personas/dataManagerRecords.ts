@@ -44,6 +44,8 @@ const migrations = [
 const SIX_BYTE_ENTRIES = 3;
 
 const KEY_BYTES = 8;
+/** Rows per page when reading records in bulk. */
+const PAGE_ROWS = 2048;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
 const BUCKET_BITS = 10;
 
@@ -83,11 +85,13 @@ export class DataManagerRecords {
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
       ),
       remove: db.prepare<[bigint]>('DELETE FROM dm_chunk WHERE key = ?'),
-      // A transfer reads tens of thousands of rows, as arrays: the name and the holders as hex text,
-      // which better-sqlite3 hands over faster than a Buffer per blob (printf's %x writes the key's 64 bits).
-      all: db
+      // A transfer reads tens of thousands of rows: as arrays, in pages (one call into SQLite per
+      // page, not per row), with the name and the holders as hex text, which better-sqlite3 hands
+      // over faster than a Buffer per blob (printf's %x writes the key's 64 bits).
+      page: db
         .prepare<[bigint, bigint], [string, string, number, number, number]>(
-          "SELECT printf('%016x', key) || hex(tail), hex(holders), size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?",
+          `SELECT printf('%016x', key) || hex(tail), hex(holders), size, subscribers, version FROM dm_chunk
+           WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         )
         .raw(),
       near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer }>('SELECT key, tail, holders FROM dm_chunk WHERE key BETWEEN ? AND ?'),
@@ -188,10 +192,15 @@ export class DataManagerRecords {
   /** Every record, or those named in `range`: a range of the rowid, so no scan. */
   *all(range: NameRange = EVERY_NAME): Iterable<[Name, DataRecord]> {
     for (const [from, to] of keySpans(range)) {
-      for (const [nameHex, holdersHex, size, subscribers, version] of this.#sql.all.iterate(from, to)) {
-        const name = Buffer.from(nameHex, 'hex');
-        if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
-        yield [name, { version, subscribers, size, holders: this.#decodeHolders(Buffer.from(holdersHex, 'hex')) }];
+      for (let next = from; next <= to; ) {
+        const rows = this.#sql.page.all(next, to);
+        for (const [nameHex, holdersHex, size, subscribers, version] of rows) {
+          const name = Buffer.from(nameHex, 'hex');
+          if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
+          yield [name, { version, subscribers, size, holders: this.#decodeHolders(Buffer.from(holdersHex, 'hex')) }];
+        }
+        if (rows.length < PAGE_ROWS) break;
+        next = keyOf(Buffer.from(rows.at(-1)![0], 'hex')) + 1n;
       }
     }
   }
