@@ -374,13 +374,13 @@ export function planTransfer(
   let sent = 0;
   // Per range, only the few members that can be close to a name in it (one more, for a group that excludes one),
   // each one Buffer for one vault, so that the tens of thousands of records below compare them by identity.
-  const one = new Map<string, Name>();
-  const same = (names: Name[]) => names.map((name) => one.get(toHex(name)) ?? (one.set(toHex(name), name), name));
-  const me = same([self])[0]!;
+  const byHex = new Map<string, Name>();
+  const shared = (names: Name[]) => names.map((name) => byHex.get(toHex(name)) ?? (byHex.set(toHex(name), name), name));
+  const me = shared([self])[0]!;
   const candidates = ranges.map((range) => ({
     range,
-    after: same(candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1)),
-    before: same(candidatesIn(range, change.before, GROUP_SIZE + 1)),
+    after: shared(candidatesIn(range, change.after, GROUP_SIZE + NEAR_SLACK + 1)),
+    before: shared(candidatesIn(range, change.before, GROUP_SIZE + 1)),
   }));
   for (const book of replicas.books()) {
     const batches = new Map<Name, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
@@ -390,10 +390,8 @@ export function planTransfer(
         const place = book.placeOf(key)!;
         const near = closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude);
         const rank = near.indexOf(me);
-        if (rank < 0 || rank >= GROUP_SIZE) {
-          if (rank < 0) forget.push({ book, key });
-          continue;
-        }
+        if (rank < 0) forget.push({ book, key });
+        if (rank < 0 || rank >= GROUP_SIZE) continue;
         const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
         for (const member of near.slice(0, GROUP_SIZE)) {
           if (member === me || before.includes(member)) continue;
