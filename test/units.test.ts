@@ -134,6 +134,13 @@ test('data_manager records read in bulk: every record of many pages comes back o
   const upper = { from: Buffer.alloc(32, 0x40), to: Buffer.alloc(32, 0xff) };
   const inside = chunks.filter((chunk) => inRange(chunk, upper)).map((chunk) => chunk.toString('hex')).sort();
   assert.deepEqual([...records.all(upper)].map(([name]) => name.toString('hex')).sort(), inside);
+  // A filter is asked about every name in the range, once each, and only the names it wants come back, with their records.
+  const asked: string[] = [];
+  const even = (name: Buffer) => (asked.push(name.toString('hex')), name[31]! % 2 === 0);
+  const wanted = [...records.all(upper, even)];
+  assert.deepEqual([...asked].sort(), inside);
+  assert.deepEqual(wanted.map(([name]) => name.toString('hex')).sort(), inside.filter((hex) => parseInt(hex.slice(-2), 16) % 2 === 0));
+  for (const [name, record] of wanted) assert.deepEqual(record, byName.get(name.toString('hex')));
   db.close();
 });
 

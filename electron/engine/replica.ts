@@ -37,8 +37,12 @@ export interface RecordBook {
   load(key: Buffer): { version: number; value: Buffer } | undefined;
   /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
   store(key: Buffer, version: number, value: Buffer | null): void;
-  /** Every live record, or only those whose group name is in `range` (an indexed range query, for transfers to new members). */
-  entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }>;
+  /**
+   * The live records whose group name is in `range` (an indexed range query, for transfers to new
+   * members) and whose key `wanted` accepts. `wanted` is asked about each key in order, just before
+   * its record is yielded, so a large table decodes only the records a transfer sends.
+   */
+  entries(range: NameRange, wanted: (key: Buffer) => boolean): Iterable<{ key: Buffer; version: number; value: Buffer }>;
   /**
    * Whether one decision may turn record `key`'s `previous` value into `next` (null: no record).
    * Members check it against their own record and view, so a proposer cannot, say, raise a count
@@ -184,10 +188,14 @@ export class Replicas {
     })();
   }
 
-  /** Every record this vault holds, deleted ones included, with its state; or only those whose group name is in `range`. */
-  *records(book: RecordBook, range?: NameRange): Iterable<{ key: Buffer; state: RecordState }> {
+  /**
+   * The records this vault holds whose group name is in `range`, deleted ones included, with their
+   * states: those for which `select` gives a value, yielded with it. `select` sees every key in the
+   * range (the caller counts and judges them all); only the selected records are decoded.
+   */
+  *records<T>(book: RecordBook, range: NameRange, select: (key: Buffer) => T | undefined): Iterable<{ key: Buffer; state: RecordState; selected: T }> {
     // A key starts with its group name (a client's records: the client's name, then the chunk's), so the range's keys lie between these.
-    const [from, to] = range ? [range.from, Buffer.concat([range.to, MAX_KEY_TAIL])] : [Buffer.alloc(0), MAX_KEY_TAIL];
+    const [from, to] = [range.from, Buffer.concat([range.to, MAX_KEY_TAIL])];
     // The range's remembered operations in one query, not one per record.
     const ops = new Map<string, { op: Buffer; reply: Buffer }[]>();
     for (const { key, op, reply } of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) {
@@ -195,8 +203,13 @@ export class Replicas {
       ops.set(hex, [...(ops.get(hex) ?? []), { op, reply }]);
     }
     const opsOf = (key: Buffer) => (ops.size ? (ops.get(toHex(key)) ?? []) : []);
-    for (const { key, version, value } of book.entries(range)) yield { key, state: { version, value, ops: opsOf(key) } };
-    for (const { key, version } of this.#sql.tombs.all(book.persona, from, to)) yield { key, state: { version, value: null, ops: opsOf(key) } };
+    // entries asks `wanted` about a key just before yielding it, so `selected` is that key's.
+    let selected: T | undefined;
+    const wanted = (key: Buffer) => (selected = select(key)) !== undefined;
+    for (const { key, version, value } of book.entries(range, wanted)) yield { key, state: { version, value, ops: opsOf(key) }, selected: selected! };
+    for (const { key, version } of this.#sql.tombs.all(book.persona, from, to)) {
+      if (wanted(key)) yield { key, state: { version, value: null, ops: opsOf(key) }, selected: selected! };
+    }
   }
 
   // --- acceptor: what each member answers ---

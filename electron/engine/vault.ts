@@ -385,16 +385,20 @@ export function planTransfer(
   for (const book of replicas.books()) {
     const batches = new Map<Name, { to: Name; records: { key: Buffer; state: RecordState }[] }>();
     for (const { range, after: afterNear, before: beforeNear } of candidates) {
-      for (const { key, state } of replicas.records(book, range)) {
+      // Judged by its key alone: a record is decoded only if it goes to a vault new in its group.
+      const newMembers = (key: Buffer): Name[] | undefined => {
         examined++;
         const place = book.placeOf(key)!;
         const near = closest(place.group, afterNear, GROUP_SIZE + NEAR_SLACK, place.exclude);
         const rank = near.indexOf(me);
         if (rank < 0) forget.push({ book, key });
-        if (rank < 0 || rank >= GROUP_SIZE) continue;
+        if (rank < 0 || rank >= GROUP_SIZE) return undefined;
         const before = closest(place.group, beforeNear, GROUP_SIZE, place.exclude);
-        for (const member of near.slice(0, GROUP_SIZE)) {
-          if (member === me || before.includes(member)) continue;
+        const added = near.slice(0, GROUP_SIZE).filter((member) => member !== me && !before.includes(member));
+        return added.length > 0 ? added : undefined;
+      };
+      for (const { key, state, selected } of replicas.records(book, range, newMembers)) {
+        for (const member of selected) {
           const batch = batches.get(member) ?? { to: member, records: [] };
           batch.records.push({ key, state });
           batches.set(member, batch);

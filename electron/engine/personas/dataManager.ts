@@ -359,8 +359,8 @@ export class DataManager implements RecordBook {
     else this.chunks.put(key, { ...decodeRecord(value), version });
   }
 
-  *entries(range?: NameRange): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const [name, record] of this.chunks.all(range)) yield { key: name, version: record.version, value: encodeRecord(record) };
+  *entries(range: NameRange, wanted: (key: Buffer) => boolean): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const [name, record] of this.chunks.all(range, wanted)) yield { key: name, version: record.version, value: encodeRecord(record) };
   }
 
   /**

@@ -189,14 +189,17 @@ export class DataManagerRecords {
     return [...this.#vaultNames.values()];
   }
 
-  /** Every record, or those named in `range`: a range of the rowid, so no scan. */
-  *all(range: NameRange = EVERY_NAME): Iterable<[Name, DataRecord]> {
+  /**
+   * Every record, or those named in `range` (a range of the rowid, so no scan) whose name `wanted`
+   * accepts; `wanted` is asked just before a record is yielded, and the others' holders are not decoded.
+   */
+  *all(range: NameRange = EVERY_NAME, wanted: (name: Name) => boolean = () => true): Iterable<[Name, DataRecord]> {
     for (const [from, to] of keySpans(range)) {
       for (let next = from; next <= to; ) {
         const rows = this.#sql.page.all(next, to);
         for (const [nameHex, holdersHex, size, subscribers, version] of rows) {
           const name = Buffer.from(nameHex, 'hex');
-          if (!inRange(name, range)) continue; // the key is only the name's first 8 bytes
+          if (!inRange(name, range) || !wanted(name)) continue; // the key is only the name's first 8 bytes
           yield [name, { version, subscribers, size, holders: this.#decodeHolders(Buffer.from(holdersHex, 'hex')) }];
         }
         if (rows.length < PAGE_ROWS) break;

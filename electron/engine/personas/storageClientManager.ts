@@ -16,7 +16,7 @@ import { DEFAULT_ALLOWANCE_BYTES, OP_DEADLINE_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
 import { fail, fromWireError, SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, Reply, SignedRequest } from '../messages.ts';
-import { EVERY_NAME, NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
+import { NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 
@@ -238,9 +238,10 @@ export class StorageClientManager implements RecordBook {
     this.#sql.set.run(client, chunk, refcount, size, version, out ? encodeOutbox(out) : null);
   }
 
-  *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+  *entries(range: NameRange, wanted: (key: Buffer) => boolean): Iterable<{ key: Buffer; version: number; value: Buffer }> {
     for (const { client, chunk, refcount, size, version, out } of this.#sql.all.iterate(range.from, range.to)) {
-      yield { key: keyOf(client, chunk), version, value: rowBytes(refcount, size, out) };
+      const key = keyOf(client, chunk);
+      if (wanted(key)) yield { key, version, value: rowBytes(refcount, size, out) };
     }
   }
 

@@ -7,7 +7,7 @@
 import { migrate } from '../db.ts';
 import { SafeVaultError } from '../../api/errors.ts';
 import type { MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
-import { EVERY_NAME, NAME_BYTES, type Name, type NameRange } from '../names.ts';
+import { NAME_BYTES, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 
@@ -100,8 +100,8 @@ export class StorageNodeManager implements RecordBook {
     this.#sql.upsert.run(key, a.donated, a.storedBytes, a.storedCount, a.lostBytes, a.lostCount, a.rank, version);
   }
 
-  *entries(range: NameRange = EVERY_NAME): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const row of this.#sql.all.iterate(range.from, range.to)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
+  *entries(range: NameRange, wanted: (key: Buffer) => boolean): Iterable<{ key: Buffer; version: number; value: Buffer }> {
+    for (const row of this.#sql.all.iterate(range.from, range.to)) if (wanted(row.node)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
   }
 }
 
