@@ -16,6 +16,7 @@ import { KeyedLock } from '../electron/engine/keyedLock.ts';
 import { closest, compareDistance, inRange, sha256, type Name } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
+import { View } from '../electron/engine/transport.ts';
 import { tempDir } from './helpers.ts';
 
 const name = (first: number) => Buffer.alloc(32, 0).fill(first, 0, 1);
@@ -29,6 +30,22 @@ test('XOR closeness: closest() agrees with sorting by distance and honours exclu
   assert.deepEqual(closest(target, names.slice(0, 2), 4).length, 2);
   assert.ok(compareDistance(name(0), name(1), name(2)) < 0);
   assert.ok(compareDistance(name(3), name(2), name(1)) < 0); // 3^2=1 < 3^1=2
+});
+
+test('a view: a vault is near a target among every vault it has seen exactly when closest() ranks it there, gone ones counted', () => {
+  const view = new View();
+  const vaults = Array.from({ length: 40 }, () => randomBytes(32));
+  for (const vault of vaults) view.apply('joined', vault, true);
+  for (const vault of vaults.slice(0, 10)) view.apply('left', vault, true);
+  const stranger = randomBytes(32);
+  for (let i = 0; i < 20; i++) {
+    const target = randomBytes(32);
+    for (const count of [1, 8, 32]) {
+      const near = closest(target, vaults, count);
+      for (const vault of vaults) assert.equal(view.isNearAmongKnown(target, vault, count), near.includes(vault));
+      assert.equal(view.isNearAmongKnown(target, stranger, count), false);
+    }
+  }
 });
 
 test('quorum: 3 of 4, or a majority of a network that never had a whole group; a vault cut off from a larger one never decides alone', () => {

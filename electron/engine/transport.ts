@@ -11,7 +11,7 @@ import { SafeVaultError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import type { MessageOf, MessageType, Reply } from './messages.ts';
-import { closest, toHex, type Name } from './names.ts';
+import { closest, compareDistance, toHex, type Name } from './names.ts';
 import { errorFrame, readReply, requestFrame, serveFrame, type Receiver } from './wire/frames.ts';
 
 export interface MembershipChange {
@@ -114,7 +114,11 @@ export class View implements RoutingView {
   }
 
   isNearAmongKnown(target: Name, name: Name, count: number): boolean {
-    return this.#known.has(toHex(name)) && closest(target, this.#known.values(), count).some((n) => n.equals(name));
+    if (!this.#known.has(toHex(name))) return false;
+    // Fewer than `count` known vaults closer (XOR distances of distinct names never tie): a count, not a sort, as every member asks it per accept.
+    let closer = 0;
+    for (const other of this.#known.values()) if (compareDistance(target, other, name) < 0 && ++closer >= count) return false;
+    return true;
   }
 
   /** Vaults online from the start, as the network stood: nothing changed, so nothing is reported. */
