@@ -166,6 +166,11 @@ test('states only move forward: an older state is never adopted, and a deletion 
   // A vault returning with the live record it had before the delete cannot bring it back.
   assert.equal(a!.replicas.install(book, g.key, { version: 3, value: row(3), ops: [] }), false);
   assert.deepEqual(a!.replicas.state(book, g.key), { version: 4, value: null, ops: [] });
+  // A newer state brings a record back, and its tombstone goes: a transfer finds the record once, not a deletion beside it.
+  assert.equal(a!.replicas.install(book, g.key, { version: 5, value: row(1), ops: [] }), true);
+  const client = g.key.subarray(0, 32);
+  const held = [...a!.replicas.records(book, { from: client, to: client }, (key) => key.equals(g.key) || undefined)];
+  assert.deepEqual(held.map(({ state }) => state), [{ version: 5, value: row(1), ops: [] }]);
   g.close();
 });
 

@@ -165,11 +165,12 @@ export class Replicas {
 
   /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
   install(book: RecordBook, key: Buffer, state: RecordState): boolean {
-    if (state.version <= this.#committed(book, key).version) return false;
+    const committed = this.#committed(book, key);
+    if (state.version <= committed.version) return false;
     const now = this.#links.network.clock.now();
     book.store(key, state.version, state.value);
     if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
-    else this.#sql.clearTomb.run(book.persona, key);
+    else if (committed.value === null && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
     this.#sql.clearOps.run(book.persona, key);
     state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
     this.#sql.clearSlot.run(book.persona, key, state.version);
