@@ -264,7 +264,9 @@ interface LayoutResult {
 
 interface ChurnAtScale {
   leave: LeaveResult;
-  /** One per newcomer: each joins next to a different vault, with its own share of the records. */
+  /** The median newcomer, as the file rows take the median round. */
+  join: JoinResult;
+  /** Every newcomer: each joins next to a different vault, with its own share of the records. */
   joins: JoinResult[];
 }
 
@@ -299,9 +301,9 @@ async function measureLayout(layout: Layout, data: Dataset, dir: string): Promis
   const held = heldBy(data, LEAVING);
   const { median: leave } = await onCopies(path, 'whole leave', (r: LeaveResult) => r.wholeMs, (db) => holderLeaves(db, data.vaults32, data.vaults32[LEAVING]!, held));
   const joiners = Array.from({ length: RUNS }, () => seededBytes(32));
-  const { runs: joins } = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db, run) => vaultJoins(db, data.vaults32, joiners[run]!), (r) => `, ${r.examined} examined, ${r.sent} sent`);
+  const { median: medianJoin, runs: joins } = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db, run) => vaultJoins(db, data.vaults32, joiners[run]!), (r) => `, ${r.examined} examined, ${r.sent} sent`);
   removeDb(path);
-  return { ...result, atScale: { leave, joins } };
+  return { ...result, atScale: { leave, join: medianJoin, joins } };
 }
 
 interface FileResult {
@@ -410,9 +412,7 @@ const tableRows = (rows: string[][]): string[] => rows.map((r) => `| ${r.join(' 
 function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string[][] {
   const rows: string[][] = [];
   if (safevault.atScale) {
-    const { leave, joins } = safevault.atScale;
-    // The median newcomer, as the file rows take the median round; every newcomer's work is listed.
-    const join = [...joins].sort((a, b) => a.ms - b.ms)[joins.length >> 1]!;
+    const { leave, join, joins } = safevault.atScale;
     const each = joins.map((j) => `${j.ms.toFixed(0)} ms: ${j.examined} examined, ${j.sent} sent`).join('; ');
     rows.push(
       [`one holder leaves, ${RECORDS} records, ${VAULTS} vaults: lookup ms (the holder index's entries for the ${leave.chunks} of its ${leave.held} chunks this vault leads; each record is read by its review)`, leave.lookupMs.toFixed(1), '', '', '≤ 10', yes(leave.lookupMs <= 10)],

@@ -101,7 +101,9 @@ export class StorageNodeManager implements RecordBook {
   }
 
   *entries(range: NameRange, wanted: (key: Buffer) => boolean): Iterable<{ key: Buffer; version: number; value: Buffer }> {
-    for (const row of this.#sql.all.iterate(range.from, range.to)) if (wanted(row.node)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
+    for (const row of this.#sql.all.iterate(range.from, range.to)) {
+      if (wanted(row.node)) yield { key: row.node, version: row.version, value: encodeAccount(row) };
+    }
   }
 }
 
