@@ -22,7 +22,7 @@ export async function virtualNetwork(seed: number, vaults: number, timeoutMs = 2
     links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs },
   });
   await clock.drive(network.start(vaults));
-  return { clock, network, close: () => (network.close(), db.close()) };
+  return { clock, network, dir, close: () => (network.close(), db.close()) };
 }
 
 export function tempDir(prefix = 'safevault-test-'): string {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GROUP_SIZE, OP_DEADLINE_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
+import Database from 'better-sqlite3';
+import { AUDIT_INTERVAL_MS, GROUP_SIZE, OP_DEADLINE_MS, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
 import { Groups } from '../electron/engine/group.ts';
@@ -18,12 +19,12 @@ import { clientManagerRow, tempDir, virtualNetwork } from './helpers.ts';
 const row = (refcount: number, pending = false) => clientManagerRow(refcount, 9, pending);
 
 async function group() {
-  const { clock, network, close } = await virtualNetwork(42, 8);
+  const { clock, network, dir, close } = await virtualNetwork(42, 8);
   const client = randomBytes(32);
   const key = Buffer.concat([client, randomBytes(32)]);
   const members = network.closest(client, GROUP_SIZE).map((m) => network.vault(toHex(m))!);
   const states = () => members.map((v) => v.replicas.state(v.storageClientManager, key));
-  return { clock, network, key, members, states, close };
+  return { clock, network, dir, key, members, states, close };
 }
 
 /** One more reference, as a put does: the reply is the count before it. */
@@ -58,6 +59,29 @@ test('a repeated operation gets its stored reply and changes nothing', async () 
   assert.equal(await g.clock.drive(decide(c!, g.key, 'op-1')), 0);
   await g.clock.pass(1000);
   assert.ok(g.states().filter((s) => s.version === 2 && s.value!.equals(row(2))).length >= 3);
+  g.close();
+});
+
+test("a record's remembered operations leave the vaults' disks once past their memory (the audit forgets them), and the record stays", async () => {
+  const g = await group();
+  const [a] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  await g.clock.pass(1000);
+  const decided = g.states();
+  // Read from each member's file, as a new process would see it.
+  const rowsOnDisk = () =>
+    g.members.map((v) => {
+      const file = new Database(join(g.dir, 'vaults', v.id, 'vault.sqlite'), { readonly: true });
+      try {
+        return file.prepare('SELECT count(*) FROM rec_op WHERE key = ?').pluck().get(g.key) as number;
+      } finally {
+        file.close();
+      }
+    });
+  assert.ok(rowsOnDisk().filter((n) => n === 1).length >= 3, `a quorum remembers the operation: ${rowsOnDisk()}`);
+  await g.clock.pass(OP_MEMORY_MS + 2 * AUDIT_INTERVAL_MS);
+  assert.deepEqual(rowsOnDisk(), [0, 0, 0, 0]);
+  assert.deepEqual(g.states(), decided.map((s) => ({ ...s, ops: [] })), 'the records themselves are untouched');
   g.close();
 });
 

@@ -119,6 +119,7 @@ export class Vault implements Endpoint {
       this.#changes = this.#changes
         .then(async () => {
           if (this.#closed) return;
+          this.replicas.expire();
           await this.replicas.finishUnfinished();
           if (!this.#closed) await this.dataManager.audit();
           if (!this.#closed) await this.storageClientManager.audit();
