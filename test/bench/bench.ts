@@ -13,7 +13,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import { MAX_CHUNK_SIZE } from '../../electron/engine/constants.ts';
+import { MAX_CHUNK_SIZE, OP_MEMORY_MS } from '../../electron/engine/constants.ts';
 import { sha256 } from '../../electron/engine/names.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { UPLOAD_PATH } from '../../electron/api/contract.ts';
@@ -21,6 +21,7 @@ import { startServer } from '../../electron/daemon/server.ts';
 import { openEngine } from '../../electron/engine/engine.ts';
 import { DataManagerRecords } from '../../electron/engine/personas/dataManagerRecords.ts';
 import { holderLeaves, vaultJoins, type HeldChunks, type JoinResult, type LeaveResult } from './churnBench.ts';
+import { liveRecordBytes, type RecordBytes } from './liveRecords.ts';
 import { filesAgainstHelia, fsyncCost, memoryDuringPut, writeRandomFile, type FileRuns, type FsyncCost, type MemoryRun } from './filesBench.ts';
 import { MAIDSAFE_NAME_BYTES, MaidSafeDataManager, type MaidSafeRecord } from './maidsafeLayout.ts';
 
@@ -33,6 +34,8 @@ const FILE_BYTES = 64 * 1024 * 1024;
 /** The put whose resident memory is watched. */
 const BIG_BYTES = Number(process.env.BENCH_BIG_MIB ?? 1024) * 1024 * 1024;
 const MiB = 1024 * 1024;
+/** Chunks stored through the protocol to see what a live vault keeps per record beyond the layout. */
+const LIVE_CHUNKS = 2000;
 /** The vault that leaves in the churn measurement. */
 const LEAVING = 7;
 const PART = process.env.BENCH_PART;
@@ -268,6 +271,8 @@ interface ChurnAtScale {
   join: JoinResult;
   /** Every newcomer: each joins next to a different vault, with its own share of the records. */
   joins: JoinResult[];
+  /** Per record on a live network, beside the layout: right after the puts, and once the operations' memory has passed. */
+  live: { fresh: RecordBytes; later: RecordBytes };
 }
 
 /** Runs `measure` on a fresh copy of the built database, RUNS times: every run, and the one with the median `key`. */
@@ -303,7 +308,9 @@ async function measureLayout(layout: Layout, data: Dataset, dir: string): Promis
   const joiners = Array.from({ length: RUNS }, () => seededBytes(32));
   const { median: medianJoin, runs: joins } = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db, run) => vaultJoins(db, data.vaults32, joiners[run]!), (r) => `, ${r.examined} examined, ${r.sent} sent`);
   removeDb(path);
-  return { ...result, atScale: { leave, join: medianJoin, joins } };
+  progress(`live: ${LIVE_CHUNKS} chunks through the protocol on 12 vaults (virtual time)`);
+  const live = await liveRecordBytes(mkdtempSync(join(dir, 'live-')), LIVE_CHUNKS);
+  return { ...result, atScale: { leave, join: medianJoin, joins, live } };
 }
 
 interface FileResult {
@@ -423,6 +430,13 @@ function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string
   }
   const dmBytes = safevault.size.bytes / RECORDS;
   rows.push(['data_manager bytes/record, holder index included', dmBytes.toFixed(1), '', '', '≤ 90', yes(dmBytes <= 90)]);
+  if (safevault.atScale) {
+    const { fresh, later } = safevault.atScale.live;
+    rows.push(
+      [`  beside it on a live vault (12 vaults, ${LIVE_CHUNKS} chunks stored), per record: the replica layer's promises left with each decision's two witnesses, kept`, later.slots.toFixed(1), '', '', '', ''],
+      [`  and its last operations with their replies, kept ${OP_MEMORY_MS / 60_000} minutes after the record's last change`, fresh.operations.toFixed(1), '', '', '', ''],
+    );
+  }
   return rows;
 }
 
