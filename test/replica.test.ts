@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { AUDIT_INTERVAL_MS, GROUP_SIZE, OP_DEADLINE_MS, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
+import { AUDIT_INTERVAL_MS, DECISION_DEADLINE_MS, GROUP_SIZE, OP_DEADLINE_MS, OP_MEMORY_MS, PROMISE_MEMORY_MS, UNFINISHED_DECISION_MS } from '../electron/engine/constants.ts';
+import { sleep } from '../electron/engine/clock.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { EventBus } from '../electron/engine/events.ts';
 import { Groups } from '../electron/engine/group.ts';
@@ -62,26 +63,66 @@ test('a repeated operation gets its stored reply and changes nothing', async () 
   g.close();
 });
 
+/** Rows `sql` counts for `key` in a vault's file, read as a new process would see it. */
+function countOnDisk(dir: string, vault: Vault, sql: string, key: Buffer): number {
+  const file = new Database(join(dir, 'vaults', vault.id, 'vault.sqlite'), { readonly: true });
+  try {
+    return file.prepare(sql).pluck().get(key) as number;
+  } finally {
+    file.close();
+  }
+}
+
 test("a record's remembered operations leave the vaults' disks once past their memory (the audit forgets them), and the record stays", async () => {
   const g = await group();
   const [a] = g.members;
   assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
   await g.clock.pass(1000);
   const decided = g.states();
-  // Read from each member's file, as a new process would see it.
-  const rowsOnDisk = () =>
-    g.members.map((v) => {
-      const file = new Database(join(g.dir, 'vaults', v.id, 'vault.sqlite'), { readonly: true });
-      try {
-        return file.prepare('SELECT count(*) FROM rec_op WHERE key = ?').pluck().get(g.key) as number;
-      } finally {
-        file.close();
-      }
-    });
-  assert.ok(rowsOnDisk().filter((n) => n === 1).length >= 3, `a quorum remembers the operation: ${rowsOnDisk()}`);
+  const ops = () => g.members.map((v) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_op WHERE key = ?', g.key));
+  assert.ok(ops().filter((n) => n === 1).length >= 3, `a quorum remembers the operation: ${ops()}`);
   await g.clock.pass(OP_MEMORY_MS + 2 * AUDIT_INTERVAL_MS);
-  assert.deepEqual(rowsOnDisk(), [0, 0, 0, 0]);
+  assert.deepEqual(ops(), [0, 0, 0, 0]);
   assert.deepEqual(g.states(), decided.map((s) => ({ ...s, ops: [] })), 'the records themselves are untouched');
+  g.close();
+});
+
+test("the promises a decision leaves with its two witnesses are forgotten after PROMISE_MEMORY_MS; an accepted value is kept until it is finished", async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  const witnesses = g.network.closest(g.key.subarray(0, 32), GROUP_SIZE + 2).slice(GROUP_SIZE).map((w) => g.network.vault(toHex(w))!);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  await g.clock.pass(1000);
+  const decided = g.states();
+  const slots = (vaults: Vault[], key = g.key) => vaults.map((v) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_slot WHERE key = ?', key));
+  assert.deepEqual(slots(witnesses), [1, 1], 'each witness keeps the promise it made');
+  assert.deepEqual(slots(g.members), [0, 0, 0, 0], 'the members cleared theirs when they installed the state');
+  // `b` also holds a value it accepted for a record of another group, which it cannot finish itself.
+  let client = randomBytes(32);
+  while (g.network.closest(client, GROUP_SIZE).some((m) => m.equals(b!.name))) client = randomBytes(32);
+  const elsewhere = Buffer.concat([client, randomBytes(32)]);
+  const ballot = Buffer.concat([Buffer.from([0, 0, 0, 1]), a!.name]);
+  const value = { version: 1, value: row(1, true), ops: [{ op: sha256(Buffer.from('op-far')), reply: Buffer.from([0]) }] };
+  assert.equal(b!.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: elsewhere, slot: 1, ballot }).promised, true);
+  assert.equal(b!.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: elsewhere, slot: 1, ballot, value }).accepted, true);
+  await g.clock.pass(PROMISE_MEMORY_MS + 2 * AUDIT_INTERVAL_MS);
+  assert.deepEqual(slots(witnesses), [0, 0]);
+  assert.deepEqual(slots([b!], elsewhere), [1], 'an accepted value is never forgotten by time');
+  assert.deepEqual(g.states(), decided.map((s) => ({ ...s, ops: [] })));
+  g.close();
+});
+
+test('a proposer whose change outlasts DECISION_DEADLINE_MS gives up before asking anyone to accept: nothing is decided', async () => {
+  const g = await group();
+  const [a] = g.members;
+  const slow = a!.replicas.decide(a!.storageClientManager, g.key, sha256(Buffer.from('op-slow')), async () => {
+    await sleep(g.clock, DECISION_DEADLINE_MS + 1000);
+    return { value: row(1, true), reply: 0 };
+  });
+  await assert.rejects(g.clock.drive(slow), (error) => isSafeVaultError(error) && error.code === 'unavailable');
+  const accepted = g.members.map((v) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_slot WHERE key = ? AND value IS NOT NULL', g.key));
+  assert.deepEqual(accepted, [0, 0, 0, 0], 'no member was asked to accept');
+  assert.deepEqual(g.states().map((s) => s.version), [0, 0, 0, 0]);
   g.close();
 });
 

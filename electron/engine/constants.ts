@@ -24,6 +24,15 @@ export const OP_MEMORY_MS = 10 * 60_000;
 export const OP_DEADLINE_MS = 2 * 60_000;
 /** A storage node asks the data_manager group about each chunk it holds this often (and at once after time away). */
 export const SWEEP_RECHECK_MS = 10 * 60_000;
+/** A proposer sends no acceptance later than this after it starts a decision: it gives up instead (see PROMISE_MEMORY_MS). */
+export const DECISION_DEADLINE_MS = 10 * 60_000;
+/**
+ * A promise that no accepted value came with is forgotten after this long. All it guards against is
+ * the acceptance of a lower ballot for its slot, and every proposer that could send one started
+ * before the promise and sends nothing past its DECISION_DEADLINE_MS; forgotten, it no longer stays
+ * with each decision's two witnesses for good (about 60 bytes per record on a live vault).
+ */
+export const PROMISE_MEMORY_MS = 6 * DECISION_DEADLINE_MS;
 /** A decision this member accepted but never heard the end of (its proposer died, the commit was lost) is finished by the member after this long. */
 export const UNFINISHED_DECISION_MS = 10_000;
 /** How often a vault audits its records (holders short, lists too long) and sweeps its disk. */

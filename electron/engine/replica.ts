@@ -13,7 +13,7 @@
  */
 import { SafeVaultError, fail, fromWireError, isSafeVaultError, toWireError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
-import { GROUP_SIZE, OP_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
+import { DECISION_DEADLINE_MS, GROUP_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
 import { migrate, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
 import { MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
@@ -127,6 +127,7 @@ export class Replicas {
       ),
       unfinished: db.prepare<[number], { persona: string; key: Buffer; value: Buffer }>('SELECT persona, key, value FROM rec_slot WHERE value IS NOT NULL AND at < ?'),
       clearSlot: db.prepare<[string, Buffer, number]>('DELETE FROM rec_slot WHERE persona = ? AND key = ? AND slot <= ?'),
+      expirePromises: db.prepare<[number]>('DELETE FROM rec_slot WHERE value IS NULL AND at < ?'),
     };
     // Rounds start from the time, so a vault that restarts never reuses a ballot it used before.
     this.#round = Math.floor(links.network.clock.now() / 1000) % 2 ** 31;
@@ -148,14 +149,15 @@ export class Replicas {
   }
 
   /**
-   * Forgets the operations remembered past OP_MEMORY_MS and the tombstones past their life, which
-   * nothing reads any more: run at start and on every audit, so a vault that runs for weeks does not
-   * keep every record's last operations (a few hundred bytes each) until it restarts.
+   * Forgets what no longer counts: operations remembered past OP_MEMORY_MS, tombstones past their
+   * life, promises past PROMISE_MEMORY_MS (an accepted value stays until its decision is finished).
+   * Run at start and on every audit, so a vault that runs for weeks keeps none of them for good.
    */
   expire(): void {
     const now = this.#links.network.clock.now();
     this.#sql.expireTombs.run(now - TOMBSTONE_TTL_MS);
     this.#sql.expireOps.run(now - OP_MEMORY_MS);
+    this.#sql.expirePromises.run(now - PROMISE_MEMORY_MS);
   }
 
   // --- committed state ---
@@ -333,7 +335,8 @@ export class Replicas {
   ): Promise<R> {
     return this.#links.locks.run(`${book.persona}:${toHex(key)}`, async () => {
       const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
-      const { view } = this.#links.network;
+      const { view, clock } = this.#links.network;
+      const deadline = clock.now() + DECISION_DEADLINE_MS;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const current = this.state(book, key);
         const done = current.ops.find((o) => o.op.equals(op));
@@ -366,7 +369,8 @@ export class Replicas {
           const ops = [...current.ops, { op, reply: canonical(next.reply) }].slice(-32);
           proposal = { version: slot, value: next.value, ops };
         }
-        // Phase 2: a quorum of members accepts, and the state is chosen.
+        // Phase 2: a quorum of members accepts, and the state is chosen; never past the deadline, so old promises can be forgotten.
+        if (clock.now() > deadline) break;
         const accepted = await this.#gather(members, members, needed, { type: 'rec.accept', persona: book.persona, key, slot, ballot, value: proposal }, (r) => r.accepted);
         if (this.#adoptNewest(book, key, accepted.map((a) => a.reply.committed))) continue;
         if (accepted.filter((a) => a.reply.accepted).length < needed) {

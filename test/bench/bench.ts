@@ -13,7 +13,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
-import { MAX_CHUNK_SIZE, OP_MEMORY_MS } from '../../electron/engine/constants.ts';
+import { MAX_CHUNK_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS } from '../../electron/engine/constants.ts';
 import { sha256 } from '../../electron/engine/names.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { UPLOAD_PATH } from '../../electron/api/contract.ts';
@@ -271,7 +271,7 @@ interface ChurnAtScale {
   join: JoinResult;
   /** Every newcomer: each joins next to a different vault, with its own share of the records. */
   joins: JoinResult[];
-  /** Per record on a live network, beside the layout: right after the puts, and once the operations' memory has passed. */
+  /** Per record on a live network, beside the layout: right after the puts, and once what is remembered for a while is forgotten. */
   live: { fresh: RecordBytes; later: RecordBytes };
 }
 
@@ -432,9 +432,11 @@ function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string
   rows.push(['data_manager bytes/record, holder index included', dmBytes.toFixed(1), '', '', '≤ 90', yes(dmBytes <= 90)]);
   if (safevault.atScale) {
     const { fresh, later } = safevault.atScale.live;
+    const kept = later.operations + later.slots + later.tombstones;
     rows.push(
-      [`  beside it on a live vault (12 vaults, ${LIVE_CHUNKS} chunks stored), per record: the replica layer's promises left with each decision's two witnesses, kept`, later.slots.toFixed(1), '', '', '', ''],
-      [`  and its last operations with their replies, kept ${OP_MEMORY_MS / 60_000} minutes after the record's last change`, fresh.operations.toFixed(1), '', '', '', ''],
+      [`  beside it on a live vault (12 vaults, ${LIVE_CHUNKS} chunks stored), per record: the replica layer's promises left with each decision's two witnesses, kept ${PROMISE_MEMORY_MS / 60_000} minutes`, fresh.slots.toFixed(1), '', '', '', ''],
+      [`  and the record's last operations with their replies, kept ${OP_MEMORY_MS / 60_000} minutes after its last change`, fresh.operations.toFixed(1), '', '', '', ''],
+      ['  what the replica layer keeps per record once both have passed', kept.toFixed(1), '', '', '', ''],
     );
   }
   return rows;

@@ -1,14 +1,14 @@
 /**
  * What a data_manager record costs on a live network, beyond its row and holder index: the replica
  * layer's own rows for it (replica.ts). Chunks are stored through the whole protocol on 12 vaults
- * (virtual time, real SQLite files), then each vault's file is read with dbstat: once right after,
- * while the operations are remembered, and once their memory (OP_MEMORY_MS) and two audits later.
+ * (virtual time, real SQLite files), then each vault's file is read with dbstat: right after, and
+ * once the operations' memory (OP_MEMORY_MS) and the promises' (PROMISE_MEMORY_MS) have passed.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StorageClient } from '../../electron/engine/client/storageClient.ts';
-import { AUDIT_INTERVAL_MS, OP_MEMORY_MS } from '../../electron/engine/constants.ts';
+import { AUDIT_INTERVAL_MS, OP_MEMORY_MS, PROMISE_MEMORY_MS } from '../../electron/engine/constants.ts';
 import { openDatabase } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
 import { createIdentity } from '../../electron/engine/identity.ts';
@@ -53,7 +53,7 @@ function measure(root: string, ids: string[]): RecordBytes {
   return { records: sums.records, layout: per(sums.layout), operations: per(sums.operations), slots: per(sums.slots), tombstones: per(sums.tombstones) };
 }
 
-/** Stores `chunks` small chunks on 12 vaults; the bytes per record then, and once the operations' memory has passed. */
+/** Stores `chunks` small chunks on 12 vaults; the bytes per record then, and once what is remembered for a while has been forgotten. */
 export async function liveRecordBytes(dir: string, chunks: number): Promise<{ fresh: RecordBytes; later: RecordBytes }> {
   const clock = new VirtualClock(1);
   const db = openDatabase(join(dir, 'app.sqlite'));
@@ -71,7 +71,7 @@ export async function liveRecordBytes(dir: string, chunks: number): Promise<{ fr
     await clock.drive(network.settled());
     const ids = network.running().map((v) => v.id);
     const fresh = measure(root, ids);
-    await clock.pass(OP_MEMORY_MS + 2 * AUDIT_INTERVAL_MS);
+    await clock.pass(Math.max(OP_MEMORY_MS, PROMISE_MEMORY_MS) + 2 * AUDIT_INTERVAL_MS);
     return { fresh, later: measure(root, ids) };
   } finally {
     network.close();
