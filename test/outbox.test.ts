@@ -51,7 +51,7 @@ test('a first reference whose bytes never arrive is refused for good once its re
   close();
 });
 
-test('a first reference whose manager dies before passing it down is counted by the group\'s audit', async () => {
+test('a first reference whose manager dies before passing it down, and whose client never asks again, is refused by the group\'s audit once its deadline has passed: nobody was told it counted', async () => {
   const { clock, network, close } = await virtualNetwork(12, 10, 3000);
   const first = setup(clock, network);
   // Another owner stores the chunk first, so the second owner's reference needs no bytes to count.
@@ -69,8 +69,8 @@ test('a first reference whose manager dies before passing it down is counted by 
   assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 1, 'not passed down yet');
 
   await clock.pass(PAST_DEADLINE_MS);
-  assert.deepEqual(first.refcounts(), [1, 1, 1], 'the surviving managers keep the reference');
-  assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 2, 'and the data managers count it');
+  assert.deepEqual(first.refcounts(), [0, 0, 0], 'the surviving managers drop the reference');
+  assert.equal((await clock.drive(network.chunkRecord(first.chunk)))?.subscribers, 1, 'and the data managers never counted it, although the chunk is stored');
   close();
 });
 

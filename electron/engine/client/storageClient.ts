@@ -51,8 +51,11 @@ export class StorageClient {
         reply = await this.#groups.askMember(this.identity.name, { type: 'client.put', request, stagedAt }, { deadlineMs: ATTEMPT_MS });
         break;
       } catch (error) {
-        // Unreachable vaults are churn; a lost upload (not-found) is uploaded again, twice at most.
-        const retry = isSafeVaultError(error) && (error.code === 'unavailable' || (error.code === 'not-found' && round < 2));
+        // Unreachable vaults are churn, and a lost upload (not-found: the vault it was staged at went, or
+        // its bytes were swept with a copy of the chunk) is uploaded again, both until the deadline: the
+        // request stays open with the client's managers until decided, so giving up sooner would report
+        // a failure that could still count.
+        const retry = isSafeVaultError(error) && (error.code === 'unavailable' || error.code === 'not-found');
         if (!retry || clock.now() > deadline) throw error;
         await sleep(clock, Math.min(5000, 100 * 2 ** round) * (0.5 + clock.random()));
       }

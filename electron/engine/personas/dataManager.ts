@@ -73,23 +73,22 @@ export class DataManager implements RecordBook {
 
   /**
    * A client's manager group passes down a chunk new to that client: one subscriber more, or a first
-   * placement. Decided once per request, counted or refused for good (no room, or the request
-   * expired before its bytes could be placed), so a repeat from any member gets the same answer.
+   * placement. Decided once per request, counted or refused for good (no room, or the request's
+   * deadline passed before it counted), so a repeat from any member gets the same answer.
    */
   onPut(from: Name, msg: MessageOf<'dm.put'>): Promise<Reply<'dm.put'>> {
     const { chunk } = msg;
     return this.#ctx.replicas.decide(this, chunk, derivedOp('dm.put', msg.op), async (current, version): Promise<Change<Reply<'dm.put'>>> => {
       const { size, deadline } = await this.#passedDown(from, msg, 'put');
+      const refuse = (code: ErrorCode, message: string) => ({ value: current, reply: { subscribers: 0, holders: [], refused: { code, message } } });
+      // Past its deadline the client has been told the request failed: it is refused then, even where the chunk is stored.
+      if (this.#ctx.clock.now() > deadline) return refuse('unavailable', `the request to store chunk ${toHex(chunk).slice(0, 12)} expired before it was placed; store it again`);
       if (current) {
         const record = decodeRecord(current);
         const next = { ...record, subscribers: record.subscribers + 1 };
         return { value: encodeRecord(next), reply: { subscribers: next.subscribers, holders: next.holders, refused: null } };
       }
-      const refuse = (code: ErrorCode, message: string) => ({ value: null, reply: { subscribers: 0, holders: [], refused: { code, message } } });
-      if (!msg.stagedAt) {
-        if (this.#ctx.clock.now() <= deadline) fail('unavailable', `the first copy of chunk ${toHex(chunk).slice(0, 12)} needs its uploaded bytes`);
-        return refuse('unavailable', `the request to store chunk ${toHex(chunk).slice(0, 12)} expired before it was placed; store it again`);
-      }
+      if (!msg.stagedAt) return fail('unavailable', `the first copy of chunk ${toHex(chunk).slice(0, 12)} needs its uploaded bytes`);
       const bytes = await this.#stagedBytes(chunk, msg.stagedAt);
       if (bytes.length !== size) return refuse('bad-request', 'request size does not match the chunk');
       const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version, msg.stagedAt);

@@ -150,7 +150,8 @@ export class StorageClientManager implements RecordBook {
   /**
    * Settles the outbox entries whose requests are past their deadline (their handlers gave up or
    * died), for the clients this vault is the closest manager of: each is passed down without bytes
-   * (a first reference of a chunk nobody stores is refused then, once for all) and cleared.
+   * (a first reference not counted by then is refused, once for all: its client was told the
+   * request failed) and cleared.
    */
   async audit(): Promise<void> {
     const now = this.#ctx.clock.now();
