@@ -74,6 +74,27 @@ test('a first reference whose manager dies before passing it down, and whose cli
   close();
 });
 
+test("a last release whose manager dies before passing it down, and whose client never asks again, is refused once its deadline has passed: the reference comes back", async () => {
+  const { clock, network, close } = await virtualNetwork(14, 10, 3000);
+  const { owner, client, chunk, managers, put, stage, refcounts } = setup(clock, network);
+  await clock.drive(client.request(managers[1]!, put(await stage())));
+  assert.equal((await clock.drive(network.chunkRecord(chunk)))?.subscribers, 1);
+
+  // The delete goes to one manager, which dies as soon as it has the group's decision.
+  const handler = network.running().find((v) => v.name.equals(managers[0]!))!;
+  void client.request(handler.name, { type: 'client.delete', request: signRequest(owner, 'delete', chunk, 0, clock) }).catch(() => undefined);
+  await clock.drive(until(clock, () => handler.storageClientManager.refcount(owner.name, chunk) === 0));
+  await clock.drive(network.killVault(handler.id));
+
+  await clock.pass(PAST_DEADLINE_MS);
+  assert.deepEqual(refcounts(), [1, 1, 1], 'the surviving managers give the reference back');
+  assert.equal((await clock.drive(network.chunkRecord(chunk)))?.subscribers, 1, 'and the data managers never counted the release');
+  // The owner can still delete it, and then it goes.
+  const deleted = await clock.drive(client.request(managers[1]!, { type: 'client.delete', request: signRequest(owner, 'delete', chunk, 0, clock) }));
+  assert.deepEqual([deleted.refcount, deleted.deleted], [0, true]);
+  close();
+});
+
 test('copies placed for a first reference that was never decided are swept once the data managers refuse it', async () => {
   const { clock, network, close } = await virtualNetwork(13, 12, 3000);
   const { client, chunk, managers, put, stage, refcounts } = setup(clock, network);

@@ -199,7 +199,8 @@ export const MESSAGES = {
   }),
   'dm.delete': spec({
     message: z.strictObject({ client: name, chunk: name, op: opId }),
-    reply: z.strictObject({ subscribers: count }),
+    // refused: decided past its request's deadline, so never counted (its client was told the delete failed)
+    reply: z.strictObject({ subscribers: count, refused: wireError.nullable() }),
     sender: byReceiver('a member of the client manager group; the data manager counts it only when a quorum of that group confirms it (cm.passed)'),
     receiver: 'a member of the data manager group of the chunk',
     quorum: wholeMessage,

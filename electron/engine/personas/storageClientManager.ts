@@ -137,6 +137,7 @@ export class StorageClientManager implements RecordBook {
     );
     if (!last) return decided;
     const down = await this.#deliver(key, client, chunk, out, null, deadline);
+    if (down.refused) throw fromWireError(down.refused, 'the chunk could not be deleted');
     return { refcount: 0, subscribers: down.subscribers, deleted: down.subscribers === 0 };
   }
 
@@ -201,8 +202,8 @@ export class StorageClientManager implements RecordBook {
   async #passDown(client: Name, chunk: Name, out: Outbox, stagedAt: Name | null, deadline: number): Promise<Down> {
     const { groups } = this.#ctx;
     if (out.kind === 'put') return groups.askMember(chunk, { type: 'dm.put', client, chunk, op: out.op, stagedAt }, { deadline });
-    const { subscribers } = await groups.askMember(chunk, { type: 'dm.delete', client, chunk, op: out.op }, { deadline });
-    return { subscribers, holders: [], refused: null };
+    const { subscribers, refused } = await groups.askMember(chunk, { type: 'dm.delete', client, chunk, op: out.op }, { deadline });
+    return { subscribers, holders: [], refused };
   }
 
   /** Clears an answered entry by a decision of its own, unless the record moved on (another operation folded it in). */
@@ -262,9 +263,13 @@ export class StorageClientManager implements RecordBook {
   }
 }
 
-/** The record once the data_manager group answered `out`: a refused first reference and an answered release leave none. */
+/**
+ * The record once the data_manager group answered `out`: a counted first reference stays, a refused
+ * one goes; a counted release leaves none, and a refused one gives the reference back.
+ */
 function settled(row: Row, out: Outbox, down: Down): Row | null {
-  return out.kind === 'put' && !down.refused ? { refcount: row.refcount, size: row.size } : null;
+  if (out.kind === 'put') return down.refused ? null : { refcount: row.refcount, size: row.size };
+  return down.refused ? { refcount: 1, size: row.size } : null;
 }
 
 const keyOf = (client: Name, chunk: Name): Buffer => Buffer.concat([client, chunk]);
