@@ -82,7 +82,7 @@ export class DataManager implements RecordBook {
       const { size, deadline } = await this.#passedDown(from, msg, 'put');
       const refuse = (code: ErrorCode, message: string) => ({ value: current, reply: { subscribers: 0, holders: [], refused: { code, message } } });
       // Past its deadline the client has been told the request failed: it is refused then, even where the chunk is stored.
-      if (this.#ctx.clock.now() > deadline) return { value: current, reply: { subscribers: 0, holders: [], refused: expired('store', chunk) } };
+      if (this.#ctx.clock.now() > deadline) return refuse('unavailable', expired('store', chunk));
       if (current) {
         const record = decodeRecord(current);
         const next = { ...record, subscribers: record.subscribers + 1 };
@@ -103,7 +103,7 @@ export class DataManager implements RecordBook {
     let holders: Name[] = [];
     const reply = await this.#ctx.replicas.decide(this, chunk, derivedOp('dm.delete', msg.op), async (current): Promise<Change<Reply<'dm.delete'>>> => {
       const { deadline } = await this.#passedDown(from, msg, 'release');
-      if (this.#ctx.clock.now() > deadline) return { value: current, reply: { subscribers: 0, refused: expired('delete', chunk) } };
+      if (this.#ctx.clock.now() > deadline) return { value: current, reply: { subscribers: 0, refused: { code: 'unavailable', message: expired('delete', chunk) } } };
       if (!current) return { value: null, reply: { subscribers: 0, refused: null } };
       const record = decodeRecord(current);
       if (record.subscribers > 1) {
@@ -386,8 +386,8 @@ export class DataManager implements RecordBook {
 
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));
 
-/** The refusal of a request passed down after its deadline: by then its client was told it failed. */
-const expired = (what: 'store' | 'delete', chunk: Name) => ({ code: 'unavailable' as const, message: `the request to ${what} chunk ${toHex(chunk).slice(0, 12)} expired before it was done; ${what} it again` });
+/** Why a request passed down after its deadline is refused: by then its client was told it failed. */
+const expired = (what: 'store' | 'delete', chunk: Name): string => `the request to ${what} chunk ${toHex(chunk).slice(0, 12)} expired before it was done; ${what} it again`;
 
 function encodeRecord(record: ChunkRecord): Buffer {
   const bytes = Buffer.allocUnsafe(12 + record.holders.length * NAME_BYTES);
