@@ -188,6 +188,12 @@ export class StorageClientManager implements RecordBook {
   /** Inside another operation's decision: passes the record's entry down first, and gives the record as it stands after it (null: no reference). */
   async #settleFirst(client: Name, chunk: Name, row: Row, out: Outbox, stagedAt: Name | null, deadline: number): Promise<{ row: Row | null; down: Down }> {
     const down = await this.#passDown(client, chunk, out, stagedAt, deadline);
+    // A release given back raises the count again: that is a step of its own (members allow one at a
+    // time), decided once this operation's decision lets go of the record, and then this one is retried.
+    if (out.kind === 'release' && down.refused) {
+      void this.#clear(keyOf(client, chunk), out, down).catch(() => undefined);
+      fail('unavailable', `an expired delete of chunk ${toHex(chunk).slice(0, 12)} is being undone; try again`);
+    }
     return { row: settled(row, out, down), down };
   }
 
