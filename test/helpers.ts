@@ -7,23 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { openEngine, type Engine } from '../electron/engine/engine.ts';
-import { openDatabase } from '../electron/engine/db.ts';
-import { EventBus } from '../electron/engine/events.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
-import { VirtualClock } from './sim/virtualClock.ts';
+import { startVirtualNetwork } from './sim/virtualNetwork.ts';
 
-/** `vaults` started on a seeded virtual clock, links of 1–20 ms with no loss: for driving the protocol step by step. */
-export async function virtualNetwork(seed: number, vaults: number, timeoutMs = 2000) {
-  const clock = new VirtualClock(seed);
-  const dir = tempDir();
-  const db = openDatabase(join(dir, 'app.sqlite'));
-  const network = new LocalNetwork(join(dir, 'vaults'), db, new EventBus(), {
-    clock,
-    links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs },
-  });
-  await clock.drive(network.start(vaults));
-  return { clock, network, dir, close: () => (network.close(), db.close()) };
-}
+/** `vaults` started on a seeded virtual clock in a temporary dir (see startVirtualNetwork). */
+export const virtualNetwork = (seed: number, vaults: number, timeoutMs = 2000) => startVirtualNetwork(tempDir(), seed, vaults, timeoutMs);
 
 export function tempDir(prefix = 'safevault-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -9,17 +9,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StorageClient } from '../../electron/engine/client/storageClient.ts';
 import { AUDIT_INTERVAL_MS, OP_MEMORY_MS, PROMISE_MEMORY_MS } from '../../electron/engine/constants.ts';
-import { openDatabase } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
 import { createIdentity } from '../../electron/engine/identity.ts';
-import { LocalNetwork } from '../../electron/engine/network.ts';
-import { VirtualClock } from '../sim/virtualClock.ts';
+import { startVirtualNetwork } from '../sim/virtualNetwork.ts';
 
 /** Bytes per data_manager record, by where they lie. */
 export interface RecordBytes {
   records: number;
-  /** dm_chunk and dm_holding: the layout the bytes/record goal measures. */
-  layout: number;
   /** rec_op: each record's last operations and their replies (exactly-once). */
   operations: number;
   /** rec_slot: promises and accepted values of decisions, most of them left with the two witnesses. */
@@ -32,13 +28,12 @@ const REPLICA_TABLES = { operations: 'rec_op', slots: 'rec_slot', tombstones: 'r
 
 /** The bytes of every vault's file, per data_manager record; a replica table's pages are shared by persona in proportion to its rows' payload. */
 function measure(root: string, ids: string[]): RecordBytes {
-  const sums: RecordBytes = { records: 0, layout: 0, operations: 0, slots: 0, tombstones: 0 };
+  const sums: RecordBytes = { records: 0, operations: 0, slots: 0, tombstones: 0 };
   for (const id of ids) {
     const db = new Database(join(root, id, 'vault.sqlite'), { readonly: true });
     try {
       const pages = new Map((db.prepare('SELECT name, sum(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
       sums.records += db.prepare('SELECT count(*) FROM dm_chunk').pluck().get() as number;
-      sums.layout += (pages.get('dm_chunk') ?? 0) + (pages.get('dm_holding') ?? 0);
       for (const [part, table] of Object.entries(REPLICA_TABLES) as [keyof typeof REPLICA_TABLES, string][]) {
         // Every column's length, as a share of the table's payload: the data_manager's rows' part of its pages.
         const columns = (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all() as string[]).map((c) => `coalesce(length(${c}), 0)`).join(' + ');
@@ -50,17 +45,13 @@ function measure(root: string, ids: string[]): RecordBytes {
     }
   }
   const per = (bytes: number) => bytes / Math.max(1, sums.records);
-  return { records: sums.records, layout: per(sums.layout), operations: per(sums.operations), slots: per(sums.slots), tombstones: per(sums.tombstones) };
+  return { records: sums.records, operations: per(sums.operations), slots: per(sums.slots), tombstones: per(sums.tombstones) };
 }
 
 /** Stores `chunks` small chunks on 12 vaults; the bytes per record then, and once what is remembered for a while has been forgotten. */
 export async function liveRecordBytes(dir: string, chunks: number): Promise<{ fresh: RecordBytes; later: RecordBytes }> {
-  const clock = new VirtualClock(1);
-  const db = openDatabase(join(dir, 'app.sqlite'));
-  const root = join(dir, 'vaults');
-  const network = new LocalNetwork(root, db, new EventBus(), { clock, links: { delayMs: [1, 20], loss: 0, duplicate: 0, viewLagMs: [0, 0], detectMs: 100, timeoutMs: 2000 } });
+  const { clock, network, close } = await startVirtualNetwork(dir, 1, 12);
   try {
-    await clock.drive(network.start(12));
     const identity = createIdentity();
     const client = new StorageClient('bench', identity, network.networkOf(identity.name), new EventBus());
     // A chunk's size does not change its record: small ones keep the disk out of it.
@@ -69,12 +60,12 @@ export async function liveRecordBytes(dir: string, chunks: number): Promise<{ fr
     });
     await clock.drive(Promise.all(puts));
     await clock.drive(network.settled());
+    const root = join(dir, 'vaults');
     const ids = network.running().map((v) => v.id);
     const fresh = measure(root, ids);
     await clock.pass(Math.max(OP_MEMORY_MS, PROMISE_MEMORY_MS) + 2 * AUDIT_INTERVAL_MS);
     return { fresh, later: measure(root, ids) };
   } finally {
-    network.close();
-    db.close();
+    close();
   }
 }
