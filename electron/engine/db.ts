@@ -13,6 +13,15 @@ export function openDatabase(path: string): Db {
   return db;
 }
 
+/**
+ * `fn` in a transaction of its own, or, called inside one, as part of it: no savepoint, as every
+ * such `fn` refuses (throws) before it writes, so a refusal the caller catches leaves nothing to undo.
+ */
+export function atomic<A extends unknown[], R>(db: Db, fn: (...args: A) => R): (...args: A) => R {
+  const alone = db.transaction(fn);
+  return (...args) => (db.inTransaction ? fn(...args) : alone(...args));
+}
+
 /** Runs `migrations[v..]` for `owner` once each, in order, each in its own transaction. */
 export function migrate(db: Db, owner: string, migrations: readonly string[]): void {
   const current = schemaVersion(db, owner);

@@ -11,4 +11,9 @@ export class KeyedLock {
     });
     return result;
   }
+
+  /** Runs `work` holding every one of `keys`, taken in sorted order so two holders of overlapping sets never wait on each other. */
+  runAll<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    return [...new Set(keys)].sort().reduceRight<() => Promise<T>>((inner, key) => () => this.run(key, inner), work)();
+  }
 }

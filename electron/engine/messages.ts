@@ -75,7 +75,25 @@ const recStep = z.discriminatedUnion('type', [
 ]);
 /** Steps in one rec.steps: record states are a few KiB at most, so a batch stays well inside a frame. */
 export const MAX_STEPS = 32;
+/** Records in one step of a batch of decisions (rec.prepareMany, …): as for MAX_STEPS, well inside a frame. */
+export const MAX_BATCH = 128;
 const wireError = z.strictObject({ code: z.string().max(40), message: z.string().max(500) });
+/** One answer per record of a batch, in order: the step's own reply, or why the record was refused. */
+const eachRecord = <R extends z.ZodType>(reply: R) => z.strictObject({ replies: z.array(z.union([z.strictObject({ reply }), z.strictObject({ refused: wireError })])).max(MAX_BATCH) });
+// The same three steps for a batch of records at one ballot (Replicas.decideMany); a commit names the records
+// whose values, accepted at that ballot, were chosen.
+const recPrepareMany = {
+  message: z.strictObject({ persona, ballot, slots: z.array(z.strictObject({ key, slot: count })).min(1).max(MAX_BATCH) }),
+  reply: eachRecord(recPrepare.reply),
+};
+const recAcceptMany = {
+  message: z.strictObject({ persona, ballot, values: z.array(z.strictObject({ key, value: recordState })).min(1).max(MAX_BATCH) }),
+  reply: eachRecord(recAccept.reply),
+};
+const recCommitMany = {
+  message: z.strictObject({ persona, ballot, keys: z.array(key).min(1).max(MAX_BATCH) }),
+  reply: eachRecord(recCommit.reply),
+};
 
 /**
  * A group a rule names: the vaults closest to `of` (less `exclude`), with `slack` places more for
@@ -105,7 +123,7 @@ export type SenderRule<M> = { says: string } & (
   | { kind: 'claims'; claims: (msg: M, from: Name) => Claim[] }
   /** rec.steps: each step is judged by its own type's rule, and refused alone. */
   | { kind: 'each-step' }
-  /** rec.transfer: a record whose claims fail is not adopted; the rest are. */
+  /** rec.transfer and batches of decisions: a record whose claims fail is refused (not adopted); the rest are answered. */
   | { kind: 'each-record'; claims: (persona: Persona, key: Buffer) => Claim[] }
 );
 
@@ -139,6 +157,12 @@ const wholeMessage = (msg: object): Buffer => sha256(canonical(msg as WireValue)
 const recordStep = {
   sender: { says: 'a member of the record group', kind: 'claims', claims: (msg: { persona: Persona; key: Buffer }) => recordClaims(msg.persona, msg.key) },
   receiver: 'a member of the record group',
+  quorum: wholeMessage,
+} as const;
+
+const recordBatch = {
+  sender: { says: 'a member of each record group', kind: 'each-record', claims: recordClaims },
+  receiver: 'a member of each record group',
   quorum: wholeMessage,
 } as const;
 
@@ -305,6 +329,10 @@ export const MESSAGES = {
     receiver: "a member of each step's record group",
     quorum: wholeMessage,
   }),
+  // a batch of those decisions at one ballot, for records whose groups both vaults are in (a churn review's)
+  'rec.prepareMany': spec({ ...recPrepareMany, ...recordBatch }),
+  'rec.acceptMany': spec({ ...recAcceptMany, ...recordBatch }),
+  'rec.commitMany': spec({ ...recCommitMany, ...recordBatch }),
   // old members of a group -> its new members; a record is adopted only if newer than the one held.
   // `declined`: the indexes of records the receiver does not hold now (it is not in their groups as it
   // sees the network); every other record it holds at that version or newer, so the sender may forget it.

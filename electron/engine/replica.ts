@@ -14,9 +14,9 @@
 import { SafeVaultError, fail, fromWireError, isSafeVaultError, toWireError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
 import { DECISION_DEADLINE_MS, GROUP_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
-import { migrate, type Db } from './db.ts';
+import { atomic, migrate, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
-import { MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
+import { MAX_BATCH, MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
@@ -66,6 +66,9 @@ const migrations = [
      ballot BLOB, value BLOB, PRIMARY KEY (persona, key)) WITHOUT ROWID, STRICT;`,
   // When a member last accepted a value, so one never committed can be finished later.
   `ALTER TABLE rec_slot ADD COLUMN at INTEGER NOT NULL DEFAULT 0;`,
+  // A batch of decisions' slots (decideMany), one row per ballot: see Replicas.#pages.
+  `CREATE TABLE rec_batch (persona TEXT NOT NULL, ballot BLOB NOT NULL, slots BLOB NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (persona, ballot)) WITHOUT ROWID, STRICT;`,
 ];
 
 /** How long a tombstone outlives its record: longer than any vault is expected to stay away. */
@@ -86,6 +89,15 @@ interface Slot {
   value: RecordState | null;
 }
 
+/** The slots one batch of decisions wrote on this member, at one ballot: kept as one row, and in memory by key. */
+interface Page {
+  persona: Persona;
+  ballot: Buffer;
+  at: number;
+  /** The records whose latest slot is this page's, by hex key. */
+  keys: Map<string, Buffer>;
+}
+
 interface ReplicaLinks {
   self: Name;
   db: Db;
@@ -99,6 +111,13 @@ export class Replicas {
   readonly #sql;
   /** The highest ballot round this vault has seen, so its next ballot outranks it. */
   #round = 0;
+  /**
+   * Slots written by batches of decisions, newer than the record's rec_slot row: a batch writes one
+   * row (rec_batch) per member and step, not one per record. A record's slot is its entry here, or
+   * else its row; any write of its own row drops its entry here, as that row was worked out from it.
+   */
+  readonly #batched = new Map<string, { page: Page; key: Buffer; slot: Slot }>();
+  readonly #pages = new Map<string, Page>();
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
   readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
 
@@ -128,16 +147,23 @@ export class Replicas {
       unfinished: db.prepare<[number], { persona: string; key: Buffer; value: Buffer }>('SELECT persona, key, value FROM rec_slot WHERE value IS NOT NULL AND at < ?'),
       clearSlot: db.prepare<[string, Buffer, number]>('DELETE FROM rec_slot WHERE persona = ? AND key = ? AND slot <= ?'),
       expirePromises: db.prepare<[number]>('DELETE FROM rec_slot WHERE value IS NULL AND at < ?'),
+      pages: db.prepare<[string], { ballot: Buffer; slots: Buffer; at: number }>('SELECT ballot, slots, at FROM rec_batch WHERE persona = ?'),
+      setPage: db.prepare<[string, Buffer, Buffer, number]>('INSERT OR REPLACE INTO rec_batch (persona, ballot, slots, at) VALUES (?, ?, ?, ?)'),
+      removePage: db.prepare<[string, Buffer]>('DELETE FROM rec_batch WHERE persona = ? AND ballot = ?'),
     };
     // Rounds start from the time, so a vault that restarts never reuses a ballot it used before.
     this.#round = Math.floor(links.network.clock.now() / 1000) % 2 ** 31;
     this.expire();
-    this.install = db.transaction(this.install.bind(this));
+    this.install = atomic(db, this.install.bind(this));
     this.onSteps = db.transaction(this.onSteps.bind(this));
+    this.onPrepareMany = db.transaction(this.onPrepareMany.bind(this));
+    this.onAcceptMany = db.transaction(this.onAcceptMany.bind(this));
+    this.onCommitMany = db.transaction(this.onCommitMany.bind(this));
   }
 
   register(book: RecordBook): void {
     this.#books.set(book.persona, book);
+    this.#loadPages(book);
   }
 
   books(): RecordBook[] {
@@ -158,6 +184,10 @@ export class Replicas {
     this.#sql.expireTombs.run(now - TOMBSTONE_TTL_MS);
     this.#sql.expireOps.run(now - OP_MEMORY_MS);
     this.#sql.expirePromises.run(now - PROMISE_MEMORY_MS);
+    for (const page of [...this.#pages.values()].filter((p) => p.at < now - PROMISE_MEMORY_MS)) {
+      for (const [hex, key] of page.keys) if (!this.#batched.get(`${page.persona}:${hex}`)!.slot.value) this.#dropBatched(page.persona, key, Number.MAX_SAFE_INTEGER, false);
+      this.#writePage(page);
+    }
   }
 
   // --- committed state ---
@@ -185,6 +215,7 @@ export class Replicas {
     this.#sql.clearOps.run(book.persona, key);
     state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
     this.#sql.clearSlot.run(book.persona, key, state.version);
+    this.#dropBatched(book.persona, key, state.version);
     return true;
   }
 
@@ -196,6 +227,7 @@ export class Replicas {
         this.#sql.clearTomb.run(book.persona, key);
         this.#sql.clearOps.run(book.persona, key);
         this.#sql.clearSlot.run(book.persona, key, Number.MAX_SAFE_INTEGER);
+        this.#dropBatched(book.persona, key, Number.MAX_SAFE_INTEGER);
       }
     })();
   }
@@ -228,35 +260,91 @@ export class Replicas {
 
   onPrepare(msg: MessageOf<'rec.prepare'>): Reply<'rec.prepare'> {
     const book = this.book(msg.persona);
-    if (this.#committed(book, msg.key).version >= msg.slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, msg.key) };
-    this.#seeRound(msg.ballot);
-    const slot = this.#slot(book, msg.key);
-    if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_PREPARE;
-    if (slot && slot.slot > msg.slot) return { promised: false, promise: slot.promised, accepted: null, committed: null };
-    const current = slot && slot.slot === msg.slot ? slot : undefined;
-    if (current && Buffer.compare(msg.ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
-    this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
-    const accepted = current?.ballot && current.value ? { ballot: current.ballot, value: current.value } : null;
-    // No committed state: this member's is older than the slot, so no newer than the proposer's own (its slot is its version + 1).
-    return { promised: true, promise: msg.ballot, accepted, committed: null };
+    return this.#promise(book, msg.key, msg.slot, msg.ballot, (slot) => this.#saveSlot(book, msg.key, slot));
   }
 
   onAccept(msg: MessageOf<'rec.accept'>): Reply<'rec.accept'> {
     const book = this.book(msg.persona);
     if (msg.value.version !== msg.slot) fail('bad-request', 'an accepted state must be the slot it is for');
-    const committed = this.#committed(book, msg.key);
-    if (committed.version >= msg.slot) return { accepted: false, promise: null, committed: this.state(book, msg.key) };
+    return this.#accept(book, msg.key, msg.ballot, msg.value, (slot) => this.#saveSlot(book, msg.key, slot));
+  }
+
+  /** Installs a chosen state, but only the one this member accepted itself: a lone member cannot impose a state by announcing it. */
+  onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
+    const book = this.book(msg.persona);
+    const chosen = canonical(msg.value as unknown as WireValue);
+    const batched = this.#batched.get(`${book.persona}:${toHex(msg.key)}`)?.slot;
+    // A row keeps the accepted value's canonical encoding: compared as it is, neither decoded nor hashed.
+    const row = batched ? undefined : this.#sql.slot.get(book.persona, msg.key);
+    const accepted = batched ? batched.value && canonical(batched.value as unknown as WireValue) : row?.value;
+    const mine = (batched ?? row)?.slot === msg.value.version && !!accepted && accepted.equals(chosen);
+    return { installed: mine && this.install(book, msg.key, msg.value) };
+  }
+
+  // A batch of decisions (decideMany) at one ballot: each record judged as its own step is, the slots kept as one page.
+
+  onPrepareMany(msg: MessageOf<'rec.prepareMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.prepareMany'> {
+    const book = this.book(msg.persona);
+    const page = this.#page(book.persona, msg.ballot);
+    const replies = msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s)))));
+    this.#writePage(page);
+    return { replies };
+  }
+
+  onAcceptMany(msg: MessageOf<'rec.acceptMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.acceptMany'> {
+    const book = this.book(msg.persona);
+    const page = this.#page(book.persona, msg.ballot);
+    page.at = this.#links.network.clock.now();
+    const replies = msg.values.map(({ key, value }) => answered(() => (check(key), this.#accept(book, key, msg.ballot, value, (s) => this.#setBatched(page, key, s)))));
+    this.#writePage(page);
+    return { replies };
+  }
+
+  /** Installs, of the records named, those whose value this member accepted at the ballot named (so the value chosen). */
+  onCommitMany(msg: MessageOf<'rec.commitMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.commitMany'> {
+    const book = this.book(msg.persona);
+    return {
+      replies: msg.keys.map((key) =>
+        answered(() => {
+          check(key);
+          const slot = this.#slot(book, key);
+          return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
+        }),
+      ),
+    };
+  }
+
+  /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
+  #promise(book: RecordBook, key: Buffer, slot: number, ballot: Buffer, save: (slot: Slot) => void): Reply<'rec.prepare'> {
+    if (this.#committed(book, key).version >= slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, key) };
+    this.#seeRound(ballot);
+    const held = this.#slot(book, key);
+    if (held && this.#holdsEarlier(held, slot)) return BEHIND_PREPARE;
+    if (held && held.slot > slot) return { promised: false, promise: held.promised, accepted: null, committed: null };
+    const current = held && held.slot === slot ? held : undefined;
+    if (current && Buffer.compare(ballot, current.promised) < 0) return { promised: false, promise: current.promised, accepted: null, committed: null };
+    save({ slot, promised: ballot, ballot: current?.ballot ?? null, value: current?.value ?? null });
+    const accepted = current?.ballot && current.value ? { ballot: current.ballot, value: current.value } : null;
+    // No committed state: this member's is older than the slot, so no newer than the proposer's own (its slot is its version + 1).
+    return { promised: true, promise: ballot, accepted, committed: null };
+  }
+
+  /** Phase 2 at this member: accepts `value` for its slot at `ballot`, unless it promised a higher one, or the step is not one its book admits. */
+  #accept(book: RecordBook, key: Buffer, ballot: Buffer, value: RecordState, save: (slot: Slot) => void): Reply<'rec.accept'> {
+    const slot = value.version;
+    const committed = this.#committed(book, key);
+    if (committed.version >= slot) return { accepted: false, promise: null, committed: this.state(book, key) };
     // Only a member holding the version just before can judge the step; one further behind cannot.
-    if (committed.version === msg.slot - 1 && book.admits && !book.admits(msg.key, committed.value, msg.value.value)) {
+    if (committed.version === slot - 1 && book.admits && !book.admits(key, committed.value, value.value)) {
       fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
     }
-    this.#seeRound(msg.ballot);
-    const slot = this.#slot(book, msg.key);
-    if (slot && this.#holdsEarlier(slot, msg.slot)) return BEHIND_ACCEPT;
-    if (slot && slot.slot > msg.slot) return { accepted: false, promise: slot.promised, committed: null };
-    if (slot && slot.slot === msg.slot && Buffer.compare(msg.ballot, slot.promised) < 0) return { accepted: false, promise: slot.promised, committed: null };
-    this.#saveSlot(book, msg.key, { slot: msg.slot, promised: msg.ballot, ballot: msg.ballot, value: msg.value });
-    return { accepted: true, promise: msg.ballot, committed: null };
+    this.#seeRound(ballot);
+    const held = this.#slot(book, key);
+    if (held && this.#holdsEarlier(held, slot)) return BEHIND_ACCEPT;
+    if (held && held.slot > slot) return { accepted: false, promise: held.promised, committed: null };
+    if (held && held.slot === slot && Buffer.compare(ballot, held.promised) < 0) return { accepted: false, promise: held.promised, committed: null };
+    save({ slot, promised: ballot, ballot, value });
+    return { accepted: true, promise: ballot, committed: null };
   }
 
   // A step for a slot before the one this member holds a promise or a value for (its proposer is further
@@ -269,15 +357,6 @@ export class Replicas {
    */
   #holdsEarlier(held: Slot, slot: number): boolean {
     return held.slot < slot && held.value !== null;
-  }
-
-  /** Installs a chosen state, but only the one this member accepted itself: a lone member cannot impose a state by announcing it. */
-  onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
-    const book = this.book(msg.persona);
-    // The slot keeps the accepted value's canonical encoding: compared as it is, neither decoded nor hashed.
-    const slot = this.#sql.slot.get(book.persona, msg.key);
-    const mine = slot?.slot === msg.value.version && slot.value !== null && slot.value.equals(canonical(msg.value as unknown as WireValue));
-    return { installed: mine && this.install(book, msg.key, msg.value) };
   }
 
   onTransfer(msg: MessageOf<'rec.transfer'>, mayHold: (key: Buffer) => boolean): Reply<'rec.transfer'> {
@@ -391,6 +470,114 @@ export class Replicas {
   }
 
   /**
+   * Decides many records at once, for a churn review: per group of members, one ballot, and one
+   * message per member for each step of the batch (the members keep one row per step, not one per
+   * record). Each record is still decided for its own slot, promised, accepted and chosen or not on
+   * its own, with its operation `op` (its reply is null). `change` gives a record's next value, or
+   * undefined if it needs none. A record this cannot settle (a member holds a newer state, or an
+   * accepted value to finish; too few promises or acceptances) is returned, for the caller to decide
+   * alone; a record whose change failed is neither decided nor returned. Returns those decided too.
+   */
+  async decideMany(
+    book: RecordBook,
+    items: readonly { key: Buffer; op: Buffer }[],
+    change: (key: Buffer, current: Buffer | null, version: number) => Promise<Buffer | null | undefined>,
+  ): Promise<{ decided: Buffer[]; left: Buffer[] }> {
+    const { view } = this.#links.network;
+    const groups = new Map<string, { witnesses: Name[]; members: Name[]; items: { key: Buffer; op: Buffer }[] }>();
+    const left: Buffer[] = [];
+    for (const item of items) {
+      const place = book.placeOf(item.key);
+      if (!place) continue;
+      const witnesses = view.closest(place.group, GROUP_SIZE + 2, place.exclude);
+      const id = witnesses.map(toHex).join();
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = { witnesses, members: view.closest(place.group, GROUP_SIZE, place.exclude), items: [] }));
+      group.items.push(item);
+    }
+    const decided: Buffer[] = [];
+    for (const { witnesses, members, items: all } of groups.values()) {
+      if (!members.some((m) => m.equals(this.#links.self))) {
+        left.push(...all.map((i) => i.key));
+        continue;
+      }
+      for (let at = 0; at < all.length; at += MAX_BATCH) {
+        const batch = all.slice(at, at + MAX_BATCH);
+        const locks = batch.map(({ key }) => `${book.persona}:${toHex(key)}`);
+        const outcome = await this.#links.locks.runAll(locks, () => this.#decideBatch(book, witnesses, members, batch, change));
+        decided.push(...outcome.decided);
+        left.push(...outcome.left);
+      }
+    }
+    return { decided, left };
+  }
+
+  async #decideBatch(
+    book: RecordBook,
+    witnesses: Name[],
+    members: Name[],
+    items: readonly { key: Buffer; op: Buffer }[],
+    change: (key: Buffer, current: Buffer | null, version: number) => Promise<Buffer | null | undefined>,
+  ): Promise<{ decided: Buffer[]; left: Buffer[] }> {
+    const { view, clock } = this.#links.network;
+    const deadline = clock.now() + DECISION_DEADLINE_MS;
+    const { persona } = book;
+    const needed = quorumOf(members.length, view.knownCount());
+    const isMember = witnesses.map((w) => members.some((m) => m.equals(w)));
+    const left: Buffer[] = [];
+    const current = items.map(({ key }) => this.state(book, key));
+    const ballot = this.#nextBallot();
+    // Phase 1, for every record: the two vaults after the members are asked too, in case one holds a newer state.
+    const prepared = await this.#askMany(witnesses, { type: 'rec.prepareMany', persona, ballot, slots: items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 })) });
+    const ready: number[] = [];
+    items.forEach(({ key }, i) => {
+      const replies = prepared.map((r) => r?.[i]);
+      const promised = replies.filter((r, w) => isMember[w] && r?.promised).length;
+      const newer = this.#adoptNewest(book, key, replies.map((r) => r?.committed ?? null));
+      if (newer || promised < needed || replies.some((r) => r?.accepted)) left.push(key);
+      else ready.push(i);
+    });
+    // The changes work (copies sent) side by side; a record whose change fails waits for the next review.
+    const values = await Promise.all(ready.map((i) => change(items[i]!.key, current[i]!.value, current[i]!.version).catch(() => undefined)));
+    const proposals = ready
+      .map((i, n) => ({ i, value: values[n] }))
+      .filter((p): p is { i: number; value: Buffer | null } => p.value !== undefined)
+      .map(({ i, value }) => ({ key: items[i]!.key, value: { version: current[i]!.version + 1, value, ops: [...current[i]!.ops, { op: items[i]!.op, reply: canonical(null) }].slice(-32) } }));
+    if (proposals.length === 0) return { decided: [], left };
+    if (clock.now() > deadline) return { decided: [], left: [...left, ...proposals.map((p) => p.key)] };
+    // Phase 2: a record a quorum of members accepts is chosen.
+    const accepted = await this.#askMany(members, { type: 'rec.acceptMany', persona, ballot, values: proposals });
+    const chosen: typeof proposals = [];
+    proposals.forEach((proposal, n) => {
+      const replies = accepted.map((r) => r?.[n]);
+      if (replies.filter((r) => r?.accepted).length >= needed) chosen.push(proposal);
+      else {
+        this.#adoptNewest(book, proposal.key, replies.map((r) => r?.committed ?? null));
+        left.push(proposal.key);
+      }
+    });
+    if (chosen.length === 0) return { decided: [], left };
+    const committed = await this.#askMany(members, { type: 'rec.commitMany', persona, ballot, keys: chosen.map((p) => p.key) });
+    const mine = committed[members.findIndex((m) => m.equals(this.#links.self))];
+    // The values are chosen: this vault installs those it did not accept itself too.
+    chosen.forEach(({ key, value }, n) => mine?.[n]?.installed || this.install(book, key, value));
+    return { decided: chosen.map((p) => p.key), left };
+  }
+
+  /** Sends one step of a batch to each of `targets` (this vault answers itself): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */
+  async #askMany<T extends 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany'>(targets: Name[], message: MessageOf<T>): Promise<(ReplyOfMany<T> | undefined)[][]> {
+    const handlers = { 'rec.prepareMany': this.onPrepareMany, 'rec.acceptMany': this.onAcceptMany, 'rec.commitMany': this.onCommitMany } as const;
+    const answers = await Promise.allSettled(
+      targets.map((target) =>
+        target.equals(this.#links.self)
+          ? Promise.resolve().then(() => (handlers[message.type] as unknown as (m: MessageOf<T>) => Reply<T>).call(this, message))
+          : this.#links.network.request(target, message),
+      ),
+    );
+    return answers.map((a) => (a.status === 'fulfilled' ? (a.value as Reply<T>).replies.map((r) => ('reply' in r ? (r.reply as ReplyOfMany<T>) : undefined)) : []));
+  }
+
+  /**
    * Finishes every decision this member accepted a value for but never saw committed, because its
    * proposer died or the commit was lost: otherwise a chosen state (a delete that was answered)
    * could stay hidden behind the older state the rest of the group still shows. Finishing is a
@@ -400,9 +587,11 @@ export class Replicas {
   async finishUnfinished(): Promise<number> {
     const before = this.#links.network.clock.now() - UNFINISHED_DECISION_MS;
     let finished = 0;
-    for (const row of this.#sql.unfinished.all(before)) {
+    const rows = this.#sql.unfinished.all(before).map((row) => ({ ...row, value: decodeCanonical(row.value) as unknown as RecordState }));
+    for (const { page, key, slot } of this.#batched.values()) if (slot.value && page.at < before) rows.push({ persona: page.persona, key, value: slot.value });
+    for (const row of rows) {
       const book = this.#books.get(row.persona as Persona);
-      const op = (decodeCanonical(row.value) as unknown as RecordState).ops.at(-1)?.op;
+      const op = row.value.ops.at(-1)?.op;
       if (!book || !op) continue;
       const nothingLeft = () => fail('conflict', 'the group chose another value for that slot');
       await this.decide(book, row.key, op, nothingLeft).then(
@@ -464,16 +653,7 @@ export class Replicas {
    * then its handler), and a refused step changes nothing: every handler refuses before it writes.
    */
   onSteps(steps: readonly RecStep[], check: (step: RecStep) => void = () => undefined): Reply<'rec.steps'> {
-    return {
-      replies: steps.map((step) => {
-        try {
-          check(step);
-          return { reply: this.onDecision(step) };
-        } catch (error) {
-          return { refused: toWireError(error, 'bad-request') };
-        }
-      }),
-    };
+    return { replies: steps.map((step) => answered(() => (check(step), this.onDecision(step)))) };
   }
 
   /** Sends a decision step to `to` (answered here if it is this vault) with the others asked for in this turn. */
@@ -562,6 +742,8 @@ export class Replicas {
   }
 
   #slot(book: RecordBook, key: Buffer): Slot | undefined {
+    const batched = this.#batched.get(`${book.persona}:${toHex(key)}`);
+    if (batched) return batched.slot;
     const row = this.#sql.slot.get(book.persona, key);
     if (!row) return undefined;
     return { slot: row.slot, promised: row.promised, ballot: row.ballot, value: row.value ? (decodeCanonical(row.value) as unknown as RecordState) : null };
@@ -570,8 +752,87 @@ export class Replicas {
   #saveSlot(book: RecordBook, key: Buffer, slot: Slot): void {
     const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
     this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value, this.#links.network.clock.now());
+    this.#dropBatched(book.persona, key, Number.MAX_SAFE_INTEGER);
+  }
+
+  // --- the pages of batched slots ---
+
+  #page(persona: Persona, ballot: Buffer): Page {
+    const id = `${persona}:${toHex(ballot)}`;
+    let page = this.#pages.get(id);
+    if (!page) this.#pages.set(id, (page = { persona, ballot, at: this.#links.network.clock.now(), keys: new Map() }));
+    return page;
+  }
+
+  #setBatched(page: Page, key: Buffer, slot: Slot): void {
+    const hex = toHex(key);
+    const before = this.#batched.get(`${page.persona}:${hex}`)?.page;
+    if (before && before !== page) {
+      before.keys.delete(hex);
+      if (before.keys.size === 0) this.#writePage(before);
+    }
+    this.#batched.set(`${page.persona}:${hex}`, { page, key, slot });
+    page.keys.set(hex, key);
+  }
+
+  /** Forgets the record's batched slot if it is `upTo` or before (it was decided, or forgotten with its record); `write`: its page's row too. */
+  #dropBatched(persona: Persona, key: Buffer, upTo: number, write = true): void {
+    const hex = toHex(key);
+    const batched = this.#batched.get(`${persona}:${hex}`);
+    if (!batched || batched.slot.slot > upTo) return;
+    this.#batched.delete(`${persona}:${hex}`);
+    batched.page.keys.delete(hex);
+    // A page still holding other slots keeps its row as it is: a slot there that is out of date loses to a newer one when the page is read again.
+    if (write && batched.page.keys.size === 0) this.#writePage(batched.page);
+  }
+
+  /** Writes the page's row with the slots that are its own (none: removes it). */
+  #writePage(page: Page): void {
+    if (page.keys.size === 0) {
+      this.#pages.delete(`${page.persona}:${toHex(page.ballot)}`);
+      this.#sql.removePage.run(page.persona, page.ballot);
+      return;
+    }
+    const slots = [...page.keys].map(([hex, key]) => ({ key, ...this.#batched.get(`${page.persona}:${hex}`)!.slot }));
+    this.#sql.setPage.run(page.persona, page.ballot, canonical(slots as unknown as WireValue), page.at);
+  }
+
+  /**
+   * Reads a persona's pages back (at start): a record's slot is the newest of its pages' and its own
+   * row's, by slot and then promise (every write of a slot was at least the one it replaced), and none
+   * that is decided already.
+   */
+  #loadPages(book: RecordBook): void {
+    const rows = this.#sql.pages.all(book.persona);
+    for (const row of rows) {
+      const page: Page = { persona: book.persona, ballot: row.ballot, at: row.at, keys: new Map() };
+      this.#pages.set(`${book.persona}:${toHex(row.ballot)}`, page);
+      for (const { key, ...slot } of decodeCanonical(row.slots) as unknown as (Slot & { key: Buffer })[]) {
+        if (this.#committed(book, key).version >= slot.slot) continue;
+        const held = this.#slot(book, key);
+        if (held && (held.slot > slot.slot || (held.slot === slot.slot && Buffer.compare(held.promised, slot.promised) >= 0))) continue;
+        this.#setBatched(page, key, slot);
+      }
+    }
+    for (const page of [...this.#pages.values()].filter((p) => p.persona === book.persona)) this.#writePage(page);
   }
 }
+
+/**
+ * One step's answer in a batch: its reply, or why it was refused (the rest of the batch is answered
+ * all the same). Anything but a refusal (a failing disk) fails the whole batch, and its transaction.
+ */
+function answered<R>(step: () => R): { reply: R } | { refused: ReturnType<typeof toWireError> } {
+  try {
+    return { reply: step() };
+  } catch (error) {
+    if (!isSafeVaultError(error)) throw error;
+    return { refused: toWireError(error, 'bad-request') };
+  }
+}
+
+/** One record's reply within a batch step's reply. */
+type ReplyOfMany<T extends 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany'> = Extract<Reply<T>['replies'][number], { reply: unknown }>['reply'];
 
 /** Resolves once `count` of `checks` resolved true, or all of them resolved. */
 function atLeast(checks: readonly Promise<boolean>[], count: number): Promise<void> {

@@ -197,6 +197,9 @@ export class Vault implements Endpoint {
     'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#judge(from, step)),
     'rec.behind': (_from, msg) => this.#ctx.replicas.pull(this.#ctx.replicas.book(msg.persona), msg.key).then((version) => ({ version })),
     'rec.state': (_from, msg) => this.#ctx.replicas.onState(msg),
+    'rec.prepareMany': (from, msg) => this.#ctx.replicas.onPrepareMany(msg, (key) => this.#judgeRecord(from, msg, key)),
+    'rec.acceptMany': (from, msg) => this.#ctx.replicas.onAcceptMany(msg, (key) => this.#judgeRecord(from, msg, key)),
+    'rec.commitMany': (from, msg) => this.#ctx.replicas.onCommitMany(msg, (key) => this.#judgeRecord(from, msg, key)),
     'rec.transfer': (from, msg) => {
       const { claims } = MESSAGES['rec.transfer'].sender;
       const reply = this.#ctx.replicas.onTransfer(msg, (key) => claims(msg.persona, key).every((claim) => this.#refusal(from, claim) === undefined));
@@ -229,15 +232,26 @@ export class Vault implements Endpoint {
   /** Refuses a message whose claims (its type's sender rule) do not hold; returns the rule. */
   #judge(from: Name, msg: Message): SenderRule<Message> {
     const rule = senderRule(msg.type) as SenderRule<Message>;
-    if (rule.kind !== 'claims') return rule;
-    for (const claim of rule.claims(msg, from)) {
+    if (rule.kind === 'claims') this.#enforce(from, msg.type, rule.claims(msg, from));
+    return rule;
+  }
+
+  /** Refuses one record of a message judged record by record (a batch of decisions) as #judge refuses a message. */
+  #judgeRecord(from: Name, msg: Message & { persona: Persona }, key: Buffer): void {
+    const rule = senderRule(msg.type) as SenderRule<Message>;
+    if (rule.kind !== 'each-record') return fail('bad-request', `${msg.type} is not judged record by record`);
+    this.#enforce(from, msg.type, rule.claims(msg.persona, key));
+  }
+
+  /** Refuses a message of `type` from `from` unless every claim holds. */
+  #enforce(from: Name, type: MessageType, claims: Claim[]): void {
+    for (const claim of claims) {
       const refusal = this.#refusal(from, claim);
       if (!refusal) continue;
       const receiverSide = 'receiverIn' in claim;
       // The receiver's side is 'unavailable', not final: the sender asks another member.
-      fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${msg.type}` : `vault ${toHex(from).slice(0, 12)} may not send ${msg.type}`}: ${refusal}`);
+      fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${type}` : `vault ${toHex(from).slice(0, 12)} may not send ${type}`}: ${refusal}`);
     }
-    return rule;
   }
 
   /** Why `claim` does not hold for a message from `from`, or undefined if it does. */

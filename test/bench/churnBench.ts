@@ -79,10 +79,18 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       case 'rec.prepare':
       case 'rec.accept':
       case 'rec.commit':
-      case 'rec.steps': {
-        const member = memberOf(to);
+      case 'rec.steps':
+      case 'rec.prepareMany':
+      case 'rec.acceptMany':
+      case 'rec.commitMany': {
+        const { replicas } = memberOf(to);
         const t = performance.now();
-        const reply = message.type === 'rec.steps' ? member.replicas.onSteps(message.steps) : member.replicas.onDecision(message);
+        const reply =
+          message.type === 'rec.steps' ? replicas.onSteps(message.steps)
+          : message.type === 'rec.prepareMany' ? replicas.onPrepareMany(message)
+          : message.type === 'rec.acceptMany' ? replicas.onAcceptMany(message)
+          : message.type === 'rec.commitMany' ? replicas.onCommitMany(message)
+          : replicas.onDecision(message);
         counts.membersMs += performance.now() - t;
         return reply;
       }

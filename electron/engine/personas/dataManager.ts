@@ -10,6 +10,7 @@
  */
 import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
+import { MAX_BATCH } from '../messages.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
 import { compareDistance, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
@@ -25,8 +26,8 @@ const ACCOUNT_CACHE_MS = 10_000;
 const PLACEMENT_SLACK = 2;
 /** A client's put or delete is answered once a quorum installed it, so the client's next read (of any quorum) sees it. */
 const READ_YOUR_WRITES = { installed: true };
-/** Reviews of one lost or returning holder's chunks in flight at once. */
-const REVIEWS_AT_ONCE = 8;
+/** Batches of one lost or returning holder's chunks in review at once: one's copies go while the other's group answers. */
+const BATCHES_AT_ONCE = 2;
 
 export class DataManager implements RecordBook {
   readonly persona = 'data_manager';
@@ -157,20 +158,37 @@ export class DataManager implements RecordBook {
 
   /**
    * Reviews the chunks `vault` holds. Only those this vault leads can need it here, so the holder
-   * index is read for the names it leads in its current view (a few of every holder's chunks),
-   * asked again after each review, as the view may have changed while it waited.
+   * index is read for the names it leads (a few of every holder's chunks), and the records found
+   * short are decided in batches (Replicas.decideMany); a record a batch leaves is reviewed alone.
    */
   async #reviewHeldBy(vault: Name, cameBack?: Name): Promise<void> {
-    let led = this.ledRanges();
-    const entries = this.chunks.entriesHeldIn(vault, () => led);
-    // A review mostly waits (on its group, on holders, on a lost vault's timeout), so several run side by side, sharing the one walk of the index.
+    const led = this.ledRanges();
+    const due: { key: Name; op: Buffer }[] = [];
+    for (const entry of this.chunks.entriesHeldIn(vault, () => led)) {
+      for (const chunk of this.chunks.chunksAt(entry)) {
+        const record = this.chunks.get(chunk);
+        if (record && this.#leads(chunk) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
+      }
+    }
+    let next = 0;
     const reviewer = async () => {
-      for (const entry of entries) {
-        for (const chunk of this.chunks.chunksAt(entry)) await this.review(chunk, cameBack).catch(() => undefined);
-        led = this.ledRanges();
+      while (next < due.length) {
+        const batch = due.slice(next, (next += MAX_BATCH));
+        await this.#reviewBatch(batch, cameBack).catch(() => undefined);
       }
     };
-    await Promise.all(Array.from({ length: REVIEWS_AT_ONCE }, reviewer));
+    await Promise.all(Array.from({ length: BATCHES_AT_ONCE }, reviewer));
+  }
+
+  async #reviewBatch(batch: { key: Name; op: Buffer }[], cameBack?: Name): Promise<void> {
+    const reviewed = new Map<string, Reviewed>();
+    const { decided, left } = await this.#ctx.replicas.decideMany(this, batch, async (chunk, current, version) => {
+      const next = await this.#reviewed(chunk, current, version, cameBack);
+      if (next) reviewed.set(toHex(chunk), next);
+      return next?.value;
+    });
+    await Promise.all(decided.map((chunk) => this.#afterReview(chunk, reviewed.get(toHex(chunk))!)));
+    for (const chunk of left) await this.review(chunk, cameBack).catch(() => undefined);
   }
 
   /** The names whose closest online vault is this one, in its current view: those whose records it proposes changes to. */
@@ -187,23 +205,38 @@ export class DataManager implements RecordBook {
    */
   async review(chunk: Name, cameBack?: Name): Promise<void> {
     const record = this.chunks.get(chunk);
-    if (!record || !this.#ctx.groups.members(chunk)[0]?.equals(this.#ctx.self)) return;
-    if (!this.#needsReview(record, cameBack)) return;
-    const op = derivedOp('dm.review', chunk, versionBytes(record.version), cameBack ?? Buffer.alloc(0));
-    let pruned: Name[] = [];
-    await this.#ctx.replicas.decide(this, chunk, op, async (current, version): Promise<Change<number>> => {
-      if (!current) return { value: null, reply: 0 };
-      const latest = decodeRecord(current);
-      let holders = cameBack && latest.holders.some((h) => h.equals(cameBack)) ? [cameBack, ...latest.holders.filter((h) => !h.equals(cameBack))] : latest.holders;
-      holders = await this.#topUp(chunk, { ...latest, holders }, version);
-      ({ holders, pruned } = this.#prune(holders));
-      return { value: encodeRecord({ ...latest, holders }), reply: holders.length };
+    if (!record || !this.#leads(chunk) || !this.#needsReview(record, cameBack)) return;
+    let reviewed: Reviewed | undefined;
+    await this.#ctx.replicas.decide(this, chunk, reviewOp(chunk, record.version, cameBack), async (current, version): Promise<Change<null>> => {
+      reviewed = await this.#reviewed(chunk, current, version, cameBack);
+      return { value: reviewed?.value ?? current, reply: null };
     });
+    if (reviewed) await this.#afterReview(chunk, reviewed);
+  }
+
+  /** The record's next value under the rules (copies placed already), or undefined if it needs no change. */
+  async #reviewed(chunk: Name, current: Buffer | null, version: number, cameBack?: Name): Promise<Reviewed | undefined> {
+    if (!current) return undefined;
+    const latest = decodeRecord(current);
+    let holders = cameBack && latest.holders.some((h) => h.equals(cameBack)) ? [cameBack, ...latest.holders.filter((h) => !h.equals(cameBack))] : latest.holders;
+    holders = await this.#topUp(chunk, { ...latest, holders }, version);
+    const { holders: kept, pruned } = this.#prune(holders);
+    if (kept.length === latest.holders.length && kept.every((h, i) => h.equals(latest.holders[i]!))) return undefined;
+    return { value: encodeRecord({ ...latest, holders: kept }), pruned, size: latest.size, version };
+  }
+
+  /** Once a review's change is decided: the holders it pruned are told to sweep, and their managers to count it. */
+  async #afterReview(chunk: Name, { pruned, size, version }: Reviewed): Promise<void> {
     for (const holder of pruned) {
       this.#hintSweep(chunk, holder);
       this.#ctx.events.emit({ type: 'holder.pruned', chunk: toHex(chunk), vault: toHex(holder) });
     }
-    await Promise.all(pruned.map((holder) => this.#report(chunk, holder, record.size, 'pruned', record.version)));
+    await Promise.all(pruned.map((holder) => this.#report(chunk, holder, size, 'pruned', version)));
+  }
+
+  /** Whether this vault is the closest member of the chunk's group, as it sees the network: the one that proposes its reviews. */
+  #leads(chunk: Name): boolean {
+    return !!this.#ctx.groups.members(chunk)[0]?.equals(this.#ctx.self);
   }
 
   #needsReview(record: ChunkRecord, cameBack?: Name): boolean {
@@ -385,6 +418,16 @@ export class DataManager implements RecordBook {
 }
 
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));
+/** A review of a record's version, with the holder that came back if one did: one operation, whoever proposes it. */
+const reviewOp = (chunk: Name, version: number, cameBack?: Name): Buffer => derivedOp('dm.review', chunk, versionBytes(version), cameBack ?? Buffer.alloc(0));
+
+/** A review's change: the record's next value, and what to tell once it is decided. */
+interface Reviewed {
+  value: Buffer;
+  pruned: Name[];
+  size: number;
+  version: number;
+}
 
 /** Why a request passed down after its deadline is refused: by then its client was told it failed. */
 const expired = (what: 'store' | 'delete', chunk: Name): string => `the request to ${what} chunk ${toHex(chunk).slice(0, 12)} expired before it was done; ${what} it again`;

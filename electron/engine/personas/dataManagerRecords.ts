@@ -10,7 +10,7 @@
  *   finds are checked for the holder. Churn finds a holder's chunks through it instead of scanning
  *   every record.
  */
-import { migrate, schemaVersion, type Db } from '../db.ts';
+import { atomic, migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
 
@@ -104,8 +104,8 @@ export class DataManagerRecords {
     s.near.safeIntegers(true); // keys use all 64 bits
     this.#sql = s;
     for (const { id, name } of s.vaults.all()) this.#remember(id, name);
-    this.put = db.transaction(this.put.bind(this));
-    this.delete = db.transaction(this.delete.bind(this));
+    this.put = atomic(db, this.put.bind(this));
+    this.delete = atomic(db, this.delete.bind(this));
   }
 
   get(name: Name): DataRecord | undefined {
