@@ -64,10 +64,10 @@ test('a repeated operation gets its stored reply and changes nothing', async () 
 });
 
 /** Rows `sql` counts for `key` in a vault's file, read as a new process would see it. */
-function countOnDisk(dir: string, vault: Vault, sql: string, key: Buffer): number {
+function countOnDisk(dir: string, vault: Vault, sql: string, key?: Buffer): number {
   const file = new Database(join(dir, 'vaults', vault.id, 'vault.sqlite'), { readonly: true });
   try {
-    return file.prepare(sql).pluck().get(key) as number;
+    return file.prepare(sql).pluck().get(...(key ? [key] : [])) as number;
   } finally {
     file.close();
   }
@@ -292,6 +292,88 @@ test('decisions on several records at once travel as rec.steps: fewer frames, ea
   const outsider = g.network.running().find((v) => !g.network.closest(client, GROUP_SIZE + 2).some((m) => m.equals(v.name)))!;
   const { replies: outsiders } = await g.clock.drive(g.network.impersonate(outsider.name).request(b!.name, { type: 'rec.steps', steps }));
   assert.deepEqual(outsiders.map((r) => 'refused' in r && r.refused.code), ['unauthorized', 'unauthorized']);
+  g.close();
+});
+
+/** One more reference on each record of a batch, as a churn review changes many records at once. */
+const decideBatch = (vault: Vault, keys: Buffer[], op: string) =>
+  vault.replicas.decideMany(vault.storageClientManager, keys.map((key) => ({ key, op: sha256(Buffer.from(`${op}:${toHex(key)}`)) })), async (_key, current) => row((current?.readUInt32BE(0) ?? 0) + 1, !current));
+const batchFrames = (stats: { byType: Record<string, { messages: number } | undefined> }) =>
+  ['rec.prepareMany', 'rec.acceptMany', 'rec.commitMany'].reduce((n, type) => n + (stats.byType[type]?.messages ?? 0), 0);
+
+test('a batch of decisions goes as one message per member and step; each record is decided for its own slot, and one a member holds an accepted value for is left to decide alone', async () => {
+  const g = await group();
+  const [a, b, c] = g.members;
+  const client = g.key.subarray(0, 32);
+  const keys = Array.from({ length: 40 }, () => Buffer.concat([client, randomBytes(32)]));
+  // keys[0] has a value b and c accepted for slot 1 whose commit never came: the batch must not decide past it.
+  const ballot = Buffer.concat([Buffer.from([0x10, 0, 0, 0]), a!.name]);
+  const pending = { version: 1, value: row(1, true), ops: [] };
+  for (const v of [b!, c!]) {
+    v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: keys[0]!, slot: 1, ballot });
+    assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: keys[0]!, slot: 1, ballot, value: pending }).accepted, true);
+  }
+  const before = g.network.hub.stats();
+  const { decided, left } = await g.clock.drive(decideBatch(a!, keys, 'batch'));
+  const frames = batchFrames(g.network.hub.stats()) - batchFrames(before);
+  assert.deepEqual(left.map(toHex), [toHex(keys[0]!)]);
+  assert.deepEqual(decided.map(toHex).sort(), keys.slice(1).map(toHex).sort());
+  // Prepare to the five other witnesses, accept and commit to the three other members: 11 messages for 39 records.
+  assert.ok(frames <= 11, `${frames} batch messages`);
+  assert.equal((g.network.hub.stats().byType['rec.prepare']?.messages ?? 0) - (before.byType['rec.prepare']?.messages ?? 0), 0, 'no record went alone');
+  await g.clock.pass(1000);
+  for (const key of keys.slice(1)) {
+    const states = g.members.map((v) => v.replicas.state(v.storageClientManager, key));
+    assert.ok(states.filter((s) => s.version === 1 && s.value?.readUInt32BE(0) === 1).length >= 3, 'a quorum installed each record');
+    assert.deepEqual(states[0]!.ops.map((o) => toHex(o.op)), [toHex(sha256(Buffer.from(`batch:${toHex(key)}`)))]);
+  }
+  // Left alone, keys[0] is finished first (the value b and c accepted), then changed: one reference, then two.
+  assert.equal(await g.clock.drive(decide(a!, keys[0]!, 'alone')), 1);
+  assert.equal(a!.replicas.state(a!.storageClientManager, keys[0]!).version, 2);
+  // A record whose change is undefined (nothing to do) is neither decided nor left.
+  const none = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, [{ key: keys[1]!, op: sha256(Buffer.from('none')) }], async () => undefined));
+  assert.deepEqual(none, { decided: [], left: [] });
+  assert.equal(a!.replicas.state(a!.storageClientManager, keys[1]!).version, 1);
+  g.close();
+});
+
+test("a batch's promises and acceptances, one row per member, outlast a restart: a lower ballot is still refused, and the accepted values are finished", async () => {
+  const g = await group();
+  const [a, b, c, d] = g.members;
+  const client = g.key.subarray(0, 32);
+  const keys = Array.from({ length: 3 }, () => Buffer.concat([client, randomBytes(32)]));
+  const high = Buffer.concat([Buffer.from([0x20, 0, 0, 0]), a!.name]);
+  const low = Buffer.concat([Buffer.from([0x1f, 0, 0, 0]), d!.name]);
+  const values = new Map(keys.map((key) => [toHex(key), { version: 1, value: row(1, true), ops: [{ op: sha256(key), reply: Buffer.from([0]) }] }]));
+  const value = (key: Buffer) => values.get(toHex(key))!;
+  // `a` has b and c promise all three records and accept two of them, and dies before any commit.
+  for (const v of [b!, c!]) {
+    const { replies } = v.replicas.onPrepareMany({ type: 'rec.prepareMany', persona: 'storage_client_manager', ballot: high, slots: keys.map((key) => ({ key, slot: 1 })) });
+    assert.ok(replies.every((r) => 'reply' in r && r.reply.promised));
+    const accepted = v.replicas.onAcceptMany({ type: 'rec.acceptMany', persona: 'storage_client_manager', ballot: high, values: keys.slice(0, 2).map((key) => ({ key, value: value(key) })) });
+    assert.ok(accepted.replies.every((r) => 'reply' in r && r.reply.accepted));
+  }
+  assert.equal(countOnDisk(g.dir, b!, "SELECT count(*) FROM rec_batch WHERE persona = 'storage_client_manager'"), 1, 'one row for the batch');
+  assert.equal(countOnDisk(g.dir, b!, "SELECT count(*) FROM rec_slot WHERE persona = 'storage_client_manager'"), 0, 'no row per record');
+  await g.clock.drive(g.network.killVault(a!.id));
+  await g.clock.drive(g.network.killVault(b!.id));
+  const [again] = await g.clock.drive(Promise.all([g.network.startVault(b!.id)]));
+  const b2 = g.network.vault(again!.id)!;
+  // The promise holds after the restart: a lower ballot is refused, for the record accepted and the one only promised.
+  for (const key of [keys[0]!, keys[2]!]) {
+    const reply = b2.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key, slot: 1, ballot: low });
+    assert.equal(reply.promised, false);
+    assert.ok(reply.promise?.equals(high));
+  }
+  // The accepted values are finished by the members that hold them, once their proposer has had its time.
+  await g.clock.pass(UNFINISHED_DECISION_MS + 1000);
+  assert.equal(await g.clock.drive(b2.replicas.finishUnfinished()), 2);
+  await g.clock.pass(1000);
+  for (const key of keys.slice(0, 2)) {
+    const state = d!.replicas.state(d!.storageClientManager, key);
+    assert.deepEqual([state.version, state.value?.readUInt32BE(0), state.ops], [1, 1, value(key).ops]);
+  }
+  assert.equal(d!.replicas.state(d!.storageClientManager, keys[2]!).version, 0);
   g.close();
 });
 
