@@ -35,6 +35,10 @@ export interface RecordBook {
   placeOf(key: Buffer): Place | undefined;
   /** The live record's canonical value and version. */
   load(key: Buffer): { version: number; value: Buffer } | undefined;
+  /** The live record's version alone, where that is cheaper than load. */
+  versionOf?(key: Buffer): number | undefined;
+  /** Runs `work`, several stores, as one: the book may hold writes it can merge (an index's) until the end. Called inside a transaction. */
+  grouped?<T>(work: () => T): T;
   /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
   store(key: Buffer, version: number, value: Buffer | null): void;
   /**
@@ -204,14 +208,20 @@ export class Replicas {
     return { version: live?.version ?? this.#sql.tomb.get(book.persona, key) ?? 0, value: live?.value ?? null };
   }
 
+  /** The version this member last committed, and whether a live record has it (not a tombstone, nor nothing). */
+  #version(book: RecordBook, key: Buffer): { version: number; live: boolean } {
+    const live = book.versionOf ? book.versionOf(key) : book.load(key)?.version;
+    return live === undefined ? { version: this.#sql.tomb.get(book.persona, key) ?? 0, live: false } : { version: live, live: true };
+  }
+
   /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
   install(book: RecordBook, key: Buffer, state: RecordState): boolean {
-    const committed = this.#committed(book, key);
+    const committed = this.#version(book, key);
     if (state.version <= committed.version) return false;
     const now = this.#links.network.clock.now();
     book.store(key, state.version, state.value);
     if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
-    else if (committed.value === null && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
+    else if (!committed.live && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
     this.#sql.clearOps.run(book.persona, key);
     state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
     this.#sql.clearSlot.run(book.persona, key, state.version);
@@ -303,20 +313,20 @@ export class Replicas {
   /** Installs, of the records named, those whose value this member accepted at the ballot named (so the value chosen). */
   onCommitMany(msg: MessageOf<'rec.commitMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.commitMany'> {
     const book = this.book(msg.persona);
-    return {
-      replies: msg.keys.map((key) =>
+    const each = () =>
+      msg.keys.map((key) =>
         answered(() => {
           check(key);
           const slot = this.#slot(book, key);
           return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
         }),
-      ),
-    };
+      );
+    return { replies: book.grouped ? book.grouped(each) : each() };
   }
 
   /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
   #promise(book: RecordBook, key: Buffer, slot: number, ballot: Buffer, save: (slot: Slot) => void): Reply<'rec.prepare'> {
-    if (this.#committed(book, key).version >= slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, key) };
+    if (this.#version(book, key).version >= slot) return { promised: false, promise: null, accepted: null, committed: this.state(book, key) };
     this.#seeRound(ballot);
     const held = this.#slot(book, key);
     if (held && this.#holdsEarlier(held, slot)) return BEHIND_PREPARE;
@@ -332,10 +342,10 @@ export class Replicas {
   /** Phase 2 at this member: accepts `value` for its slot at `ballot`, unless it promised a higher one, or the step is not one its book admits. */
   #accept(book: RecordBook, key: Buffer, ballot: Buffer, value: RecordState, save: (slot: Slot) => void): Reply<'rec.accept'> {
     const slot = value.version;
-    const committed = this.#committed(book, key);
-    if (committed.version >= slot) return { accepted: false, promise: null, committed: this.state(book, key) };
+    const { version } = this.#version(book, key);
+    if (version >= slot) return { accepted: false, promise: null, committed: this.state(book, key) };
     // Only a member holding the version just before can judge the step; one further behind cannot.
-    if (committed.version === slot - 1 && book.admits && !book.admits(key, committed.value, value.value)) {
+    if (version === slot - 1 && book.admits && !book.admits(key, this.#committed(book, key).value, value.value)) {
       fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
     }
     this.#seeRound(ballot);

@@ -387,6 +387,14 @@ export class DataManager implements RecordBook {
     return record && { version: record.version, value: encodeRecord(record) };
   }
 
+  versionOf(key: Buffer): number | undefined {
+    return this.chunks.version(key);
+  }
+
+  grouped<T>(work: () => T): T {
+    return this.chunks.grouped(work);
+  }
+
   store(key: Buffer, version: number, value: Buffer | null): void {
     if (value === null) this.chunks.delete(key);
     else this.chunks.put(key, { ...decodeRecord(value), version });

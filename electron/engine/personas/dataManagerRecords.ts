@@ -67,6 +67,8 @@ export class DataManagerRecords {
   readonly #sql;
   readonly #vaultIds = new Map<string, number>();
   readonly #vaultNames = new Map<number, Name>();
+  /** While grouped: the posting lists read or changed, by vault and bucket (keys undefined: read, unchanged). */
+  #held: Map<string, { vault: number; bucket: number; read: Buffer | undefined; keys?: Buffer }> | undefined;
 
   constructor(db: Db) {
     const before = schemaVersion(db, 'data_manager');
@@ -80,6 +82,7 @@ export class DataManagerRecords {
       get: db.prepare<[bigint], { tail: Buffer; size: number; subscribers: number; holders: Buffer; version: number }>(
         'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
+      version: db.prepare<[bigint], { tail: Buffer; version: number }>('SELECT tail, version FROM dm_chunk WHERE key = ?'),
       upsert: db.prepare<[bigint, Buffer, number, number, Buffer, number]>(
         `INSERT INTO dm_chunk (key, tail, size, subscribers, holders, version) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
@@ -113,6 +116,33 @@ export class DataManagerRecords {
     if (!row) return undefined;
     if (!row.tail.equals(name.subarray(KEY_BYTES))) return undefined;
     return { version: row.version, subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) };
+  }
+
+  /** The record's version alone. */
+  version(name: Name): number | undefined {
+    const row = this.#sql.version.get(keyOf(name));
+    return row?.tail.equals(name.subarray(KEY_BYTES)) ? row.version : undefined;
+  }
+
+  /**
+   * Runs `work` (several puts and deletes, inside a transaction) with the posting lists it changes
+   * kept in memory and written once each at the end: a batch of records near each other shares a
+   * few lists, which would otherwise be rewritten once per record.
+   */
+  grouped<T>(work: () => T): T {
+    if (this.#held) return work();
+    const held = (this.#held = new Map());
+    try {
+      const result = work();
+      for (const { vault, bucket, keys } of held.values()) {
+        if (keys === undefined) continue;
+        if (keys.length === 0) this.#sql.removePosting.run(vault, bucket);
+        else this.#sql.setPosting.run(vault, bucket, keys);
+      }
+      return result;
+    } finally {
+      this.#held = undefined;
+    }
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
@@ -231,27 +261,44 @@ export class DataManagerRecords {
 
   #index(vault: number, name: Name): void {
     const bucket = bucketOf(name);
-    const keys = this.#sql.posting.get(vault, bucket) ?? Buffer.alloc(0);
+    const keys = this.#posting(vault, bucket) ?? Buffer.alloc(0);
     const entry = entryOf(name);
     const at = searchEntries(keys, entry);
     if (at < keys.length && keys.readUIntBE(at, ENTRY_BYTES) === entry) return;
     const bytes = Buffer.alloc(ENTRY_BYTES);
     bytes.writeUIntBE(entry, 0, ENTRY_BYTES);
-    this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), bytes, keys.subarray(at)]));
+    this.#setPosting(vault, bucket, Buffer.concat([keys.subarray(0, at), bytes, keys.subarray(at)]));
   }
 
   #unindex(vault: number, name: Name): void {
     const bucket = bucketOf(name);
-    const keys = this.#sql.posting.get(vault, bucket);
-    if (!keys) return;
+    const keys = this.#posting(vault, bucket);
+    if (!keys?.length) return;
     const entry = entryOf(name);
     const at = searchEntries(keys, entry);
     if (at >= keys.length || keys.readUIntBE(at, ENTRY_BYTES) !== entry) return;
     // The entry stays while another chunk it stands for still lists the vault.
     const key = keyOf(name);
     if (this.#sql.near.all(...keysOf(bucket, entry)).some((row) => row.key !== key && decodeIds(row.holders).includes(vault))) return;
-    if (keys.length === ENTRY_BYTES) this.#sql.removePosting.run(vault, bucket);
-    else this.#sql.setPosting.run(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + ENTRY_BYTES)]));
+    this.#setPosting(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + ENTRY_BYTES)]));
+  }
+
+  /** A posting list as it stands (while grouped, as changed so far). */
+  #posting(vault: number, bucket: number): Buffer | undefined {
+    if (!this.#held) return this.#sql.posting.get(vault, bucket);
+    const id = `${vault}:${bucket}`;
+    let list = this.#held.get(id);
+    if (!list) this.#held.set(id, (list = { vault, bucket, read: this.#sql.posting.get(vault, bucket) }));
+    return list.keys ?? list.read;
+  }
+
+  /** Replaces a posting list (empty: removes it), or while grouped, notes it for the end. */
+  #setPosting(vault: number, bucket: number, keys: Buffer): void {
+    if (this.#held) {
+      this.#posting(vault, bucket);
+      this.#held.get(`${vault}:${bucket}`)!.keys = keys;
+    } else if (keys.length === 0) this.#sql.removePosting.run(vault, bucket);
+    else this.#sql.setPosting.run(vault, bucket, keys);
   }
 }
 
