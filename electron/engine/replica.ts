@@ -214,6 +214,23 @@ export class Replicas {
     return live === undefined ? { version: this.#sql.tomb.get(book.persona, key) ?? 0, live: false } : { version: live, live: true };
   }
 
+  /** The records' states, their remembered operations read in one query (the keys lie close together). */
+  #states(book: RecordBook, keys: readonly Buffer[]): RecordState[] {
+    const sorted = [...keys].sort(Buffer.compare);
+    const opsOf = this.#opsBetween(book, sorted[0]!, sorted.at(-1)!);
+    return keys.map((key) => ({ ...this.#committed(book, key), ops: opsOf(key) }));
+  }
+
+  /** The remembered operations of the records from `from` to `to`, in one query, not one per record. */
+  #opsBetween(book: RecordBook, from: Buffer, to: Buffer): (key: Buffer) => { op: Buffer; reply: Buffer }[] {
+    const ops = new Map<string, { op: Buffer; reply: Buffer }[]>();
+    for (const { key, op, reply } of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) {
+      const hex = toHex(key);
+      ops.set(hex, [...(ops.get(hex) ?? []), { op, reply }]);
+    }
+    return (key) => (ops.size ? (ops.get(toHex(key)) ?? []) : []);
+  }
+
   /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
   install(book: RecordBook, key: Buffer, state: RecordState): boolean {
     const committed = this.#version(book, key);
@@ -250,13 +267,7 @@ export class Replicas {
   *records<T>(book: RecordBook, range: NameRange, select: (key: Buffer) => T | undefined): Iterable<{ key: Buffer; state: RecordState; selected: T }> {
     // A key starts with its group name (a client's records: the client's name, then the chunk's), so the range's keys lie between these.
     const [from, to] = [range.from, Buffer.concat([range.to, MAX_KEY_TAIL])];
-    // The range's remembered operations in one query, not one per record.
-    const ops = new Map<string, { op: Buffer; reply: Buffer }[]>();
-    for (const { key, op, reply } of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) {
-      const hex = toHex(key);
-      ops.set(hex, [...(ops.get(hex) ?? []), { op, reply }]);
-    }
-    const opsOf = (key: Buffer) => (ops.size ? (ops.get(toHex(key)) ?? []) : []);
+    const opsOf = this.#opsBetween(book, from, to);
     // entries asks `wanted` about a key just before yielding it, so `selected` is that key's.
     let selected: T | undefined;
     const wanted = (key: Buffer) => (selected = select(key)) !== undefined;
@@ -342,10 +353,10 @@ export class Replicas {
   /** Phase 2 at this member: accepts `value` for its slot at `ballot`, unless it promised a higher one, or the step is not one its book admits. */
   #accept(book: RecordBook, key: Buffer, ballot: Buffer, value: RecordState, save: (slot: Slot) => void): Reply<'rec.accept'> {
     const slot = value.version;
-    const { version } = this.#version(book, key);
-    if (version >= slot) return { accepted: false, promise: null, committed: this.state(book, key) };
+    const committed = this.#committed(book, key);
+    if (committed.version >= slot) return { accepted: false, promise: null, committed: this.state(book, key) };
     // Only a member holding the version just before can judge the step; one further behind cannot.
-    if (version === slot - 1 && book.admits && !book.admits(key, this.#committed(book, key).value, value.value)) {
+    if (committed.version === slot - 1 && book.admits && !book.admits(key, committed.value, value.value)) {
       fail('conflict', `${book.persona}: this member's record does not allow that change in one step`);
     }
     this.#seeRound(ballot);
@@ -502,7 +513,7 @@ export class Replicas {
       const witnesses = view.closest(place.group, GROUP_SIZE + 2, place.exclude);
       const id = witnesses.map(toHex).join();
       let group = groups.get(id);
-      if (!group) groups.set(id, (group = { witnesses, members: view.closest(place.group, GROUP_SIZE, place.exclude), items: [] }));
+      if (!group) groups.set(id, (group = { witnesses, members: witnesses.slice(0, GROUP_SIZE), items: [] }));
       group.items.push(item);
     }
     const decided: Buffer[] = [];
@@ -535,7 +546,7 @@ export class Replicas {
     const needed = quorumOf(members.length, view.knownCount());
     const isMember = witnesses.map((w) => members.some((m) => m.equals(w)));
     const left: Buffer[] = [];
-    const current = items.map(({ key }) => this.state(book, key));
+    const current = this.#states(book, items.map(({ key }) => key));
     const ballot = this.#nextBallot();
     // Phase 1, for every record: the two vaults after the members are asked too, in case one holds a newer state.
     const prepared = await this.#askMany(witnesses, { type: 'rec.prepareMany', persona, ballot, slots: items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 })) });

@@ -13,7 +13,7 @@ import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { MAX_BATCH } from '../messages.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
 import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
-import { compareDistance, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
+import { compareDistance, inRange, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -165,9 +165,9 @@ export class DataManager implements RecordBook {
     const led = this.ledRanges();
     const due: { key: Name; op: Buffer }[] = [];
     for (const entry of this.chunks.entriesHeldIn(vault, () => led)) {
-      for (const chunk of this.chunks.chunksAt(entry)) {
-        const record = this.chunks.get(chunk);
-        if (record && this.#leads(chunk) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
+      for (const [chunk, record] of this.chunks.recordsAt(entry)) {
+        // The holder's entries are judged by 58 bits: a chunk just past a led range's edge is another member's to review.
+        if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
       }
     }
     let next = 0;

@@ -97,7 +97,9 @@ export class DataManagerRecords {
            WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         )
         .raw(),
-      near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer }>('SELECT key, tail, holders FROM dm_chunk WHERE key BETWEEN ? AND ?'),
+      near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer; size: bigint; subscribers: bigint; version: bigint }>(
+        'SELECT key, tail, holders, size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
+      ),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
       postings: db.prepare<[number], { bucket: number; keys: Buffer }>('SELECT bucket, keys FROM dm_holding WHERE vault = ?'),
@@ -203,15 +205,21 @@ export class DataManagerRecords {
   }
 
   /** The chunks a posting entry stands for that list its vault as a holder (almost always one). */
-  chunksAt({ vault, bucket, entry }: HeldEntry): Name[] {
-    const chunks: Name[] = [];
+  chunksAt(entry: HeldEntry): Name[] {
+    return this.recordsAt(entry).map(([name]) => name);
+  }
+
+  /** Those chunks with their records, read in the same query. */
+  recordsAt({ vault, bucket, entry }: HeldEntry): [Name, DataRecord][] {
+    const records: [Name, DataRecord][] = [];
     for (const row of this.#sql.near.all(...keysOf(bucket, entry))) {
       if (!decodeIds(row.holders).includes(vault)) continue; // another chunk sharing the entry
       const head = Buffer.alloc(KEY_BYTES);
       head.writeBigInt64BE(row.key);
-      chunks.push(Buffer.concat([head, row.tail]));
+      const record = { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) };
+      records.push([Buffer.concat([head, row.tail]), record]);
     }
-    return chunks;
+    return records;
   }
 
   /** Every vault that has held a chunk recorded here. */
