@@ -75,6 +75,29 @@ test('a multi-MiB file: bytes travel once per holder, quorum messages carry hash
   assert.ok(get.bytes < storedBytes * 1.05, `get moved ${get.bytes} bytes for ${storedBytes}`);
 });
 
+test("a holder leaves: each repair copy's bytes cross once, from a holder straight to the new one, never through the data manager", async () => {
+  const engine = await startEngine();
+  const file = await engine.putFile({ as: 'ann', path: writeRandomFile(tempDir(), 'in.bin', 3 * MiB) });
+  const storedBytes = file.size + file.chunks.length;
+  const holdersOf = async (chunk: string) => (await engine.chunkInfo({ name: chunk })).holders.filter((h) => h.online).map((h) => h.vault);
+  // The vault holding the most of the file's chunks leaves.
+  const held = new Map<string, number>();
+  for (const chunk of file.chunks) for (const vault of await holdersOf(chunk)) held.set(vault, (held.get(vault) ?? 0) + 1);
+  const [leaving, copies] = [...held].sort((a, b) => b[1] - a[1])[0]!;
+  const before = engine.network.hub.stats();
+  await engine.stopVault({ id: leaving });
+  await engine.network.settled();
+  const repair = delta(before, engine.network.hub.stats());
+  for (const chunk of file.chunks) assert.equal((await holdersOf(chunk)).length, MIN_HOLDERS);
+  // One fetch per copy made (the bytes in its reply), and store orders that carry names only.
+  assert.equal(count(repair, 'node.store'), copies);
+  assert.equal(count(repair, 'node.get'), copies);
+  const copyBytes = repair.byType['node.get:reply']!.bytes;
+  assert.ok(copyBytes > (storedBytes / file.chunks.length) * copies * 0.5, `the copies' bytes: ${copyBytes}`);
+  assert.ok(repair.byType['node.store']!.bytes < copies * 1024, `store orders: ${repair.byType['node.store']!.bytes} bytes`);
+  assert.ok(repair.bytes < copyBytes * 1.1 + 64 * 1024, `the repair moved ${repair.bytes} bytes for ${copyBytes} of copies`);
+});
+
 test('a 384 MiB put streams: resident memory grows by less than the file, so it is never held whole', async (t) => {
   const engine = await startEngine();
   const dir = tempDir();

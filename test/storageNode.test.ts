@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
@@ -158,4 +158,26 @@ test('a store judged just as another write completes sees its room as taken: nev
   const hex = toHex(sha256(first));
   assert.deepEqual(filesOnDisk(engine, holder), [`${hex.slice(0, 2)}/${hex}`]);
   assert.deepEqual(await account(engine, holder), { used: first.length, chunks: 1 });
+});
+
+test("a repair's copy is fetched by the new holder straight from the holders named, and checked: one serving other bytes is passed over; with none intact, nothing is stored", async () => {
+  const engine = await startEngine(8);
+  const [good, corrupt, fresh, other, empty] = engine.network.running();
+  const bytes = randomBytes(100_000);
+  const { chunk, sent } = storeAt(engine, good!, bytes);
+  await sent;
+  await storeAt(engine, corrupt!, bytes).sent;
+  const onDisk = corrupt!.storageNode.pathOf(chunk);
+  writeFileSync(onDisk, Buffer.alloc(bytes.length, 7)); // the same size, other bytes
+  const manager = engine.network.closest(chunk, 3).find((name) => ![fresh!.name, other!.name].some((v) => v.equals(name)))!;
+  const repair = (to: Vault, from: Name[]) => engine.network.impersonate(manager).request(to.name, { type: 'node.store', chunk, from, copy: true, base: 1 });
+
+  // The vault that does not hold it and the corrupt copy are passed over; the good holder's bytes are stored.
+  assert.deepEqual(await repair(fresh!, [empty!.name, corrupt!.name, good!.name]), { added: true });
+  assert.ok(readFileSync(fresh!.storageNode.pathOf(chunk)).equals(bytes));
+  assert.deepEqual(fresh!.storageNode.usage(), { count: 1, bytes: bytes.length });
+  // No holder named serves it intact: refused, and nothing is stored.
+  await assert.rejects(repair(other!, [empty!.name, corrupt!.name]), (e: unknown) => isSafeVaultError(e) && e.code === 'unavailable' && /served its bytes intact/.test(e.message));
+  assert.deepEqual(other!.storageNode.usage(), { count: 0, bytes: 0 });
+  assert.deepEqual(filesOnDisk(engine, other!), []);
 });

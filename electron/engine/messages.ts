@@ -254,8 +254,9 @@ export const MESSAGES = {
   // a data_manager member -> a storage node: the bytes travel once per holder, and not at all to
   // the vault the client staged them at (it stores its staged copy, so `bytes` is left out)
   'node.store': spec({
-    // `base`: the version of the chunk's record this placement builds on (see the sweep in storageNode.ts)
-    message: z.strictObject({ chunk: name, bytes: chunkBytes.optional(), copy: z.boolean(), base: count }),
+    // `base`: the version of the chunk's record this placement builds on (see the sweep in storageNode.ts);
+    // without `bytes`, they are the ones staged at the node, or a repair's: the node fetches them from `from`, its holders
+    message: z.strictObject({ chunk: name, bytes: chunkBytes.optional(), from: z.array(name).max(8).optional(), copy: z.boolean(), base: count }),
     reply: z.strictObject({ added: z.boolean() }),
     sender: { says: 'a member of the data manager group of the chunk', kind: 'claims', claims: (msg) => [{ senderIn: dataManagersOf(msg.chunk) }] },
     receiver: 'the storage node',

@@ -92,7 +92,7 @@ export class DataManager implements RecordBook {
       if (!msg.stagedAt) return fail('unavailable', `the first copy of chunk ${toHex(chunk).slice(0, 12)} needs its uploaded bytes`);
       const bytes = await this.#stagedBytes(chunk, msg.stagedAt);
       if (bytes.length !== size) return refuse('bad-request', 'request size does not match the chunk');
-      const holders = await this.#placeCopies(chunk, bytes, [], MIN_HOLDERS, false, version, msg.stagedAt);
+      const holders = await this.#placeCopies(chunk, { bytes, stagedAt: msg.stagedAt }, [], MIN_HOLDERS, false, version);
       if (holders.length === 0) return refuse('no-space', `no vault could take chunk ${toHex(chunk)}`);
       return { value: encodeRecord({ subscribers: 1, size: bytes.length, holders }), reply: { subscribers: 1, holders, refused: null } };
     }, READ_YOUR_WRITES);
@@ -248,9 +248,8 @@ export class DataManager implements RecordBook {
   async #topUp(chunk: Name, record: ChunkRecord, base: number, avoid: readonly Name[] = []): Promise<Name[]> {
     const online = record.holders.filter((h) => this.#ctx.network.view.isOnline(h));
     if (online.length >= MIN_HOLDERS) return record.holders;
-    const bytes = await this.#fetchAny(chunk, online);
-    if (!bytes) return record.holders;
-    const added = await this.#placeCopies(chunk, bytes, [...record.holders, ...avoid], MIN_HOLDERS - online.length, true, base);
+    if (online.length === 0) return record.holders;
+    const added = await this.#placeCopies(chunk, { size: record.size, from: online }, [...record.holders, ...avoid], MIN_HOLDERS - online.length, true, base);
     return [...added, ...record.holders];
   }
 
@@ -271,22 +270,23 @@ export class DataManager implements RecordBook {
    * Puts `count` new copies on the best candidates among the chunk's CANDIDATES closest online
    * vaults that don't hold it and have room: highest rank first, ties by XOR distance. A candidate
    * that refuses is passed over for the next. `base` is the record version the placement builds on.
-   * The vault the client staged the bytes at is not sent them again. Returns the new holders, best first.
+   * The bytes go with the request, except to the vault the client staged them at; a repair's copy
+   * (`from`: the chunk's online holders) is fetched by the new holder itself. Returns the new holders, best first.
    */
-  async #placeCopies(chunk: Name, bytes: Buffer, holding: readonly Name[], count: number, copy: boolean, base: number, stagedAt?: Name): Promise<Name[]> {
+  async #placeCopies(chunk: Name, source: Source, holding: readonly Name[], count: number, copy: boolean, base: number): Promise<Name[]> {
+    const size = 'bytes' in source ? source.bytes.length : source.size;
     const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
     const accounts = await Promise.all(candidates.map((c) => this.#accountOf(c)));
     const ranked = candidates
       .map((vault, i) => ({ vault, account: accounts[i] }))
-      .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= bytes.length)
+      .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= size)
       .sort((a, b) => b.account.rank - a.account.rank || compareDistance(chunk, a.vault, b.vault));
+    const carried = (vault: Name) => ('bytes' in source ? !source.stagedAt?.equals(vault) && { bytes: source.bytes } : { from: source.from });
     const placed: Name[] = [];
     for (let next = 0; placed.length < count && next < ranked.length; ) {
       const batch = ranked.slice(next, next + count - placed.length);
       next += batch.length;
-      const results = await Promise.allSettled(
-        batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, ...(!stagedAt?.equals(vault) && { bytes }), copy, base })),
-      );
+      const results = await Promise.allSettled(batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, ...carried(vault), copy, base })));
       batch.forEach(({ vault }, i) => {
         if (results[i]!.status === 'fulfilled') placed.push(vault);
       });
@@ -319,20 +319,6 @@ export class DataManager implements RecordBook {
     );
     checkChunk(chunk, bytes);
     return bytes;
-  }
-
-  /** The chunk's bytes from the first of `holders` that serves them intact. */
-  async #fetchAny(chunk: Name, holders: readonly Name[]): Promise<Buffer | undefined> {
-    for (const holder of holders) {
-      try {
-        const { bytes } = await this.#ctx.network.request(holder, { type: 'node.get', chunk });
-        checkChunk(chunk, bytes);
-        return bytes;
-      } catch {
-        // the next holder
-      }
-    }
-    return undefined;
   }
 
   /** Only an online holder that answers with the wrong bytes, or none, is bad; an unreachable one is churn. */
@@ -428,6 +414,9 @@ export class DataManager implements RecordBook {
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));
 /** A review of a record's version, with the holder that came back if one did: one operation, whoever proposes it. */
 const reviewOp = (chunk: Name, version: number, cameBack?: Name): Buffer => derivedOp('dm.review', chunk, versionBytes(version), cameBack ?? Buffer.alloc(0));
+
+/** Where a placement's bytes come from: sent with it (staged at a vault that has them), or fetched by the new holder from `from`. */
+type Source = { bytes: Buffer; stagedAt?: Name } | { size: number; from: Name[] };
 
 /** A review's change: the record's next value, and what to tell once it is decided. */
 interface Reviewed {

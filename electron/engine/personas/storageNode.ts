@@ -211,15 +211,23 @@ export class StorageNode {
    */
   onStore(msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
     if (msg.bytes) checkChunk(msg.chunk, msg.bytes);
+    return this.#store(msg);
+  }
+
+  /** A store whose bytes, if sent, are checked. */
+  #store(msg: MessageOf<'node.store'>): Reply<'node.store'> | Promise<Reply<'node.store'>> {
     const hex = toHex(msg.chunk);
     // The same chunk being written already: this store is judged once that write is in the table.
     const writing = this.#writing.get(hex);
-    if (writing) return writing.then(() => this.onStore(msg));
+    if (writing) return writing.then(() => this.#store(msg));
     const now = this.#ctx.clock.now();
     // Already held: the new placement counts on these bytes, so they are now its.
     if (this.#sql.touch.run(now, msg.base, msg.chunk).changes > 0) return { added: false };
-    // Bytes not sent are the ones staged here, checked against their name when they arrived.
-    const bytes = msg.bytes ?? this.#staged.get(hex)?.bytes ?? fail('not-found', `chunk ${hex.slice(0, 12)} is not staged here`);
+    // Bytes not sent are the ones staged here, checked against their name when they arrived, or a
+    // repair's: fetched straight from a holder (and checked), so they cross once, not through the data manager.
+    const staged = msg.bytes ?? this.#staged.get(hex)?.bytes;
+    if (!staged && msg.from) return this.#fetchFrom(msg.chunk, msg.from).then((bytes) => this.#store({ ...msg, bytes, from: undefined }));
+    const bytes = staged ?? fail('not-found', `chunk ${hex.slice(0, 12)} is not staged here`);
     // Writes under way have their room set aside, so two of them cannot both take the last of it.
     if (this.#usage.bytes + this.#writingBytes + bytes.length > this.donated) {
       fail('no-space', `vault ${toHex(this.#ctx.self).slice(0, 12)} has no room for ${bytes.length} more bytes`);
@@ -247,6 +255,20 @@ export class StorageNode {
     return stored;
   }
 
+  /** The chunk's bytes from the first of `holders` that serves them intact. */
+  async #fetchFrom(chunk: Name, holders: readonly Name[]): Promise<Buffer> {
+    for (const holder of holders) {
+      try {
+        const { bytes } = await this.#ctx.network.request(holder, { type: 'node.get', chunk });
+        checkChunk(chunk, bytes);
+        return bytes;
+      } catch {
+        // the next holder
+      }
+    }
+    return fail('unavailable', `no holder of chunk ${toHex(chunk).slice(0, 12)} served its bytes intact`);
+  }
+
   /** The chunk's file is written: it is held from now on, and its managers hear of it. */
   #stored(msg: MessageOf<'node.store'>, size: number, now: number): Reply<'node.store'> {
     this.#ctx.db.transaction(() => {
@@ -263,7 +285,7 @@ export class StorageNode {
   onGet(msg: MessageOf<'node.get'>): Reply<'node.get'> {
     if (!this.#sql.has.get(msg.chunk)) fail('not-found', `vault ${toHex(this.#ctx.self).slice(0, 12)} does not hold chunk ${toHex(msg.chunk)}`);
     // Served unchecked: every reader checks the bytes against the name anyway (a client, or a
-    // data_manager fetching a copy), and one that fails is reported, so its group drops this copy.
+    // node fetching a repair's copy), and one that fails is reported, so its group drops this copy.
     const bytes = this.#read(msg.chunk) ?? fail('not-found', `chunk ${toHex(msg.chunk)} is missing from vault ${toHex(this.#ctx.self).slice(0, 12)}'s disk`);
     return { bytes };
   }
