@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS } from '../../electron/engine/constants.ts';
 import { sha256 } from '../../electron/engine/names.ts';
+import { MAX_BATCH } from '../../electron/engine/messages.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { UPLOAD_PATH } from '../../electron/api/contract.ts';
 import { startServer } from '../../electron/daemon/server.ts';
@@ -423,8 +424,16 @@ function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string
     const each = joins.map((j) => `${j.ms.toFixed(0)} ms: ${j.examined} examined, ${j.sent} sent`).join('; ');
     rows.push(
       [`one holder leaves, ${RECORDS} records, ${VAULTS} vaults: lookup ms (the holder index's entries for the ${leave.chunks} of its ${leave.held} chunks this vault leads; each record is read by its review)`, leave.lookupMs.toFixed(1), '', '', '≤ 10', yes(leave.lookupMs <= 10)],
-      [`  whole handling ms (find; the group decides new holders, ${leave.frames} requests; ${leave.copies} copies sent, ${(leave.copyBytes / 1024 ** 2).toFixed(0)} MiB)`, leave.wholeMs.toFixed(0), '', '', '≤ 500', yes(leave.wholeMs <= 500)],
+      [
+        `  whole handling ms, every member's work in this one thread (find; the group decides the new holders in batches of up to ${MAX_BATCH} records, ${leave.frames} requests; ${leave.copies} copies ordered, ${(leave.copyBytes / 1024 ** 2).toFixed(0)} MiB, each fetched by its new holder from a surviving one)`,
+        leave.wholeMs.toFixed(0),
+        '',
+        '',
+        '≤ 500',
+        yes(leave.wholeMs <= 500),
+      ],
       ['    of which the other group members answering (their own machines, in a real network)', leave.membersMs.toFixed(0), '', '', '', ''],
+      ['    the same handling with each message timed by its slowest member, as when members answer side by side (network latency left out)', leave.networkMs.toFixed(0), '', '', '', ''],
       [`one vault joins: transfer work ms, the median of ${joins.length} newcomers, each next to another vault (of ${join.records} records: ${each})`, join.ms.toFixed(0), '', '', '≤ 500', yes(join.ms <= 500)],
     );
   }

@@ -26,8 +26,9 @@ function diff(after: WireStats, before: WireStats): WireStats {
   }
   return { messages: after.messages - before.messages, bytes: after.bytes - before.bytes, byType };
 }
-/** Frames that carry a chunk's bytes between vaults (or up from the client). */
-const chunkFrames = (s: WireStats) => ['chunk.stage', 'stage.fetch:reply', 'node.store', 'node.get:reply'].reduce((n, t) => n + (s.byType[t]?.messages ?? 0), 0);
+/** Frames that carry a chunk's bytes between vaults (or up from the client): of the types that can, those frames that do (a store order may only name where to fetch them). */
+const chunkFrames = (s: WireStats) =>
+  ['chunk.stage', 'stage.fetch:reply', 'node.store', 'node.get:reply'].reduce((n, t) => n + Math.round((s.byType[t]?.bytes ?? 0) / CHUNK_BYTES), 0);
 const fmt = (n: number, digits = 1) => n.toLocaleString('en-US', { maximumFractionDigits: digits });
 
 async function wire() {
@@ -81,7 +82,7 @@ const rows = [
   [`| bytes on the wire per stored byte | ${fmt(w.stored.bytes / (CHUNKS * CHUNK_BYTES), 2)} |`],
   [`| frames carrying the chunk per stored chunk (1 upload, staging fetches, holder copies) | ${fmt(chunkFrames(w.stored) / CHUNKS, 2)} |`],
   [`| messages per chunk re-replicated when its holder leaves (${w.held} chunks) | ${fmt(w.lost.messages / Math.max(1, w.held))} |`],
-  [`| frames carrying the chunk per chunk re-replicated (fetch from a holder, copy to the new one) | ${fmt(chunkFrames(w.lost) / Math.max(1, w.held), 2)} |`],
+  [`| frames carrying the chunk per chunk re-replicated (the new holder fetches it from a surviving one) | ${fmt(chunkFrames(w.lost) / Math.max(1, w.held), 2)} |`],
   [`| bytes on the wire per chunk re-replicated | ${fmt(w.lost.bytes / Math.max(1, w.held), 0)} |`],
   [`| operation latency under churn, p50 / p99 (simulated ms, ${s.ops} ops, ${SOAK_SEEDS} seeds, ${s.failed} failed) | ${s.p50} / ${s.p99} |`],
 ];
