@@ -330,10 +330,12 @@ test('a batch of decisions goes as one message per member and step; each record 
   // Left alone, keys[0] is finished first (the value b and c accepted), then changed: one reference, then two.
   assert.equal(await g.clock.drive(decide(a!, keys[0]!, 'alone')), 1);
   assert.equal(a!.replicas.state(a!.storageClientManager, keys[0]!).version, 2);
-  // A record whose change is undefined (nothing to do) is neither decided nor left.
-  const none = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, [{ key: keys[1]!, op: sha256(Buffer.from('none')) }], async () => undefined));
-  assert.deepEqual(none, { decided: [], left: [] });
+  // A record whose change is undefined (nothing to do) is neither decided nor left; a group's few records are left to go alone.
+  const items = keys.slice(1, 5).map((key) => ({ key, op: sha256(Buffer.concat([Buffer.from('none'), key])) }));
+  assert.deepEqual(await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, items, async () => undefined)), { decided: [], left: [] });
   assert.equal(a!.replicas.state(a!.storageClientManager, keys[1]!).version, 1);
+  const few = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, items.slice(0, 3), async () => undefined));
+  assert.deepEqual(few.left.map(toHex), items.slice(0, 3).map((i) => toHex(i.key)));
   g.close();
 });
 

@@ -77,6 +77,8 @@ const migrations = [
 
 /** How long a tombstone outlives its record: longer than any vault is expected to stay away. */
 const TOMBSTONE_TTL_MS = 30 * 24 * 3600_000;
+/** Fewer records of one group than this are decided one by one (see decideMany). */
+const MIN_BATCH = 4;
 /** A proposer that fails this many rounds gives up; its caller retries the operation later. */
 const MAX_ROUNDS = 12;
 const BALLOT_BYTES = 4 + NAME_BYTES;
@@ -497,7 +499,8 @@ export class Replicas {
    * its own, with its operation `op` (its reply is null). `change` gives a record's next value, or
    * undefined if it needs none. A record this cannot settle (a member holds a newer state, or an
    * accepted value to finish; too few promises or acceptances) is returned, for the caller to decide
-   * alone; a record whose change failed is neither decided nor returned. Returns those decided too.
+   * alone, as are the records of a group with fewer than MIN_BATCH of them; a record whose change
+   * failed is neither decided nor returned. Returns those decided too.
    */
   async decideMany(
     book: RecordBook,
@@ -518,7 +521,8 @@ export class Replicas {
     }
     const decided: Buffer[] = [];
     for (const { witnesses, members, items: all } of groups.values()) {
-      if (!members.some((m) => m.equals(this.#links.self))) {
+      // A group's few records go alone: their steps share rec.steps frames with other groups' (a batch's do not).
+      if (all.length < MIN_BATCH || !members.some((m) => m.equals(this.#links.self))) {
         left.push(...all.map((i) => i.key));
         continue;
       }

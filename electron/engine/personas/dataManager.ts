@@ -28,6 +28,8 @@ const PLACEMENT_SLACK = 2;
 const READ_YOUR_WRITES = { installed: true };
 /** Batches of one lost or returning holder's chunks in review at once: one's copies go while the other's group answers. */
 const BATCHES_AT_ONCE = 2;
+/** Chunks reviewed alone at once (those a batch leaves): their decisions' steps share rec.steps frames. */
+const REVIEWS_AT_ONCE = 8;
 
 export class DataManager implements RecordBook {
   readonly persona = 'data_manager';
@@ -170,14 +172,8 @@ export class DataManager implements RecordBook {
         if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
       }
     }
-    let next = 0;
-    const reviewer = async () => {
-      while (next < due.length) {
-        const batch = due.slice(next, (next += MAX_BATCH));
-        await this.#reviewBatch(batch, cameBack).catch(() => undefined);
-      }
-    };
-    await Promise.all(Array.from({ length: BATCHES_AT_ONCE }, reviewer));
+    const batches = Array.from({ length: Math.ceil(due.length / MAX_BATCH) }, (_, i) => due.slice(i * MAX_BATCH, (i + 1) * MAX_BATCH));
+    await atOnce(batches, BATCHES_AT_ONCE, (batch) => this.#reviewBatch(batch, cameBack));
   }
 
   async #reviewBatch(batch: { key: Name; op: Buffer }[], cameBack?: Name): Promise<void> {
@@ -188,7 +184,7 @@ export class DataManager implements RecordBook {
       return next?.value;
     });
     await Promise.all(decided.map((chunk) => this.#afterReview(chunk, reviewed.get(toHex(chunk))!)));
-    for (const chunk of left) await this.review(chunk, cameBack).catch(() => undefined);
+    await atOnce(left, REVIEWS_AT_ONCE, (chunk) => this.review(chunk, cameBack));
   }
 
   /** The names whose closest online vault is this one, in its current view: those whose records it proposes changes to. */
@@ -412,6 +408,15 @@ export class DataManager implements RecordBook {
 }
 
 const versionBytes = (version: number): Buffer => Buffer.from(String(version));
+
+/** Works through `items`, `count` at a time; one that fails is passed over (the next audit comes back to it). */
+async function atOnce<T>(items: readonly T[], count: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!).catch(() => undefined);
+  };
+  await Promise.all(Array.from({ length: count }, worker));
+}
 /** A review of a record's version, with the holder that came back if one did: one operation, whoever proposes it. */
 const reviewOp = (chunk: Name, version: number, cameBack?: Name): Buffer => derivedOp('dm.review', chunk, versionBytes(version), cameBack ?? Buffer.alloc(0));
 
