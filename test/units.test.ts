@@ -224,6 +224,11 @@ test('codec: values round-trip canonically; malformed, oversize and unknown-vers
   refused(Buffer.alloc(MAX_FRAME_BYTES + 1), 'too-large', /exceeds/);
   assert.throws(() => encodeFrame('message', { bytes: Buffer.alloc(MAX_FRAME_BYTES) }), (e) => isSafeVaultError(e) && e.code === 'too-large');
   assert.throws(() => canonical({ x: 1.5 }), /safe integers/);
+  // A field named __proto__ is a field like any other: it never becomes the decoded object's prototype.
+  const proto = decodeFrame(Buffer.of(WIRE_VERSION, 0, 8, 1, 6, 9, ...Buffer.from('__proto__'), 8, 1, 6, 1, 120, 3, 1)).value as Record<string, WireValue>;
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+  assert.deepEqual(Object.keys(proto), ['__proto__']);
+  assert.equal((proto as { x?: unknown }).x, undefined);
 });
 
 test('codec: nesting past the depth limit is refused both ways, and a deeply nested frame is refused, not a stack overflow', () => {

@@ -11,14 +11,15 @@ import { EventBus } from '../../electron/engine/events.ts';
 import { GROUP_SIZE } from '../../electron/engine/constants.ts';
 import { Groups, NEAR_SLACK } from '../../electron/engine/group.ts';
 import { KeyedLock } from '../../electron/engine/keyedLock.ts';
-import type { Message, MessageOf } from '../../electron/engine/messages.ts';
+import { parseMessage, type Message, type MessageOf } from '../../electron/engine/messages.ts';
 import { closest, toHex, type Name } from '../../electron/engine/names.ts';
 import type { VaultContext } from '../../electron/engine/personas/context.ts';
 import { DataManager } from '../../electron/engine/personas/dataManager.ts';
 import { Replicas } from '../../electron/engine/replica.ts';
 import { View, type Network } from '../../electron/engine/transport.ts';
 import { planTransfer } from '../../electron/engine/vault.ts';
-import { requestFrame } from '../../electron/engine/wire/frames.ts';
+import { decodeFrame, encodeFrame, type WireValue } from '../../electron/engine/wire/codec.ts';
+import { readReply, requestFrame } from '../../electron/engine/wire/frames.ts';
 
 export interface LeaveResult {
   lookupMs: number;
@@ -92,17 +93,11 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       case 'rec.acceptMany':
       case 'rec.commitMany': {
         const { replicas } = memberOf(to);
-        const t = performance.now();
-        const reply =
-          message.type === 'rec.steps' ? replicas.onSteps(message.steps)
+        return message.type === 'rec.steps' ? replicas.onSteps(message.steps)
           : message.type === 'rec.prepareMany' ? replicas.onPrepareMany(message)
           : message.type === 'rec.acceptMany' ? replicas.onAcceptMany(message)
           : message.type === 'rec.commitMany' ? replicas.onCommitMany(message)
           : replicas.onDecision(message);
-        const ms = performance.now() - t;
-        counts.membersMs += ms;
-        slowest.set(message, Math.max(slowest.get(message) ?? 0, ms));
-        return reply;
       }
       case 'node.get':
         return { bytes: held.get(toHex(message.chunk))!.bytes };
@@ -122,10 +117,18 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     self: from,
     view,
     clock: systemClock,
+    // Both ways as frames, as on the wire: the receiver decodes and checks the message and encodes its reply; the sender reads the reply.
     request: async <T extends Message['type']>(to: Name, message: MessageOf<T>) => {
       counts.frames++;
-      requestFrame(message);
-      return answer(to, message as Message) as never;
+      const frame = requestFrame(message);
+      const t = performance.now();
+      const reply = encodeFrame('reply', answer(to, parseMessage(decodeFrame(frame).value)) as WireValue);
+      if (message.type.startsWith('rec.')) {
+        const ms = performance.now() - t;
+        counts.membersMs += ms;
+        slowest.set(message as Message, Math.max(slowest.get(message as Message) ?? 0, ms));
+      }
+      return readReply(message.type, reply, toHex(to).slice(0, 12));
     },
   });
   const { dataManager } = vaultOn(self, db, networkOf(self));

@@ -4,6 +4,7 @@
  * equal values encode to equal bytes and a hash of the encoding can stand for the value. Decoding
  * is strict: a truncated, oversize, non-canonical or unknown-version frame is refused.
  */
+import { isAscii } from 'node:buffer';
 import { MAX_CHUNK_SIZE } from '../constants.ts';
 import { SafeVaultError } from '../../api/errors.ts';
 import { sha256 } from '../names.ts';
@@ -202,21 +203,26 @@ function read(r: Reader, depth: number): WireValue {
     case Tag.List: {
       const count = r.varint();
       if (count > r.bytes.length - r.at) malformed('list longer than the frame');
-      return Array.from({ length: count }, () => read(r, depth + 1));
+      const out: WireValue[] = [];
+      for (let i = 0; i < count; i++) out.push(read(r, depth + 1));
+      return out;
     }
     case Tag.Map: {
       const count = r.varint();
       if (count > r.bytes.length - r.at) malformed('map longer than the frame');
-      const out: Record<string, WireValue> = Object.create(null);
+      const out: Record<string, WireValue> = {};
       let previous: string | undefined;
       for (let i = 0; i < count; i++) {
         if (r.byte() !== Tag.Text) malformed('map key is not text');
         const key = readText(r);
         if (previous !== undefined && !(key > previous)) malformed('map keys out of order');
         previous = key;
-        out[key] = read(r, depth + 1);
+        const value = read(r, depth + 1);
+        // A plain field even when it is named __proto__ (an assignment would set the object's prototype instead).
+        if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+        else out[key] = value;
       }
-      return { ...out };
+      return out;
     }
     default:
       return malformed(`unknown tag ${tag}`);
@@ -226,7 +232,7 @@ function read(r: Reader, depth: number): WireValue {
 function readText(r: Reader): string {
   const bytes = r.view(r.varint());
   // ASCII (every key and message type) is valid UTF-8 as it is; anything else must survive a round trip.
-  if (bytes.every((b) => b < 0x80)) return bytes.toString('latin1');
+  if (isAscii(bytes)) return bytes.toString('latin1');
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) malformed('text is not valid UTF-8');
   return text;
