@@ -100,8 +100,8 @@ interface Page {
   persona: Persona;
   ballot: Buffer;
   at: number;
-  /** The records whose latest slot is this page's, by hex key. */
-  keys: Map<string, Buffer>;
+  /** The hex keys of the records whose latest slot is this page's (their entries in #batched). */
+  keys: Set<string>;
 }
 
 interface ReplicaLinks {
@@ -191,7 +191,7 @@ export class Replicas {
     this.#sql.expireOps.run(now - OP_MEMORY_MS);
     this.#sql.expirePromises.run(now - PROMISE_MEMORY_MS);
     for (const page of [...this.#pages.values()].filter((p) => p.at < now - PROMISE_MEMORY_MS)) {
-      for (const [hex, key] of page.keys) if (!this.#batched.get(`${page.persona}:${hex}`)!.slot.value) this.#dropBatched(page.persona, key, Number.MAX_SAFE_INTEGER, false);
+      for (const { key, slot } of this.#entriesOf(page)) if (!slot.value) this.#dropBatched(page.persona, key, Number.MAX_SAFE_INTEGER, false);
       this.#writePage(page);
     }
   }
@@ -785,7 +785,7 @@ export class Replicas {
   #page(persona: Persona, ballot: Buffer): Page {
     const id = `${persona}:${toHex(ballot)}`;
     let page = this.#pages.get(id);
-    if (!page) this.#pages.set(id, (page = { persona, ballot, at: this.#links.network.clock.now(), keys: new Map() }));
+    if (!page) this.#pages.set(id, (page = { persona, ballot, at: this.#links.network.clock.now(), keys: new Set() }));
     return page;
   }
 
@@ -797,7 +797,7 @@ export class Replicas {
       if (before.keys.size === 0) this.#writePage(before);
     }
     this.#batched.set(`${page.persona}:${hex}`, { page, key, slot });
-    page.keys.set(hex, key);
+    page.keys.add(hex);
   }
 
   /** Forgets the record's batched slot if it is `upTo` or before (it was decided, or forgotten with its record); `write`: its page's row too. */
@@ -811,6 +811,10 @@ export class Replicas {
     if (write && batched.page.keys.size === 0) this.#writePage(batched.page);
   }
 
+  #entriesOf(page: Page): { key: Buffer; slot: Slot }[] {
+    return [...page.keys].map((hex) => this.#batched.get(`${page.persona}:${hex}`)!);
+  }
+
   /** Writes the page's row with the slots that are its own (none: removes it). */
   #writePage(page: Page): void {
     if (page.keys.size === 0) {
@@ -818,7 +822,7 @@ export class Replicas {
       this.#sql.removePage.run(page.persona, page.ballot);
       return;
     }
-    const slots = [...page.keys].map(([hex, key]) => ({ key, ...this.#batched.get(`${page.persona}:${hex}`)!.slot }));
+    const slots = this.#entriesOf(page).map(({ key, slot }) => ({ key, ...slot }));
     this.#sql.setPage.run(page.persona, page.ballot, canonical(slots as unknown as WireValue), page.at);
   }
 
@@ -830,7 +834,7 @@ export class Replicas {
   #loadPages(book: RecordBook): void {
     const rows = this.#sql.pages.all(book.persona);
     for (const row of rows) {
-      const page: Page = { persona: book.persona, ballot: row.ballot, at: row.at, keys: new Map() };
+      const page: Page = { persona: book.persona, ballot: row.ballot, at: row.at, keys: new Set() };
       this.#pages.set(`${book.persona}:${toHex(row.ballot)}`, page);
       for (const { key, ...slot } of decodeCanonical(row.slots) as unknown as (Slot & { key: Buffer })[]) {
         if (this.#committed(book, key).version >= slot.slot) continue;

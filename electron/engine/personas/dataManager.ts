@@ -10,9 +10,8 @@
  */
 import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
-import { MAX_BATCH } from '../messages.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
-import type { ChunkRecord, MessageOf, NodeAccount, NodeChange, Reply } from '../messages.ts';
+import { MAX_BATCH, type ChunkRecord, type MessageOf, type NodeAccount, type NodeChange, type Reply } from '../messages.ts';
 import { compareDistance, inRange, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
