@@ -164,7 +164,6 @@ export class Replicas {
     this.onSteps = db.transaction(this.onSteps.bind(this));
     this.onPrepareMany = db.transaction(this.onPrepareMany.bind(this));
     this.onAcceptMany = db.transaction(this.onAcceptMany.bind(this));
-    this.onCommitMany = db.transaction(this.onCommitMany.bind(this));
   }
 
   register(book: RecordBook): void {
@@ -326,15 +325,14 @@ export class Replicas {
   /** Installs, of the records named, those whose value this member accepted at the ballot named (so the value chosen). */
   onCommitMany(msg: MessageOf<'rec.commitMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.commitMany'> {
     const book = this.book(msg.persona);
-    const each = () =>
-      msg.keys.map((key) =>
-        answered(() => {
-          check(key);
-          const slot = this.#slot(book, key);
-          return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
-        }),
-      );
-    return { replies: book.grouped ? book.grouped(each) : each() };
+    const installs = msg.keys.map((key) => () =>
+      answered(() => {
+        check(key);
+        const slot = this.#slot(book, key);
+        return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
+      }),
+    );
+    return { replies: this.#installAll(book, installs) };
   }
 
   /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
@@ -548,16 +546,22 @@ export class Replicas {
     const deadline = clock.now() + DECISION_DEADLINE_MS;
     const { persona } = book;
     const needed = quorumOf(members.length, view.knownCount());
-    const isMember = witnesses.map((w) => members.some((m) => m.equals(w)));
+    // This vault votes only where the others fall one short: its own promise and acceptance cost as much as a member's.
+    const others = witnesses.filter((w) => !w.equals(this.#links.self));
+    const otherMembers = members.filter((m) => !m.equals(this.#links.self));
+    const isMember = others.map((w) => members.some((m) => m.equals(w)));
     const left: Buffer[] = [];
     const current = this.#states(book, items.map(({ key }) => key));
     const ballot = this.#nextBallot();
     // Phase 1, for every record: the two vaults after the members are asked too, in case one holds a newer state.
-    const prepared = await this.#askMany(witnesses, { type: 'rec.prepareMany', persona, ballot, slots: items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 })) });
+    const slots = items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 }));
+    const prepared = await this.#askMany(others, { type: 'rec.prepareMany', persona, ballot, slots });
+    const promises = slots.map((_, i) => prepared.filter((r, w) => isMember[w] && r[i]?.promised).length);
+    const ownPromises = this.#ownVotes(promises, needed, (at) => this.onPrepareMany({ type: 'rec.prepareMany', persona, ballot, slots: at.map((i) => slots[i]!) }));
     const ready: number[] = [];
     items.forEach(({ key }, i) => {
-      const replies = prepared.map((r) => r?.[i]);
-      const promised = replies.filter((r, w) => isMember[w] && r?.promised).length;
+      const replies = [...prepared.map((r) => r[i]), ownPromises.get(i)];
+      const promised = promises[i]! + (ownPromises.get(i)?.promised ? 1 : 0);
       const newer = this.#adoptNewest(book, key, replies.map((r) => r?.committed ?? null));
       if (newer || promised < needed || replies.some((r) => r?.accepted)) left.push(key);
       else ready.push(i);
@@ -571,34 +575,45 @@ export class Replicas {
     if (proposals.length === 0) return { decided: [], left };
     if (clock.now() > deadline) return { decided: [], left: [...left, ...proposals.map((p) => p.key)] };
     // Phase 2: a record a quorum of members accepts is chosen.
-    const accepted = await this.#askMany(members, { type: 'rec.acceptMany', persona, ballot, values: proposals });
+    const accepted = await this.#askMany(otherMembers, { type: 'rec.acceptMany', persona, ballot, values: proposals });
+    const acceptances = proposals.map((_, n) => accepted.filter((r) => r[n]?.accepted).length);
+    const ownAcceptances = this.#ownVotes(acceptances, needed, (at) => this.onAcceptMany({ type: 'rec.acceptMany', persona, ballot, values: at.map((n) => proposals[n]!) }));
     const chosen: typeof proposals = [];
     proposals.forEach((proposal, n) => {
-      const replies = accepted.map((r) => r?.[n]);
-      if (replies.filter((r) => r?.accepted).length >= needed) chosen.push(proposal);
+      if (acceptances[n]! + (ownAcceptances.get(n)?.accepted ? 1 : 0) >= needed) chosen.push(proposal);
       else {
-        this.#adoptNewest(book, proposal.key, replies.map((r) => r?.committed ?? null));
+        this.#adoptNewest(book, proposal.key, [...accepted.map((r) => r[n]?.committed ?? null), ownAcceptances.get(n)?.committed ?? null]);
         left.push(proposal.key);
       }
     });
     if (chosen.length === 0) return { decided: [], left };
-    const committed = await this.#askMany(members, { type: 'rec.commitMany', persona, ballot, keys: chosen.map((p) => p.key) });
-    const mine = committed[members.findIndex((m) => m.equals(this.#links.self))];
-    // The values are chosen: this vault installs those it did not accept itself too.
-    chosen.forEach(({ key, value }, n) => mine?.[n]?.installed || this.install(book, key, value));
+    // The values are chosen: this vault installs them, and the others install those they accepted.
+    const committed = this.#askMany(otherMembers, { type: 'rec.commitMany', persona, ballot, keys: chosen.map((p) => p.key) });
+    this.#installAll(book, chosen.map(({ key, value }) => () => this.install(book, key, value)));
+    await committed;
     return { decided: chosen.map((p) => p.key), left };
   }
 
-  /** Sends one step of a batch to each of `targets` (this vault answers itself): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */
+  /**
+   * This vault's own votes in a batch step, for the records (by index) whose count of other members'
+   * votes is one short of `needed`: those where its vote makes the quorum. Each one's reply, by index.
+   */
+  #ownVotes<R>(counts: readonly number[], needed: number, vote: (at: number[]) => { replies: ({ reply: R } | { refused: unknown })[] }): Map<number, R | undefined> {
+    const at = counts.flatMap((count, i) => (count === needed - 1 ? [i] : []));
+    if (at.length === 0) return new Map();
+    const { replies } = vote(at);
+    return new Map(at.map((i, n) => [i, 'reply' in replies[n]! ? replies[n].reply : undefined]));
+  }
+
+  /** Runs a batch's installs in one transaction, the book's index writes merged (RecordBook.grouped). */
+  #installAll<T>(book: RecordBook, installs: (() => T)[]): T[] {
+    const each = () => installs.map((install) => install());
+    return this.#links.db.transaction(() => (book.grouped ? book.grouped(each) : each()))();
+  }
+
+  /** Sends one step of a batch to each of `targets` (never this vault): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */
   async #askMany<T extends 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany'>(targets: Name[], message: MessageOf<T>): Promise<(ReplyOfMany<T> | undefined)[][]> {
-    const handlers = { 'rec.prepareMany': this.onPrepareMany, 'rec.acceptMany': this.onAcceptMany, 'rec.commitMany': this.onCommitMany } as const;
-    const answers = await Promise.allSettled(
-      targets.map((target) =>
-        target.equals(this.#links.self)
-          ? Promise.resolve().then(() => (handlers[message.type] as unknown as (m: MessageOf<T>) => Reply<T>).call(this, message))
-          : this.#links.network.request(target, message),
-      ),
-    );
+    const answers = await Promise.allSettled(targets.map((target) => this.#links.network.request(target, message)));
     return answers.map((a) => (a.status === 'fulfilled' ? (a.value as Reply<T>).replies.map((r) => ('reply' in r ? (r.reply as ReplyOfMany<T>) : undefined)) : []));
   }
 
