@@ -78,8 +78,13 @@ export const MAX_STEPS = 32;
 /** Records in one step of a batch of decisions (rec.prepareMany, …): as for MAX_STEPS, well inside a frame. */
 export const MAX_BATCH = 128;
 const wireError = z.strictObject({ code: z.string().max(40), message: z.string().max(500) });
-/** One answer per record of a batch, in order: the step's own reply, or why the record was refused. */
-const eachRecord = <R extends z.ZodType>(reply: R) => z.strictObject({ replies: z.array(z.union([z.strictObject({ reply }), z.strictObject({ refused: wireError })])).max(MAX_BATCH) });
+/**
+ * One answer per record of a batch, in order: null for the usual answer (promised, accepted or
+ * installed at the batch's ballot, with nothing more to say: most of a batch's, sent in a byte), the
+ * step's own reply, or why the record was refused.
+ */
+const eachRecord = <R extends z.ZodType>(reply: R) =>
+  z.strictObject({ replies: z.array(z.union([z.null(), z.strictObject({ reply }), z.strictObject({ refused: wireError })])).max(MAX_BATCH) });
 // The same three steps for a batch of records at one ballot (Replicas.decideMany); a commit names the records
 // whose values, accepted at that ballot, were chosen.
 const recPrepareMany = {

@@ -310,7 +310,7 @@ export class Replicas {
     const page = this.#page(book.persona, msg.ballot);
     const replies = msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s)))));
     this.#writePage(page);
-    return { replies };
+    return { replies: replies.map((r) => ('reply' in r && r.reply.promised && !r.reply.accepted && !r.reply.committed ? null : r)) };
   }
 
   onAcceptMany(msg: MessageOf<'rec.acceptMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.acceptMany'> {
@@ -319,7 +319,7 @@ export class Replicas {
     page.at = this.#links.network.clock.now();
     const replies = msg.values.map(({ key, value }) => answered(() => (check(key), this.#accept(book, key, msg.ballot, value, (s) => this.#setBatched(page, key, s)))));
     this.#writePage(page);
-    return { replies };
+    return { replies: replies.map((r) => ('reply' in r && r.reply.accepted ? null : r)) };
   }
 
   /** Installs, of the records named, those whose value this member accepted at the ballot named (so the value chosen). */
@@ -332,7 +332,7 @@ export class Replicas {
         return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
       }),
     );
-    return { replies: this.#installAll(book, installs) };
+    return { replies: this.#installAll(book, installs).map((r) => ('reply' in r && r.reply.installed ? null : r)) };
   }
 
   /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
@@ -557,7 +557,7 @@ export class Replicas {
     const slots = items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 }));
     const prepared = await this.#askMany(others, { type: 'rec.prepareMany', persona, ballot, slots });
     const promises = slots.map((_, i) => prepared.filter((r, w) => isMember[w] && r[i]?.promised).length);
-    const ownPromises = this.#ownVotes(promises, needed, (at) => this.onPrepareMany({ type: 'rec.prepareMany', persona, ballot, slots: at.map((i) => slots[i]!) }));
+    const ownPromises = this.#ownVotes(promises, needed, (at): MessageOf<'rec.prepareMany'> => ({ type: 'rec.prepareMany', persona, ballot, slots: at.map((i) => slots[i]!) }));
     const ready: number[] = [];
     items.forEach(({ key }, i) => {
       const replies = [...prepared.map((r) => r[i]), ownPromises.get(i)];
@@ -577,7 +577,7 @@ export class Replicas {
     // Phase 2: a record a quorum of members accepts is chosen.
     const accepted = await this.#askMany(otherMembers, { type: 'rec.acceptMany', persona, ballot, values: proposals });
     const acceptances = proposals.map((_, n) => accepted.filter((r) => r[n]?.accepted).length);
-    const ownAcceptances = this.#ownVotes(acceptances, needed, (at) => this.onAcceptMany({ type: 'rec.acceptMany', persona, ballot, values: at.map((n) => proposals[n]!) }));
+    const ownAcceptances = this.#ownVotes(acceptances, needed, (at): MessageOf<'rec.acceptMany'> => ({ type: 'rec.acceptMany', persona, ballot, values: at.map((n) => proposals[n]!) }));
     const chosen: typeof proposals = [];
     proposals.forEach((proposal, n) => {
       if (acceptances[n]! + (ownAcceptances.get(n)?.accepted ? 1 : 0) >= needed) chosen.push(proposal);
@@ -598,11 +598,14 @@ export class Replicas {
    * This vault's own votes in a batch step, for the records (by index) whose count of other members'
    * votes is one short of `needed`: those where its vote makes the quorum. Each one's reply, by index.
    */
-  #ownVotes<R>(counts: readonly number[], needed: number, vote: (at: number[]) => { replies: ({ reply: R } | { refused: unknown })[] }): Map<number, R | undefined> {
+  #ownVotes<T extends BatchStep>(counts: readonly number[], needed: number, message: (at: number[]) => MessageOf<T>): Map<number, ReplyOfMany<T> | undefined> {
     const at = counts.flatMap((count, i) => (count === needed - 1 ? [i] : []));
     if (at.length === 0) return new Map();
-    const { replies } = vote(at);
-    return new Map(at.map((i, n) => [i, 'reply' in replies[n]! ? replies[n].reply : undefined]));
+    const handlers = { 'rec.prepareMany': this.onPrepareMany, 'rec.acceptMany': this.onAcceptMany, 'rec.commitMany': this.onCommitMany } as const;
+    const asked = message(at);
+    const replies = (handlers[asked.type] as unknown as (m: MessageOf<T>) => Reply<T>).call(this, asked);
+    const each = eachReply(asked);
+    return new Map(at.map((i, n) => [i, each(replies.replies[n])]));
   }
 
   /** Runs a batch's installs in one transaction, the book's index writes merged (RecordBook.grouped). */
@@ -612,9 +615,10 @@ export class Replicas {
   }
 
   /** Sends one step of a batch to each of `targets` (never this vault): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */
-  async #askMany<T extends 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany'>(targets: Name[], message: MessageOf<T>): Promise<(ReplyOfMany<T> | undefined)[][]> {
+  async #askMany<T extends BatchStep>(targets: Name[], message: MessageOf<T>): Promise<(ReplyOfMany<T> | undefined)[][]> {
     const answers = await Promise.allSettled(targets.map((target) => this.#links.network.request(target, message)));
-    return answers.map((a) => (a.status === 'fulfilled' ? (a.value as Reply<T>).replies.map((r) => ('reply' in r ? (r.reply as ReplyOfMany<T>) : undefined)) : []));
+    const each = eachReply(message);
+    return answers.map((a) => (a.status === 'fulfilled' ? (a.value as Reply<T>).replies.map(each) : []));
   }
 
   /**
@@ -875,8 +879,21 @@ function answered<R>(step: () => R): { reply: R } | { refused: ReturnType<typeof
   }
 }
 
+type BatchStep = 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany';
+
 /** One record's reply within a batch step's reply. */
-type ReplyOfMany<T extends 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany'> = Extract<Reply<T>['replies'][number], { reply: unknown }>['reply'];
+type ReplyOfMany<T extends BatchStep> = Extract<Reply<T>['replies'][number], { reply: unknown }>['reply'];
+
+/** Reads one record's answer in a batch step's reply: null is the usual answer at the step's ballot (see messages.ts), a refusal is undefined. */
+function eachReply<T extends BatchStep>(message: MessageOf<T>): (answer: Reply<T>['replies'][number] | undefined) => ReplyOfMany<T> | undefined {
+  const { ballot } = message;
+  const usual = {
+    'rec.prepareMany': { promised: true, promise: ballot, accepted: null, committed: null },
+    'rec.acceptMany': { accepted: true, promise: ballot, committed: null },
+    'rec.commitMany': { installed: true },
+  }[message.type] as ReplyOfMany<T>;
+  return (answer) => (answer === null ? usual : answer && 'reply' in answer ? (answer.reply as ReplyOfMany<T>) : undefined);
+}
 
 /** Resolves once `count` of `checks` resolved true, or all of them resolved. */
 function atLeast(checks: readonly Promise<boolean>[], count: number): Promise<void> {

@@ -33,11 +33,73 @@ export interface LeaveResult {
   /** Of wholeMs, the time the other group members spent answering (on their own machines in a real network). */
   membersMs: number;
   /**
-   * The whole handling as on a network, where the members answer side by side on their own machines:
-   * wholeMs with, for each message the leader sent to several members, only the slowest member's time
-   * counted (network latency left out).
+   * The whole handling as on a network, where every member is a machine of its own (see Timeline):
+   * the leader works while the members answer, and waits only for replies it needs and has not got.
+   * Network latency left out.
    */
   networkMs: number;
+  /** Of networkMs, the time the leader waited for members' replies. */
+  waitedMs: number;
+}
+
+/**
+ * The leave's timeline as on a network, in one thread: the leader's clock runs with its own work
+ * only (members' answers are timed and taken out), and each member, a machine of its own, answers a
+ * request once it has arrived and the member is free. A reply is handed to the leader when it has
+ * nothing else to run, earliest first; if it comes later than the leader's clock, the leader waited.
+ */
+class Timeline {
+  readonly #start = performance.now();
+  #answering = 0;
+  #waited = 0;
+  readonly #freeAt = new Map<string, number>();
+  readonly #due: { at: number; deliver: () => void }[] = [];
+  #pumping = false;
+
+  /** The leader's clock, in ms since the start. */
+  now(): number {
+    return performance.now() - this.#start - this.#answering + this.#waited;
+  }
+
+  get waited(): number {
+    return this.#waited;
+  }
+
+  /** The members' work, all of it. */
+  get answering(): number {
+    return this.#answering;
+  }
+
+  /** A request sent now to `member`, which answers it in `answer` (timed: the member's work, not the leader's); its reply, when it comes. */
+  ask<T>(member: string, answer: () => T): Promise<T> {
+    const sent = this.now();
+    const t = performance.now();
+    const reply = answer();
+    const ms = performance.now() - t;
+    this.#answering += ms;
+    const at = Math.max(sent, this.#freeAt.get(member) ?? 0) + ms;
+    this.#freeAt.set(member, at);
+    return new Promise((resolve) => {
+      this.#due.push({ at, deliver: () => resolve(reply) });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    // setImmediate runs once the leader's pending work (its microtasks) is done.
+    setImmediate(() => {
+      this.#pumping = false;
+      let first = 0;
+      this.#due.forEach((d, i) => d.at < this.#due[first]!.at && (first = i));
+      const [next] = this.#due.splice(first, 1);
+      if (!next) return;
+      this.#waited += Math.max(0, next.at - this.now());
+      next.deliver();
+      if (this.#due.length) this.#pump();
+    });
+  }
 }
 
 /** What a departed holder's chunks are: the bytes a surviving holder serves (they hash to the name), and the size recorded. */
@@ -70,9 +132,8 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const self = online.reduce((best, v) => ((leads.get(toHex(v)) ?? 0) > (leads.get(toHex(best)) ?? 0) ? v : best));
   const view = new View();
   for (const v of vaults) view.apply('joined', v, true);
-  const counts = { copies: 0, copyBytes: 0, frames: 0, membersMs: 0 };
-  /** Per message sent to several members: the slowest member's time answering it. */
-  const slowest = new Map<Message, number>();
+  const counts = { copies: 0, copyBytes: 0, frames: 0 };
+  let timeline = new Timeline();
   const members = new Map<string, ReturnType<typeof vaultOn>>();
   const memberDbs: Db[] = [];
   const memberOf = (vault: Name): ReturnType<typeof vaultOn> => {
@@ -121,13 +182,10 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     request: async <T extends Message['type']>(to: Name, message: MessageOf<T>) => {
       counts.frames++;
       const frame = requestFrame(message);
-      const t = performance.now();
-      const reply = encodeFrame('reply', answer(to, parseMessage(decodeFrame(frame).value)) as WireValue);
-      if (message.type.startsWith('rec.')) {
-        const ms = performance.now() - t;
-        counts.membersMs += ms;
-        slowest.set(message as Message, Math.max(slowest.get(message as Message) ?? 0, ms));
-      }
+      // Storage nodes and node accounts answer at once; a group member's answer is its own machine's work.
+      const member = message.type.startsWith('rec.') ? toHex(to) : undefined;
+      const answered = () => encodeFrame('reply', answer(to, parseMessage(decodeFrame(frame).value)) as WireValue);
+      const reply = member ? await timeline.ask(member, answered) : answered();
       return readReply(message.type, reply, toHex(to).slice(0, 12));
     },
   });
@@ -148,12 +206,13 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const lookupMs = performance.now() - t0;
   // Each entry's record is read by its review, not by the lookup.
   const chunks = entries.reduce((n, entry) => n + dataManager.chunks.chunksAt(entry).length, 0);
+  timeline = new Timeline();
   const t1 = performance.now();
   await dataManager.onMembershipChange(leaving, false);
   const wholeMs = performance.now() - t1;
+  const networkMs = timeline.now();
   for (const memberDb of memberDbs) memberDb.close();
-  const networkMs = wholeMs - counts.membersMs + [...slowest.values()].reduce((sum, ms) => sum + ms, 0);
-  return { lookupMs, wholeMs, networkMs, held: held.size, chunks, ...counts };
+  return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, membersMs: timeline.answering, held: held.size, chunks, ...counts };
 }
 
 export interface JoinResult {
