@@ -379,6 +379,25 @@ test("a batch's promises and acceptances, one row per member, outlast a restart:
   g.close();
 });
 
+test("a single decision's promise, kept in its own row, holds after a restart: a lower ballot's prepare and accept are refused", async () => {
+  const g = await group();
+  const [a, b, , d] = g.members;
+  const high = Buffer.concat([Buffer.from([0x20, 0, 0, 0]), a!.name]);
+  const low = Buffer.concat([Buffer.from([0x1f, 0, 0, 0]), d!.name]);
+  const persona = 'storage_client_manager' as const;
+  assert.equal(b!.replicas.onPrepare({ type: 'rec.prepare', persona, key: g.key, slot: 1, ballot: high }).promised, true);
+  assert.equal(countOnDisk(g.dir, b!, 'SELECT count(*) FROM rec_slot WHERE key = ?', g.key), 1);
+  await g.clock.drive(g.network.killVault(b!.id));
+  const [again] = await g.clock.drive(Promise.all([g.network.startVault(b!.id)]));
+  const b2 = g.network.vault(again!.id)!;
+  const prepared = b2.replicas.onPrepare({ type: 'rec.prepare', persona, key: g.key, slot: 1, ballot: low });
+  assert.equal(prepared.promised, false);
+  assert.ok(prepared.promise?.equals(high));
+  const accepted = b2.replicas.onAccept({ type: 'rec.accept', persona, key: g.key, slot: 1, ballot: low, value: { version: 1, value: row(1, true), ops: [] } });
+  assert.equal(accepted.accepted, false);
+  g.close();
+});
+
 test('a member that accepted a value and missed its commit keeps it through later prepares, so the value outlives its proposer', async () => {
   const setUp = async () => {
     const g = await group();

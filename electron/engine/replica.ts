@@ -124,6 +124,13 @@ export class Replicas {
    */
   readonly #batched = new Map<string, { page: Page; key: Buffer; slot: Slot }>();
   readonly #pages = new Map<string, Page>();
+  /**
+   * The records (`persona:hex key`) that may have a rec_slot row: those with one when the table was
+   * last read, and every one written since. Few records have one (a single decision's, for a while),
+   * so most lookups and deletes of a record's row are skipped. Read again by expire, outside a
+   * transaction: one rolled back may leave a row the set had let go of otherwise.
+   */
+  #slotRows = new Set<string>();
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
   readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
 
@@ -153,6 +160,7 @@ export class Replicas {
       unfinished: db.prepare<[number], { persona: string; key: Buffer; value: Buffer }>('SELECT persona, key, value FROM rec_slot WHERE value IS NOT NULL AND at < ?'),
       clearSlot: db.prepare<[string, Buffer, number]>('DELETE FROM rec_slot WHERE persona = ? AND key = ? AND slot <= ?'),
       expirePromises: db.prepare<[number]>('DELETE FROM rec_slot WHERE value IS NULL AND at < ?'),
+      slotRows: db.prepare<[], string>("SELECT persona || ':' || lower(hex(key)) FROM rec_slot").pluck(),
       pages: db.prepare<[string], { ballot: Buffer; slots: Buffer; at: number }>('SELECT ballot, slots, at FROM rec_batch WHERE persona = ?'),
       setPage: db.prepare<[string, Buffer, Buffer, number]>('INSERT OR REPLACE INTO rec_batch (persona, ballot, slots, at) VALUES (?, ?, ?, ?)'),
       removePage: db.prepare<[string, Buffer]>('DELETE FROM rec_batch WHERE persona = ? AND ballot = ?'),
@@ -189,6 +197,7 @@ export class Replicas {
     this.#sql.expireTombs.run(now - TOMBSTONE_TTL_MS);
     this.#sql.expireOps.run(now - OP_MEMORY_MS);
     this.#sql.expirePromises.run(now - PROMISE_MEMORY_MS);
+    if (!this.#links.db.inTransaction) this.#slotRows = new Set(this.#sql.slotRows.all());
     for (const page of [...this.#pages.values()].filter((p) => p.at < now - PROMISE_MEMORY_MS)) {
       for (const { key, slot } of this.#entriesOf(page)) if (!slot.value) this.#dropBatched(page.persona, key, Number.MAX_SAFE_INTEGER, false);
       this.#writePage(page);
@@ -242,7 +251,7 @@ export class Replicas {
     else if (!committed.live && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
     this.#sql.clearOps.run(book.persona, key);
     state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
-    this.#sql.clearSlot.run(book.persona, key, state.version);
+    this.#clearSlot(book.persona, key, state.version);
     this.#dropBatched(book.persona, key, state.version);
     return true;
   }
@@ -254,7 +263,7 @@ export class Replicas {
         book.store(key, 0, null);
         this.#sql.clearTomb.run(book.persona, key);
         this.#sql.clearOps.run(book.persona, key);
-        this.#sql.clearSlot.run(book.persona, key, Number.MAX_SAFE_INTEGER);
+        this.#clearSlot(book.persona, key, Number.MAX_SAFE_INTEGER);
         this.#dropBatched(book.persona, key, Number.MAX_SAFE_INTEGER);
       }
     })();
@@ -297,7 +306,7 @@ export class Replicas {
     const chosen = canonical(msg.value as unknown as WireValue);
     const batched = this.#batched.get(`${book.persona}:${toHex(msg.key)}`)?.slot;
     // A row keeps the accepted value's canonical encoding: compared as it is, neither decoded nor hashed.
-    const row = batched ? undefined : this.#sql.slot.get(book.persona, msg.key);
+    const row = batched ? undefined : this.#slotRow(book.persona, msg.key);
     const accepted = batched ? batched.value && canonical(batched.value as unknown as WireValue) : row?.value;
     const mine = (batched ?? row)?.slot === msg.value.version && !!accepted && accepted.equals(chosen);
     return { installed: mine && this.install(book, msg.key, msg.value) };
@@ -788,12 +797,21 @@ export class Replicas {
   #slot(book: RecordBook, key: Buffer): Slot | undefined {
     const batched = this.#batched.get(`${book.persona}:${toHex(key)}`);
     if (batched) return batched.slot;
-    const row = this.#sql.slot.get(book.persona, key);
+    const row = this.#slotRow(book.persona, key);
     if (!row) return undefined;
     return { slot: row.slot, promised: row.promised, ballot: row.ballot, value: row.value ? (decodeCanonical(row.value) as unknown as RecordState) : null };
   }
 
+  #slotRow(persona: Persona, key: Buffer): { slot: number; promised: Buffer; ballot: Buffer | null; value: Buffer | null } | undefined {
+    return this.#slotRows.has(`${persona}:${toHex(key)}`) ? this.#sql.slot.get(persona, key) : undefined;
+  }
+
+  #clearSlot(persona: Persona, key: Buffer, upTo: number): void {
+    if (this.#slotRows.has(`${persona}:${toHex(key)}`)) this.#sql.clearSlot.run(persona, key, upTo);
+  }
+
   #saveSlot(book: RecordBook, key: Buffer, slot: Slot): void {
+    this.#slotRows.add(`${book.persona}:${toHex(key)}`);
     const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
     this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value, this.#links.network.clock.now());
     this.#dropBatched(book.persona, key, Number.MAX_SAFE_INTEGER);
