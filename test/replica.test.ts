@@ -63,6 +63,33 @@ test('a repeated operation gets its stored reply and changes nothing', async () 
   g.close();
 });
 
+test('remembered operations kept a row each, as before replica tables version 4, are moved to one row per record at start, in order', async () => {
+  const g = await group();
+  const [a, b] = g.members;
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
+  assert.equal(await g.clock.drive(decide(a!, g.key, 'op-2')), 1);
+  await g.clock.pass(1000);
+  const remembered = b!.replicas.state(b!.storageClientManager, g.key).ops;
+  assert.equal(remembered.length, 2);
+  await g.clock.drive(g.network.killVault(b!.id));
+  // The file as version 3 kept it: rec_op, a row per operation.
+  const file = new Database(join(g.dir, 'vaults', b!.id, 'vault.sqlite'));
+  const { at } = file.prepare('SELECT at FROM rec_ops WHERE key = ?').get(g.key) as { at: number };
+  file.exec(`DROP TABLE rec_ops; UPDATE schema_version SET version = 3 WHERE owner = 'replica';
+    CREATE TABLE rec_op (persona TEXT NOT NULL, key BLOB NOT NULL, op BLOB NOT NULL, reply BLOB NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+      PRIMARY KEY (persona, key, op)) WITHOUT ROWID, STRICT;`);
+  const insert = file.prepare('INSERT INTO rec_op (persona, key, op, reply, seq, at) VALUES (?, ?, ?, ?, ?, ?)');
+  remembered.forEach(({ op, reply }, seq) => insert.run('storage_client_manager', g.key, op, reply, seq, at));
+  file.close();
+  const [again] = await g.clock.drive(Promise.all([g.network.startVault(b!.id)]));
+  const b2 = g.network.vault(again!.id)!;
+  assert.deepEqual(b2.replicas.state(b2.storageClientManager, g.key).ops, remembered);
+  assert.equal(countOnDisk(g.dir, b2, "SELECT count(*) FROM sqlite_master WHERE name = 'rec_op'"), 0, 'the old table is gone');
+  // A repeated operation still gets its stored reply there.
+  assert.equal(await g.clock.drive(decide(b2, g.key, 'op-1')), 0);
+  g.close();
+});
+
 /** Rows `sql` counts for `key` in a vault's file, read as a new process would see it. */
 function countOnDisk(dir: string, vault: Vault, sql: string, key?: Buffer): number {
   const file = new Database(join(dir, 'vaults', vault.id, 'vault.sqlite'), { readonly: true });
@@ -79,7 +106,7 @@ test("a record's remembered operations leave the vaults' disks once past their m
   assert.equal(await g.clock.drive(decide(a!, g.key, 'op-1')), 0);
   await g.clock.pass(1000);
   const decided = g.states();
-  const ops = () => g.members.map((v) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_op WHERE key = ?', g.key));
+  const ops = () => g.members.map((v) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_ops WHERE key = ?', g.key));
   assert.ok(ops().filter((n) => n === 1).length >= 3, `a quorum remembers the operation: ${ops()}`);
   await g.clock.pass(OP_MEMORY_MS + 2 * AUDIT_INTERVAL_MS);
   assert.deepEqual(ops(), [0, 0, 0, 0]);

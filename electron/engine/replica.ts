@@ -14,7 +14,7 @@
 import { SafeVaultError, fail, fromWireError, isSafeVaultError, toWireError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
 import { DECISION_DEADLINE_MS, GROUP_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
-import { atomic, migrate, type Db } from './db.ts';
+import { atomic, migrate, schemaVersion, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
 import { MAX_BATCH, MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
@@ -73,7 +73,12 @@ const migrations = [
   // A batch of decisions' slots (decideMany), one row per ballot: see Replicas.#pages.
   `CREATE TABLE rec_batch (persona TEXT NOT NULL, ballot BLOB NOT NULL, slots BLOB NOT NULL, at INTEGER NOT NULL,
      PRIMARY KEY (persona, ballot)) WITHOUT ROWID, STRICT;`,
+  // A record's remembered operations as one row (they are written and forgotten together), not one row each: see moveOps.
+  `CREATE TABLE rec_ops (persona TEXT NOT NULL, key BLOB NOT NULL, ops BLOB NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (persona, key)) WITHOUT ROWID, STRICT;`,
 ];
+/** The first version with rec_ops. */
+const OPS_ROWS = 4;
 
 /** How long a tombstone outlives its record: longer than any vault is expected to stay away. */
 const TOMBSTONE_TTL_MS = 30 * 24 * 3600_000;
@@ -136,21 +141,23 @@ export class Replicas {
 
   constructor(links: ReplicaLinks) {
     this.#links = links;
-    migrate(links.db, 'replica', migrations);
     const db = links.db;
+    const before = schemaVersion(db, 'replica');
+    db.transaction(() => {
+      migrate(db, 'replica', migrations);
+      if (before < OPS_ROWS) moveOps(db);
+    })();
     this.#sql = {
       tomb: db.prepare<[string, Buffer], number>('SELECT version FROM rec_tomb WHERE persona = ? AND key = ?').pluck(),
       tombs: db.prepare<[string, Buffer, Buffer], { key: Buffer; version: number }>('SELECT key, version FROM rec_tomb WHERE persona = ? AND key BETWEEN ? AND ?'),
       setTomb: db.prepare<[string, Buffer, number, number]>('INSERT OR REPLACE INTO rec_tomb (persona, key, version, at) VALUES (?, ?, ?, ?)'),
       clearTomb: db.prepare<[string, Buffer]>('DELETE FROM rec_tomb WHERE persona = ? AND key = ?'),
       expireTombs: db.prepare<[number]>('DELETE FROM rec_tomb WHERE at < ?'),
-      ops: db.prepare<[string, Buffer, number], { op: Buffer; reply: Buffer }>('SELECT op, reply FROM rec_op WHERE persona = ? AND key = ? AND at >= ? ORDER BY seq'),
-      opsIn: db.prepare<[string, Buffer, Buffer, number], { key: Buffer; op: Buffer; reply: Buffer }>(
-        'SELECT key, op, reply FROM rec_op WHERE persona = ? AND key BETWEEN ? AND ? AND at >= ? ORDER BY key, seq',
-      ),
-      clearOps: db.prepare<[string, Buffer]>('DELETE FROM rec_op WHERE persona = ? AND key = ?'),
-      addOp: db.prepare<[string, Buffer, Buffer, Buffer, number, number]>('INSERT OR REPLACE INTO rec_op (persona, key, op, reply, seq, at) VALUES (?, ?, ?, ?, ?, ?)'),
-      expireOps: db.prepare<[number]>('DELETE FROM rec_op WHERE at < ?'),
+      ops: db.prepare<[string, Buffer, number], Buffer>('SELECT ops FROM rec_ops WHERE persona = ? AND key = ? AND at >= ?').pluck(),
+      opsIn: db.prepare<[string, Buffer, Buffer, number], { key: Buffer; ops: Buffer }>('SELECT key, ops FROM rec_ops WHERE persona = ? AND key BETWEEN ? AND ? AND at >= ?'),
+      clearOps: db.prepare<[string, Buffer]>('DELETE FROM rec_ops WHERE persona = ? AND key = ?'),
+      setOps: db.prepare<[string, Buffer, Buffer, number]>('INSERT OR REPLACE INTO rec_ops (persona, key, ops, at) VALUES (?, ?, ?, ?)'),
+      expireOps: db.prepare<[number]>('DELETE FROM rec_ops WHERE at < ?'),
       slot: db.prepare<[string, Buffer], { slot: number; promised: Buffer; ballot: Buffer | null; value: Buffer | null }>(
         'SELECT slot, promised, ballot, value FROM rec_slot WHERE persona = ? AND key = ?',
       ),
@@ -208,8 +215,8 @@ export class Replicas {
 
   /** The record as this member last committed it. */
   state(book: RecordBook, key: Buffer): RecordState {
-    const ops = this.#sql.ops.all(book.persona, key, this.#links.network.clock.now() - OP_MEMORY_MS);
-    return { ...this.#committed(book, key), ops };
+    const ops = this.#sql.ops.get(book.persona, key, this.#links.network.clock.now() - OP_MEMORY_MS);
+    return { ...this.#committed(book, key), ops: ops ? decodeOps(ops) : [] };
   }
 
   /** The version and value this member last committed, without the operations remembered with them. */
@@ -233,12 +240,12 @@ export class Replicas {
 
   /** The remembered operations of the records from `from` to `to`, in one query, not one per record. */
   #opsBetween(book: RecordBook, from: Buffer, to: Buffer): (key: Buffer) => { op: Buffer; reply: Buffer }[] {
-    const ops = new Map<string, { op: Buffer; reply: Buffer }[]>();
-    for (const { key, op, reply } of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) {
-      const hex = toHex(key);
-      ops.set(hex, [...(ops.get(hex) ?? []), { op, reply }]);
-    }
-    return (key) => (ops.size ? (ops.get(toHex(key)) ?? []) : []);
+    const ops = new Map<string, Buffer>();
+    for (const row of this.#sql.opsIn.iterate(book.persona, from, to, this.#links.network.clock.now() - OP_MEMORY_MS)) ops.set(toHex(row.key), row.ops);
+    return (key) => {
+      const found = ops.size ? ops.get(toHex(key)) : undefined;
+      return found ? decodeOps(found) : [];
+    };
   }
 
   /** Adopts `state` if it is newer than what this member holds; returns whether it did. */
@@ -249,8 +256,8 @@ export class Replicas {
     book.store(key, state.version, state.value);
     if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
     else if (!committed.live && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
-    this.#sql.clearOps.run(book.persona, key);
-    state.ops.forEach(({ op, reply }, seq) => this.#sql.addOp.run(book.persona, key, op, reply, seq, now));
+    if (state.ops.length) this.#sql.setOps.run(book.persona, key, encodeOps(state.ops), now);
+    else this.#sql.clearOps.run(book.persona, key);
     this.#clearSlot(book.persona, key, state.version);
     this.#dropBatched(book.persona, key, state.version);
     return true;
@@ -882,6 +889,28 @@ export class Replicas {
     }
     for (const page of [...this.#pages.values()].filter((p) => p.persona === book.persona)) this.#writePage(page);
   }
+}
+
+type Ops = RecordState['ops'];
+
+/** A record's remembered operations as stored: a list of [op, reply] pairs. */
+const encodeOps = (ops: Ops): Buffer => canonical(ops.map(({ op, reply }) => [op, reply]));
+const decodeOps = (stored: Buffer): Ops => (decodeCanonical(stored) as [Buffer, Buffer][]).map(([op, reply]) => ({ op, reply }));
+
+/** Moves remembered operations from rec_op, a row each, to rec_ops, a row per record (at: the newest of its operations'). */
+function moveOps(db: Db): void {
+  const rows = db.prepare<[], { persona: string; key: Buffer; op: Buffer; reply: Buffer; at: number }>('SELECT persona, key, op, reply, at FROM rec_op ORDER BY persona, key, seq').all();
+  const records = new Map<string, { persona: string; key: Buffer; ops: Ops; at: number }>();
+  for (const { persona, key, op, reply, at } of rows) {
+    const id = `${persona}:${toHex(key)}`;
+    const record = records.get(id) ?? { persona, key, ops: [], at };
+    record.ops.push({ op, reply });
+    record.at = Math.max(record.at, at);
+    records.set(id, record);
+  }
+  const insert = db.prepare<[string, Buffer, Buffer, number]>('INSERT INTO rec_ops (persona, key, ops, at) VALUES (?, ?, ?, ?)');
+  for (const { persona, key, ops, at } of records.values()) insert.run(persona, key, encodeOps(ops), at);
+  db.exec('DROP TABLE rec_op');
 }
 
 /**

@@ -16,7 +16,7 @@ import { startVirtualNetwork } from '../sim/virtualNetwork.ts';
 /** Bytes per data_manager record, by where they lie. */
 export interface RecordBytes {
   records: number;
-  /** rec_op: each record's last operations and their replies (exactly-once). */
+  /** rec_ops: each record's last operations and their replies (exactly-once). */
   operations: number;
   /** rec_slot: promises and accepted values of decisions, most of them left with the two witnesses. */
   slots: number;
@@ -24,7 +24,7 @@ export interface RecordBytes {
   tombstones: number;
 }
 
-const REPLICA_TABLES = { operations: 'rec_op', slots: 'rec_slot', tombstones: 'rec_tomb' } as const;
+const REPLICA_TABLES = { operations: 'rec_ops', slots: 'rec_slot', tombstones: 'rec_tomb' } as const;
 
 /** The bytes of every vault's file, per data_manager record; a replica table's pages are shared by persona in proportion to its rows' payload. */
 function measure(root: string, ids: string[]): RecordBytes {
