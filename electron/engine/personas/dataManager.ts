@@ -445,6 +445,9 @@ function encodeRecord(record: ChunkRecord): Buffer {
 function decodeRecord(bytes: Buffer): ChunkRecord {
   const count = bytes.length >= 12 ? bytes.readUInt32BE(8) : -1;
   if (count < 0 || bytes.length !== 12 + count * NAME_BYTES) throw new SafeVaultError('bad-request', 'malformed data_manager record');
-  const holders = Array.from({ length: count }, (_, i) => Buffer.from(bytes.subarray(12 + i * NAME_BYTES, 12 + (i + 1) * NAME_BYTES)));
+  // One copy for all the holders (the value may be a view of a frame), each a view of it.
+  const names = Buffer.from(bytes.subarray(12));
+  const holders: Name[] = [];
+  for (let at = 0; at < names.length; at += NAME_BYTES) holders.push(names.subarray(at, at + NAME_BYTES));
   return { subscribers: bytes.readUInt32BE(0), size: bytes.readUInt32BE(4), holders };
 }

@@ -44,6 +44,14 @@ const migrations = [
 const SIX_BYTE_ENTRIES = 3;
 
 const KEY_BYTES = 8;
+
+interface ChunkRow {
+  tail: Buffer;
+  size: number;
+  subscribers: number;
+  holders: Buffer;
+  version: number;
+}
 /** Rows per page when reading records in bulk. */
 const PAGE_ROWS = 2048;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
@@ -69,6 +77,8 @@ export class DataManagerRecords {
   readonly #vaultNames = new Map<number, Name>();
   /** While grouped: the posting lists read or changed, by vault and bucket (keys undefined: read, unchanged). */
   #held: Map<string, { vault: number; bucket: number; read: Buffer | undefined; keys?: Buffer }> | undefined;
+  /** While grouped: the row version() read last, for the put that follows it (an install reads the version, then stores). */
+  #lastRow: { key: bigint; row: ChunkRow | undefined } | undefined;
 
   constructor(db: Db) {
     const before = schemaVersion(db, 'data_manager');
@@ -79,7 +89,7 @@ export class DataManagerRecords {
     const s = {
       vaults: db.prepare<[], { id: number; name: Buffer }>('SELECT id, name FROM dm_vault'),
       addVault: db.prepare<[Buffer], { id: number }>('INSERT INTO dm_vault (name) VALUES (?) RETURNING id'),
-      get: db.prepare<[bigint], { tail: Buffer; size: number; subscribers: number; holders: Buffer; version: number }>(
+      get: db.prepare<[bigint], ChunkRow>(
         'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
       version: db.prepare<[bigint], { tail: Buffer; version: number }>('SELECT tail, version FROM dm_chunk WHERE key = ?'),
@@ -122,7 +132,8 @@ export class DataManagerRecords {
 
   /** The record's version alone. */
   version(name: Name): number | undefined {
-    const row = this.#sql.version.get(keyOf(name));
+    const key = keyOf(name);
+    const row = this.#held ? (this.#lastRow = { key, row: this.#sql.get.get(key) }).row : this.#sql.version.get(key);
     return row?.tail.equals(name.subarray(KEY_BYTES)) ? row.version : undefined;
   }
 
@@ -144,13 +155,15 @@ export class DataManagerRecords {
       return result;
     } finally {
       this.#held = undefined;
+      this.#lastRow = undefined;
     }
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
   put(name: Name, record: DataRecord): void {
     const key = keyOf(name);
-    const row = this.#sql.get.get(key);
+    const row = this.#lastRow?.key === key ? this.#lastRow.row : this.#sql.get.get(key);
+    this.#lastRow = undefined;
     if (row && !row.tail.equals(name.subarray(KEY_BYTES))) {
       fail('conflict', `chunk ${toHex(name)} shares its 8-byte key with another chunk; refusing to mix their records`);
     }
@@ -162,6 +175,7 @@ export class DataManagerRecords {
   }
 
   delete(name: Name): void {
+    this.#lastRow = undefined;
     const row = this.#sql.get.get(keyOf(name));
     if (!row || !row.tail.equals(name.subarray(KEY_BYTES))) return;
     for (const id of decodeIds(row.holders)) this.#unindex(id, name);

@@ -11,7 +11,14 @@ export interface Receiver {
   receive(from: Name, message: Message): Promise<unknown>;
 }
 
-export const requestFrame = <T extends MessageType>(message: MessageOf<T>): Buffer => encodeFrame('message', message as unknown as WireValue);
+/** Frames of messages sent lately: one sent to several vaults (a group's step) is encoded once. Messages are never changed once sent. */
+const encoded = new WeakMap<object, Buffer>();
+
+export function requestFrame<T extends MessageType>(message: MessageOf<T>): Buffer {
+  let frame = encoded.get(message);
+  if (!frame) encoded.set(message, (frame = encodeFrame('message', message as unknown as WireValue)));
+  return frame;
+}
 
 /** A refusal on the wire; what fails on something it was sent (a malformed message) says bad-request. */
 export const errorFrame = (error: unknown): Buffer => encodeFrame('error', { ...toWireError(error, 'bad-request') });
