@@ -13,7 +13,7 @@ import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
-import { MESSAGES, quorumKeyOf, senderRule, type Claim, type GroupRef, type Message, type MessageOf, type MessageType, type Persona, type RecordState, type Reply, type SenderRule } from './messages.ts';
+import { MESSAGES, quorumKeyOf, type Message, type MessageOf, type MessageType, type Persona, type RecordState, type Reply } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
 import { DataManager } from './personas/dataManager.ts';
@@ -21,6 +21,7 @@ import { StorageClientManager } from './personas/storageClientManager.ts';
 import { StorageNode } from './personas/storageNode.ts';
 import { StorageNodeManager } from './personas/storageNodeManager.ts';
 import { Replicas, type RecordBook } from './replica.ts';
+import { SenderJudge } from './senderJudge.ts';
 import type { Endpoint, MembershipChange, Network } from './transport.ts';
 
 const migrations = [`CREATE TABLE vault_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;`];
@@ -53,6 +54,7 @@ export class Vault implements Endpoint {
   readonly storageNodeManager: StorageNodeManager;
   readonly storageClientManager: StorageClientManager;
   readonly #ctx: VaultContext;
+  readonly #judge: SenderJudge;
   readonly #stopWatching: () => void;
   #changes: Promise<void> = Promise.resolve();
   /** What handing records over took at the last membership change: records examined, sent to new members, forgotten. */
@@ -93,6 +95,7 @@ export class Vault implements Endpoint {
     this.storageNodeManager = new StorageNodeManager(this.#ctx);
     this.storageClientManager = new StorageClientManager(this.#ctx);
     for (const book of [this.storageClientManager, this.dataManager, this.storageNodeManager]) this.#ctx.replicas.register(book);
+    this.#judge = new SenderJudge(self, network.view, this.#ctx.replicas);
     // Changes are handled one at a time, in the order this vault's view reports them.
     this.#stopWatching = network.view.onChange((change) => {
       this.#changes = this.#changes.then(() => this.#onMembershipChange(change)).catch(() => undefined);
@@ -194,15 +197,15 @@ export class Vault implements Endpoint {
     'rec.prepare': (_from, msg) => this.#ctx.replicas.onDecision(msg),
     'rec.accept': (_from, msg) => this.#ctx.replicas.onDecision(msg),
     'rec.commit': (_from, msg) => this.#ctx.replicas.onDecision(msg),
-    'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#judge(from, step)),
+    'rec.steps': (from, msg) => this.#ctx.replicas.onSteps(msg.steps, (step) => this.#judge.judge(from, step)),
     'rec.behind': (_from, msg) => this.#ctx.replicas.pull(this.#ctx.replicas.book(msg.persona), msg.key).then((version) => ({ version })),
     'rec.state': (_from, msg) => this.#ctx.replicas.onState(msg),
-    'rec.prepareMany': (from, msg) => this.#ctx.replicas.onPrepareMany(msg, (key) => this.#judgeRecord(from, msg, key)),
-    'rec.acceptMany': (from, msg) => this.#ctx.replicas.onAcceptMany(msg, (key) => this.#judgeRecord(from, msg, key)),
-    'rec.commitMany': (from, msg) => this.#ctx.replicas.onCommitMany(msg, (key) => this.#judgeRecord(from, msg, key)),
+    'rec.prepareMany': (from, msg) => this.#ctx.replicas.onPrepareMany(msg, (key) => this.#judge.judgeRecord(from, msg, key)),
+    'rec.acceptMany': (from, msg) => this.#ctx.replicas.onAcceptMany(msg, (key) => this.#judge.judgeRecord(from, msg, key)),
+    'rec.commitMany': (from, msg) => this.#ctx.replicas.onCommitMany(msg, (key) => this.#judge.judgeRecord(from, msg, key)),
     'rec.transfer': (from, msg) => {
       const { claims } = MESSAGES['rec.transfer'].sender;
-      const reply = this.#ctx.replicas.onTransfer(msg, (key) => claims(msg.persona, key).every((claim) => this.#refusal(from, claim) === undefined));
+      const reply = this.#ctx.replicas.onTransfer(msg, (key) => this.#judge.holds(from, claims(msg.persona, key)));
       if (reply.adopted > 0) this.#ctx.events.emit({ type: 'account.transferred', vault: this.id, records: reply.adopted });
       return reply;
     },
@@ -215,7 +218,7 @@ export class Vault implements Endpoint {
    * step, record by record) has not cleared this sender yet: its message is matched with its own sender's only.
    */
   #handle(from: Name, message: Message): Promise<unknown> {
-    const rule = this.#judge(from, message);
+    const rule = this.#judge.judge(from, message);
     const cleared = rule.kind === 'anyone' || rule.kind === 'claims';
     const key = cleared ? quorumKeyOf(message) : `${toHex(from)}:${quorumKeyOf(message)}`;
     const inHand = this.#inHand.get(key);
@@ -227,47 +230,6 @@ export class Vault implements Endpoint {
 
   #dispatch<T extends MessageType>(from: Name, msg: MessageOf<T>): Reply<T> | Promise<Reply<T>> {
     return (this.#receivers[msg.type] as Receivers[T])(from, msg);
-  }
-
-  /** Refuses a message whose claims (its type's sender rule) do not hold; returns the rule. */
-  #judge(from: Name, msg: Message): SenderRule<Message> {
-    const rule = senderRule(msg.type) as SenderRule<Message>;
-    if (rule.kind === 'claims') this.#enforce(from, msg.type, rule.claims(msg, from));
-    return rule;
-  }
-
-  /** Refuses one record of a message judged record by record (a batch of decisions) as #judge refuses a message. */
-  #judgeRecord(from: Name, msg: Message & { persona: Persona }, key: Buffer): void {
-    const rule = senderRule(msg.type) as SenderRule<Message>;
-    if (rule.kind !== 'each-record') return fail('bad-request', `${msg.type} is not judged record by record`);
-    this.#enforce(from, msg.type, rule.claims(msg.persona, key));
-  }
-
-  /** Refuses a message of `type` from `from` unless every claim holds. */
-  #enforce(from: Name, type: MessageType, claims: Claim[]): void {
-    for (const claim of claims) {
-      const refusal = this.#refusal(from, claim);
-      if (!refusal) continue;
-      const receiverSide = 'receiverIn' in claim;
-      // The receiver's side is 'unavailable', not final: the sender asks another member.
-      fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${type}` : `vault ${toHex(from).slice(0, 12)} may not send ${type}`}: ${refusal}`);
-    }
-  }
-
-  /** Why `claim` does not hold for a message from `from`, or undefined if it does. */
-  #refusal(from: Name, claim: Claim): string | undefined {
-    if ('senderIs' in claim) return claim.senderIs.equals(from) ? undefined : `it is not ${claim.what}`;
-    const [vault, ref] = 'senderIn' in claim ? [from, claim.senderIn] : [this.name, claim.receiverIn];
-    const group = this.#resolve(ref);
-    return this.#ctx.groups.isWithin(group.of, vault, group.slack, group.exclude) ? undefined : `it is not ${group.what}`;
-  }
-
-  /** A record's group is its book's place for the key, with NEAR_SLACK places of slack. */
-  #resolve(ref: GroupRef): Exclude<GroupRef, { record: unknown }> {
-    if (!('record' in ref)) return ref;
-    const { persona, key } = ref.record;
-    const place = this.#ctx.replicas.book(persona).placeOf(key) ?? fail('bad-request', `malformed ${persona} key`);
-    return { of: place.group, exclude: place.exclude, slack: NEAR_SLACK, what: "in that record's group" };
   }
 
   // --- churn ---

@@ -16,6 +16,7 @@ import { closest, toHex, type Name } from '../../electron/engine/names.ts';
 import type { VaultContext } from '../../electron/engine/personas/context.ts';
 import { DataManager } from '../../electron/engine/personas/dataManager.ts';
 import { Replicas } from '../../electron/engine/replica.ts';
+import { SenderJudge } from '../../electron/engine/senderJudge.ts';
 import { View, type Network } from '../../electron/engine/transport.ts';
 import { planTransfer } from '../../electron/engine/vault.ts';
 import { decodeFrame, encodeFrame, type WireValue } from '../../electron/engine/wire/codec.ts';
@@ -106,13 +107,13 @@ class Timeline {
 export type HeldChunks = Map<string, { bytes: Buffer; size: number }>;
 
 /** A vault of the benchmark: its data_manager and replicas on `db`, linked to the others by `network`. */
-function vaultOn(self: Name, db: Db, network: Network): { replicas: Replicas; dataManager: DataManager } {
+function vaultOn(self: Name, db: Db, network: Network): { replicas: Replicas; dataManager: DataManager; judge: SenderJudge } {
   const locks = new KeyedLock();
   const replicas = new Replicas({ self, db, network, locks });
   const ctx: VaultContext = { self, db, network, clock: systemClock, groups: new Groups(network), locks, replicas, events: new EventBus() };
   const dataManager = new DataManager(ctx, () => undefined);
   replicas.register(dataManager);
-  return { replicas, dataManager };
+  return { replicas, dataManager, judge: new SenderJudge(self, network.view, replicas) };
 }
 
 /**
@@ -144,7 +145,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     }
     return member;
   };
-  const answer = (to: Name, message: Message): unknown => {
+  const answer = (from: Name, to: Name, message: Message): unknown => {
     switch (message.type) {
       case 'rec.prepare':
       case 'rec.accept':
@@ -153,11 +154,14 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       case 'rec.prepareMany':
       case 'rec.acceptMany':
       case 'rec.commitMany': {
-        const { replicas } = memberOf(to);
-        return message.type === 'rec.steps' ? replicas.onSteps(message.steps)
-          : message.type === 'rec.prepareMany' ? replicas.onPrepareMany(message)
-          : message.type === 'rec.acceptMany' ? replicas.onAcceptMany(message)
-          : message.type === 'rec.commitMany' ? replicas.onCommitMany(message)
+        // The sender is judged as a vault judges it: the message by its rule, then each step or record.
+        const { replicas, judge } = memberOf(to);
+        judge.judge(from, message);
+        const check = (key: Buffer) => judge.judgeRecord(from, message as MessageOf<'rec.prepareMany'>, key);
+        return message.type === 'rec.steps' ? replicas.onSteps(message.steps, (step) => judge.judge(from, step))
+          : message.type === 'rec.prepareMany' ? replicas.onPrepareMany(message, check)
+          : message.type === 'rec.acceptMany' ? replicas.onAcceptMany(message, check)
+          : message.type === 'rec.commitMany' ? replicas.onCommitMany(message, check)
           : replicas.onDecision(message);
       }
       case 'node.get':
@@ -184,7 +188,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       const frame = requestFrame(message);
       // Storage nodes and node accounts answer at once; a group member's answer is its own machine's work.
       const member = message.type.startsWith('rec.') ? toHex(to) : undefined;
-      const answered = () => encodeFrame('reply', answer(to, parseMessage(decodeFrame(frame).value)) as WireValue);
+      const answered = () => encodeFrame('reply', answer(from, to, parseMessage(decodeFrame(frame).value)) as WireValue);
       const reply = member ? await timeline.ask(member, answered) : answered();
       return readReply(message.type, reply, toHex(to).slice(0, 12));
     },

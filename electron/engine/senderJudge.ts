@@ -1,0 +1,91 @@
+/**
+ * Judges who sent a message by its type's sender rule (messages.ts): the claims it makes about the
+ * sender and the receiver hold in this vault's view, or the message is refused. A vault judges every
+ * message it receives this way, a batch of decisions record by record.
+ */
+import { fail } from '../api/errors.ts';
+import { GROUP_SIZE } from './constants.ts';
+import { NEAR_SLACK } from './group.ts';
+import { senderRule, type Claim, type GroupRef, type Message, type MessageType, type Persona, type SenderRule } from './messages.ts';
+import { toHex, type Name } from './names.ts';
+import type { Replicas } from './replica.ts';
+import type { View } from './transport.ts';
+
+type Group = Exclude<GroupRef, { record: unknown }>;
+
+export class SenderJudge {
+  readonly #self: Name;
+  readonly #view: Pick<View, 'closest'>;
+  readonly #replicas: Replicas;
+
+  constructor(self: Name, view: Pick<View, 'closest'>, replicas: Replicas) {
+    this.#self = self;
+    this.#view = view;
+    this.#replicas = replicas;
+  }
+
+  /** Refuses a message whose claims (its type's sender rule) do not hold; returns the rule. */
+  judge(from: Name, msg: Message): SenderRule<Message> {
+    const rule = senderRule(msg.type) as SenderRule<Message>;
+    if (rule.kind === 'claims') this.#enforce(from, msg.type, rule.claims(msg, from));
+    return rule;
+  }
+
+  /** Refuses one record of a message judged record by record (a batch of decisions) as judge refuses a message. */
+  judgeRecord(from: Name, msg: Message & { persona: Persona }, key: Buffer): void {
+    const rule = senderRule(msg.type) as SenderRule<Message>;
+    if (rule.kind !== 'each-record') return fail('bad-request', `${msg.type} is not judged record by record`);
+    this.#enforce(from, msg.type, rule.claims(msg.persona, key));
+  }
+
+  /** Whether every claim holds for a message from `from`. */
+  holds(from: Name, claims: Claim[]): boolean {
+    const groups = new GroupsSeen(this.#view);
+    return claims.every((claim) => this.#refusal(from, claim, groups) === undefined);
+  }
+
+  /** Refuses a message of `type` from `from` unless every claim holds. */
+  #enforce(from: Name, type: MessageType, claims: Claim[]): void {
+    const groups = new GroupsSeen(this.#view);
+    for (const claim of claims) {
+      const refusal = this.#refusal(from, claim, groups);
+      if (!refusal) continue;
+      const receiverSide = 'receiverIn' in claim;
+      // The receiver's side is 'unavailable', not final: the sender asks another member.
+      fail(receiverSide ? 'unavailable' : 'unauthorized', `${receiverSide ? `this vault does not take ${type}` : `vault ${toHex(from).slice(0, 12)} may not send ${type}`}: ${refusal}`);
+    }
+  }
+
+  /** Why `claim` does not hold for a message from `from`, or undefined if it does. */
+  #refusal(from: Name, claim: Claim, groups: GroupsSeen): string | undefined {
+    if ('senderIs' in claim) return claim.senderIs.equals(from) ? undefined : `it is not ${claim.what}`;
+    const [vault, ref] = 'senderIn' in claim ? [from, claim.senderIn] : [this.#self, claim.receiverIn];
+    const group = this.#resolve(ref);
+    return groups.members(group).some((m) => m.equals(vault)) ? undefined : `it is not ${group.what}`;
+  }
+
+  /** A record's group is its book's place for the key, with NEAR_SLACK places of slack. */
+  #resolve(ref: GroupRef): Group {
+    if (!('record' in ref)) return ref;
+    const { persona, key } = ref.record;
+    const place = this.#replicas.book(persona).placeOf(key) ?? fail('bad-request', `malformed ${persona} key`);
+    return { of: place.group, exclude: place.exclude, slack: NEAR_SLACK, what: "in that record's group" };
+  }
+}
+
+/** The groups worked out for one message's (or record's) claims: its sender's and receiver's are most often the same group, found once. */
+class GroupsSeen {
+  readonly #view: Pick<View, 'closest'>;
+  #last: { group: Group; members: Name[] } | undefined;
+
+  constructor(view: Pick<View, 'closest'>) {
+    this.#view = view;
+  }
+
+  members(group: Group): Name[] {
+    const last = this.#last?.group;
+    const same = last && last.of.equals(group.of) && last.slack === group.slack && (last.exclude && group.exclude ? last.exclude.equals(group.exclude) : last.exclude === group.exclude);
+    if (!same) this.#last = { group, members: this.#view.closest(group.of, GROUP_SIZE + group.slack, group.exclude) };
+    return this.#last!.members;
+  }
+}
