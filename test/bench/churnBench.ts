@@ -5,6 +5,9 @@
  * holders while it sends the copies), and the transfer work of a vault joining (planTransfer over
  * the affected name ranges, and the transfer frames).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { systemClock } from '../../electron/engine/clock.ts';
 import { openDatabase, type Db } from '../../electron/engine/db.ts';
 import { EventBus } from '../../electron/engine/events.ts';
@@ -136,11 +139,13 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const counts = { copies: 0, copyBytes: 0, frames: 0 };
   let timeline = new Timeline();
   const members = new Map<string, ReturnType<typeof vaultOn>>();
+  // Each member's records in a file of its own, as a vault keeps them.
+  const memberDir = mkdtempSync(join(tmpdir(), 'safevault-members-'));
   const memberDbs: Db[] = [];
   const memberOf = (vault: Name): ReturnType<typeof vaultOn> => {
     let member = members.get(toHex(vault));
     if (!member) {
-      memberDbs.push(openDatabase(':memory:'));
+      memberDbs.push(openDatabase(join(memberDir, `${toHex(vault)}.sqlite`)));
       members.set(toHex(vault), (member = vaultOn(vault, memberDbs.at(-1)!, networkOf(vault))));
     }
     return member;
@@ -216,6 +221,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const wholeMs = performance.now() - t1;
   const networkMs = timeline.now();
   for (const memberDb of memberDbs) memberDb.close();
+  rmSync(memberDir, { recursive: true, force: true });
   return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, membersMs: timeline.answering, held: held.size, chunks, ...counts };
 }
 
