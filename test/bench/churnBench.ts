@@ -44,6 +44,14 @@ export interface LeaveResult {
   networkMs: number;
   /** Of networkMs, the time the leader waited for members' replies. */
   waitedMs: number;
+  /**
+   * The departure as the whole network handles it: every vault leads the review of the departed
+   * holder's chunks nearest it and answers its neighbours' batches, side by side. The busiest vault's
+   * work, worked out from this run's costs per record (leading; answering as a member, prepare to
+   * commit; as one of the two witnesses after the members, prepare only) and how many of the
+   * departed holder's records it has each part in.
+   */
+  busiest: { ms: number; leads: number; member: number; witness: number };
 }
 
 /**
@@ -59,6 +67,8 @@ class Timeline {
   readonly #freeAt = new Map<string, number>();
   readonly #due: { at: number; deliver: () => void }[] = [];
   #pumping = false;
+  /** By message type: the members' time answering, and the records the messages carried. */
+  readonly spent = new Map<string, { ms: number; records: number }>();
 
   /** The leader's clock, in ms since the start. */
   now(): number {
@@ -75,12 +85,14 @@ class Timeline {
   }
 
   /** A request sent now to `member`, which answers it in `answer` (timed: the member's work, not the leader's); its reply, when it comes. */
-  ask<T>(member: string, answer: () => T): Promise<T> {
+  ask<T>(member: string, type: string, records: number, answer: () => T): Promise<T> {
     const sent = this.now();
     const t = performance.now();
     const reply = answer();
     const ms = performance.now() - t;
     this.#answering += ms;
+    const spent = this.spent.get(type) ?? { ms: 0, records: 0 };
+    this.spent.set(type, { ms: spent.ms + ms, records: spent.records + records });
     const at = Math.max(sent, this.#freeAt.get(member) ?? 0) + ms;
     this.#freeAt.set(member, at);
     return new Promise((resolve) => {
@@ -194,7 +206,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       // Storage nodes and node accounts answer at once; a group member's answer is its own machine's work.
       const member = message.type.startsWith('rec.') ? toHex(to) : undefined;
       const answered = () => encodeFrame('reply', answer(from, to, parseMessage(decodeFrame(frame).value)) as WireValue);
-      const reply = member ? await timeline.ask(member, answered) : answered();
+      const reply = member ? await timeline.ask(member, message.type, recordsIn(message as Message), answered) : answered();
       return readReply(message.type, reply, toHex(to).slice(0, 12));
     },
   });
@@ -222,7 +234,40 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const networkMs = timeline.now();
   for (const memberDb of memberDbs) memberDb.close();
   rmSync(memberDir, { recursive: true, force: true });
-  return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, membersMs: timeline.answering, held: held.size, chunks, ...counts };
+  const perRecord = (type: Message['type']) => {
+    const spent = timeline.spent.get(type);
+    return spent ? spent.ms / spent.records : 0;
+  };
+  const costs = { lead: (wholeMs - timeline.answering) / chunks, witness: perRecord('rec.prepareMany') };
+  const member = costs.witness + perRecord('rec.acceptMany') + perRecord('rec.commitMany');
+  const parts = new Map<string, { leads: number; member: number; witness: number }>();
+  for (const hex of held.keys()) {
+    closest(Buffer.from(hex, 'hex'), online, GROUP_SIZE + NEAR_SLACK).forEach((vault, place) => {
+      const part = parts.get(toHex(vault)) ?? { leads: 0, member: 0, witness: 0 };
+      part[place === 0 ? 'leads' : place < GROUP_SIZE ? 'member' : 'witness']++;
+      parts.set(toHex(vault), part);
+    });
+  }
+  const busiest = [...parts.values()]
+    .map((part) => ({ ...part, ms: part.leads * costs.lead + part.member * member + part.witness * costs.witness }))
+    .reduce((a, b) => (b.ms > a.ms ? b : a));
+  return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, membersMs: timeline.answering, busiest, held: held.size, chunks, ...counts };
+}
+
+/** The records a decision message carries. */
+function recordsIn(message: Message): number {
+  switch (message.type) {
+    case 'rec.prepareMany':
+      return message.slots.length;
+    case 'rec.acceptMany':
+      return message.values.length;
+    case 'rec.commitMany':
+      return message.keys.length;
+    case 'rec.steps':
+      return message.steps.length;
+    default:
+      return 1;
+  }
 }
 
 export interface JoinResult {
