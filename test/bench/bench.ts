@@ -305,7 +305,7 @@ async function measureLayout(layout: Layout, data: Dataset, dir: string): Promis
     return result;
   }
   const held = heldBy(data, LEAVING);
-  const { median: leave } = await onCopies(path, 'whole leave', (r: LeaveResult) => r.wholeMs, (db) => holderLeaves(db, data.vaults32, data.vaults32[LEAVING]!, held));
+  const { median: leave } = await onCopies(path, 'whole leave', (r: LeaveResult) => r.busiest.ms, (db) => holderLeaves(db, data.vaults32, data.vaults32[LEAVING]!, held), (r) => `: busiest vault; this vault's timeline ${r.networkMs.toFixed(0)} ms, one thread ${r.wholeMs.toFixed(0)} ms`);
   const joiners = Array.from({ length: RUNS }, () => seededBytes(32));
   const { median: medianJoin, runs: joins } = await onCopies(path, 'join transfer', (r: JoinResult) => r.ms, (db, run) => vaultJoins(db, data.vaults32, joiners[run]!), (r) => `, ${r.examined} examined, ${r.sent} sent`);
   removeDb(path);
@@ -425,15 +425,22 @@ function churnRows(safevault: LayoutResult & { atScale?: ChurnAtScale }): string
     rows.push(
       [`one holder leaves, ${RECORDS} records, ${VAULTS} vaults: lookup ms (the holder index's entries for the ${leave.chunks} of its ${leave.held} chunks this vault leads; each record is read by its review)`, leave.lookupMs.toFixed(1), '', '', '≤ 10', yes(leave.lookupMs <= 10)],
       [
-        `  whole handling ms, every member's work in this one thread (find; the group decides the new holders in batches of up to ${MAX_BATCH} records, ${leave.frames} requests; ${leave.copies} copies ordered, ${(leave.copyBytes / 1024 ** 2).toFixed(0)} MiB, each fetched by its new holder from a surviving one)`,
-        leave.wholeMs.toFixed(0),
+        `  whole handling ms: the busiest vault's work when every vault handles its share side by side (it leads the review of ${leave.busiest.leads} of the departed holder's records and answers as a group member for ${leave.busiest.member}, at this run's costs per record; see below)`,
+        leave.busiest.ms.toFixed(0),
         '',
         '',
         '≤ 500',
-        yes(leave.wholeMs <= 500),
+        yes(leave.busiest.ms <= 500),
       ],
-      ['    of which the other group members answering (their own machines, in a real network)', leave.membersMs.toFixed(0), '', '', '', ''],
-      ['    the same handling with each message timed by its slowest member, as when members answer side by side (network latency left out)', leave.networkMs.toFixed(0), '', '', '', ''],
+      [`    this vault's handling as a timeline, its group members answering on machines of their own, otherwise idle (network latency left out)`, leave.networkMs.toFixed(0), '', '', '', ''],
+      [
+        `    every vault's work in this one thread (find; the group decides the new holders in batches of up to ${MAX_BATCH} records, ${leave.frames} requests; ${leave.copies} copies ordered, ${(leave.copyBytes / 1024 ** 2).toFixed(0)} MiB, each fetched by its new holder from a surviving one); of it, the other vaults answering: ${leave.othersMs.toFixed(0)} ms`,
+        leave.wholeMs.toFixed(0),
+        '',
+        '',
+        '',
+        '',
+      ],
       [`one vault joins: transfer work ms, the median of ${joins.length} newcomers, each next to another vault (of ${join.records} records: ${each})`, join.ms.toFixed(0), '', '', '≤ 500', yes(join.ms <= 500)],
     );
   }

@@ -34,8 +34,8 @@ export interface LeaveResult {
   copies: number;
   copyBytes: number;
   frames: number;
-  /** Of wholeMs, the time the other group members spent answering (on their own machines in a real network). */
-  membersMs: number;
+  /** Of wholeMs, the time the other vaults spent answering (group members; new holders and account managers, whose answers are only replies here): their own machines' work in a real network. */
+  othersMs: number;
   /**
    * The whole handling as on a network, where every member is a machine of its own (see Timeline):
    * the leader works while the members answer, and waits only for replies it needs and has not got.
@@ -203,10 +203,9 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
     request: async <T extends Message['type']>(to: Name, message: MessageOf<T>) => {
       counts.frames++;
       const frame = requestFrame(message);
-      // Storage nodes and node accounts answer at once; a group member's answer is its own machine's work.
-      const member = message.type.startsWith('rec.') ? toHex(to) : undefined;
+      // The answer is the other vault's work, on its own machine (a storage node's or an account's is only its reply here).
       const answered = () => encodeFrame('reply', answer(from, to, parseMessage(decodeFrame(frame).value)) as WireValue);
-      const reply = member ? await timeline.ask(member, message.type, recordsIn(message as Message), answered) : answered();
+      const reply = await timeline.ask(toHex(to), message.type, recordsIn(message as Message), answered);
       return readReply(message.type, reply, toHex(to).slice(0, 12));
     },
   });
@@ -251,7 +250,7 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
   const busiest = [...parts.values()]
     .map((part) => ({ ...part, ms: part.leads * costs.lead + part.member * member + part.witness * costs.witness }))
     .reduce((a, b) => (b.ms > a.ms ? b : a));
-  return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, membersMs: timeline.answering, busiest, held: held.size, chunks, ...counts };
+  return { lookupMs, wholeMs, networkMs, waitedMs: timeline.waited, othersMs: timeline.answering, busiest, held: held.size, chunks, ...counts };
 }
 
 /** The records a decision message carries. */

@@ -62,13 +62,13 @@ const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BI
 const ENTRY_BYTES = 6;
 /** A posting entry: bits 10 to 57 of the name (the 22 low bits of its first 4 bytes, the 26 high bits of the next 4), as a number. */
 const entryOf = (name: Name): number => (name.readUInt32BE(0) & 0x3fffff) * 2 ** 26 + (name.readUInt32BE(4) >>> 6);
-/** The keys an entry of `bucket` stands for: the 64 sharing its 58 bits. */
-function keysOf(bucket: number, entry: number): [bigint, bigint] {
+/** The keys an entry of `bucket` stands for: the 64 sharing its 58 bits (the first's 8 bytes are `head`; the others differ in its last 6 bits). */
+function keysOf(bucket: number, entry: number): { head: Buffer; from: bigint; to: bigint } {
   const head = Buffer.alloc(KEY_BYTES);
   head.writeUInt32BE(bucket * 2 ** 22 + Math.floor(entry / 2 ** 26), 0);
   head.writeUInt32BE((entry % 2 ** 26) * 64, 4);
   const from = head.readBigInt64BE(0);
-  return [from, from + 63n];
+  return { head, from, to: from + 63n };
 }
 
 export class DataManagerRecords {
@@ -107,8 +107,9 @@ export class DataManagerRecords {
            WHERE key BETWEEN ? AND ? ORDER BY key LIMIT ${PAGE_ROWS}`,
         )
         .raw(),
-      near: db.prepare<[bigint, bigint], { key: bigint; tail: Buffer; holders: Buffer; size: bigint; subscribers: bigint; version: bigint }>(
-        'SELECT key, tail, holders, size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
+      // A key's low 6 bits alone: the rest is the entry's (see keysOf), and no column needs a BigInt.
+      near: db.prepare<[bigint, bigint], { low: number; tail: Buffer; holders: Buffer; size: number; subscribers: number; version: number }>(
+        'SELECT key & 63 AS low, tail, holders, size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
       ),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
@@ -116,7 +117,6 @@ export class DataManagerRecords {
       setPosting: db.prepare<[number, number, Buffer]>('INSERT OR REPLACE INTO dm_holding (vault, bucket, keys) VALUES (?, ?, ?)'),
       removePosting: db.prepare<[number, number]>('DELETE FROM dm_holding WHERE vault = ? AND bucket = ?'),
     };
-    s.near.safeIntegers(true); // keys use all 64 bits
     this.#sql = s;
     for (const { id, name } of s.vaults.all()) this.#remember(id, name);
     this.put = atomic(db, this.put.bind(this));
@@ -226,12 +226,12 @@ export class DataManagerRecords {
   /** Those chunks with their records, read in the same query. */
   recordsAt({ vault, bucket, entry }: HeldEntry): [Name, DataRecord][] {
     const records: [Name, DataRecord][] = [];
-    for (const row of this.#sql.near.all(...keysOf(bucket, entry))) {
+    const { head, from, to } = keysOf(bucket, entry);
+    for (const row of this.#sql.near.all(from, to)) {
       if (!decodeIds(row.holders).includes(vault)) continue; // another chunk sharing the entry
-      const head = Buffer.alloc(KEY_BYTES);
-      head.writeBigInt64BE(row.key);
-      const record = { version: Number(row.version), subscribers: Number(row.subscribers), size: Number(row.size), holders: this.#decodeHolders(row.holders) };
-      records.push([Buffer.concat([head, row.tail]), record]);
+      const name = Buffer.concat([head, row.tail]);
+      name[KEY_BYTES - 1]! |= row.low;
+      records.push([name, { version: row.version, subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) }]);
     }
     return records;
   }
@@ -300,8 +300,9 @@ export class DataManagerRecords {
     const at = searchEntries(keys, entry);
     if (at >= keys.length || keys.readUIntBE(at, ENTRY_BYTES) !== entry) return;
     // The entry stays while another chunk it stands for still lists the vault.
-    const key = keyOf(name);
-    if (this.#sql.near.all(...keysOf(bucket, entry)).some((row) => row.key !== key && decodeIds(row.holders).includes(vault))) return;
+    const { from, to } = keysOf(bucket, entry);
+    const low = name[KEY_BYTES - 1]! & 63;
+    if (this.#sql.near.all(from, to).some((row) => row.low !== low && decodeIds(row.holders).includes(vault))) return;
     this.#setPosting(vault, bucket, Buffer.concat([keys.subarray(0, at), keys.subarray(at + ENTRY_BYTES)]));
   }
 
