@@ -11,7 +11,7 @@ import { EventBus } from '../electron/engine/events.ts';
 import { Groups } from '../electron/engine/group.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, toHex } from '../electron/engine/names.ts';
-import { isSafeVaultError } from '../electron/api/errors.ts';
+import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import type { Vault } from '../electron/engine/vault.ts';
 import { VirtualClock } from './sim/virtualClock.ts';
 import { clientManagerRow, tempDir, virtualNetwork } from './helpers.ts';
@@ -363,6 +363,34 @@ test('a batch of decisions goes as one message per member and step; each record 
   assert.equal(a!.replicas.state(a!.storageClientManager, keys[1]!).version, 1);
   const few = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, items.slice(0, 3), async () => undefined));
   assert.deepEqual(few.left.map(toHex), items.slice(0, 3).map((i) => toHex(i.key)));
+  g.close();
+});
+
+test("a batch's proposer votes only where the other members fall one short: not at all while they all answer, and for every record once one does not answer", async () => {
+  const g = await group();
+  const [a, b, c, d] = g.members;
+  const client = g.key.subarray(0, 32);
+  const keys = () => Array.from({ length: 8 }, () => Buffer.concat([client, randomBytes(32)]));
+  let ownVotes = 0;
+  for (const step of ['onPrepareMany', 'onAcceptMany'] as const) {
+    const vote = a!.replicas[step] as (msg: never) => unknown;
+    a!.replicas[step] = ((msg: never) => (ownVotes++, vote(msg))) as never;
+  }
+  const first = await g.clock.drive(decideBatch(a!, keys(), 'all answer'));
+  assert.equal(first.decided.length, 8);
+  assert.equal(ownVotes, 0, 'three other members promised and accepted: the proposer did not');
+  // d answers no batch step now (as a member whose disk fails would not).
+  for (const step of ['onPrepareMany', 'onAcceptMany', 'onCommitMany'] as const) {
+    d!.replicas[step] = (() => {
+      throw new SafeVaultError('unavailable', 'this member answers no batch');
+    }) as never;
+  }
+  const more = keys();
+  const second = await g.clock.drive(decideBatch(a!, more, 'one gone'));
+  assert.deepEqual(second.decided.map(toHex).sort(), more.map(toHex).sort());
+  assert.equal(ownVotes, 2, 'its own promise and acceptance, each once for the batch');
+  await g.clock.pass(1000);
+  for (const key of more) assert.deepEqual([a!, b!, c!].map((v) => v.replicas.state(v.storageClientManager, key).version), [1, 1, 1]);
   g.close();
 });
 
