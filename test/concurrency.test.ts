@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { signRequest } from '../electron/engine/clientRequest.ts';
 import { GROUP_SIZE } from '../electron/engine/constants.ts';
+import { isSafeVaultError } from '../electron/api/errors.ts';
 import { createIdentity } from '../electron/engine/identity.ts';
 import { sha256 } from '../electron/engine/names.ts';
 import { startEngine, tempDir, virtualNetwork, vaultsHoldingOnDisk, writeRandomFile } from './helpers.ts';
@@ -84,4 +85,27 @@ test('one owner, two requests on one chunk handled by two managers at once: coun
     assert.equal(record?.subscribers, 1, `seed ${seed}: subscribers after a ${second} beside a put`);
     close();
   }
+});
+
+test("a delete refused before the owner's reference existed stays refused: the same request handled later, by another manager, releases nothing", async () => {
+  const { clock, network, close } = await virtualNetwork(11, 10, 3000);
+  const owner = createIdentity();
+  const client = network.networkOf(owner.name);
+  const bytes = randomBytes(2000);
+  const chunk = sha256(bytes);
+  const stagedAt = network.closest(chunk, 1)[0]!;
+  const [a, b] = network.closest(owner.name, GROUP_SIZE);
+  const nonOwner = (error: unknown) => isSafeVaultError(error) && error.code === 'non-owner';
+  const release = { type: 'client.delete' as const, request: signRequest(owner, 'delete', chunk, 0, clock) };
+  await assert.rejects(clock.drive(client.request(a!, release)), nonOwner);
+  await clock.drive(client.request(stagedAt, { type: 'chunk.stage', chunk, bytes }));
+  const put = await clock.drive(client.request(a!, { type: 'client.put', request: signRequest(owner, 'put', chunk, bytes.length, clock), stagedAt }));
+  assert.equal(put.refcount, 1);
+  // The refused delete again (the client's retry, a duplicate frame), at another manager: its stored answer.
+  await assert.rejects(clock.drive(client.request(b!, release)), nonOwner);
+  await clock.pass(5000);
+  const { refcount } = await clock.drive(client.request(a!, { type: 'cm.refcount', client: owner.name, chunk }));
+  assert.equal(refcount, 1, 'the put is still counted');
+  assert.equal((await clock.drive(network.chunkRecord(chunk)))?.subscribers, 1);
+  close();
 });

@@ -14,7 +14,7 @@
 import { deadlineOf, derivedOp, verifyRequest } from '../clientRequest.ts';
 import { DEFAULT_ALLOWANCE_BYTES, OP_DEADLINE_MS } from '../constants.ts';
 import { migrate } from '../db.ts';
-import { fail, fromWireError, SafeVaultError } from '../../api/errors.ts';
+import { fail, fromWireError, SafeVaultError, toWireError, type ErrorCode } from '../../api/errors.ts';
 import type { MessageOf, Reply, SignedRequest } from '../messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from '../names.ts';
 import type { RecordBook } from '../replica.ts';
@@ -81,7 +81,7 @@ export class StorageClientManager implements RecordBook {
     const deadline = deadlineOf(request, this.#ctx.clock.now());
     const key = keyOf(client, chunk);
     const out: Outbox = { kind: 'put', op: opId, deadline };
-    const { first, ...decided } = await this.#ctx.replicas.decide(
+    const answer = await this.#ctx.replicas.decide<Refused | { refcount: number; subscribers: number; holders: Name[]; first: boolean }>(
       this,
       key,
       opId,
@@ -93,13 +93,12 @@ export class StorageClientManager implements RecordBook {
           const { subscribers, holders } = down ?? (await this.#info(chunk));
           return { value: encodeRow({ refcount: row.refcount + 1, size: row.size }), reply: { refcount: row.refcount + 1, subscribers, holders, first: false } };
         }
-        if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) {
-          fail('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
-        }
+        if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) return refusal(current, 'over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
         return { value: encodeRow({ refcount: 1, size, out }), reply: { refcount: 1, subscribers: 0, holders: [], first: true } };
       },
       { installed: true },
     );
+    const { first, ...decided } = refused(answer);
     if (!first) return decided;
     const down = await this.#deliver(key, client, chunk, out, msg.stagedAt, deadline);
     if (down.refused) throw fromWireError(down.refused, 'the chunk could not be stored');
@@ -117,16 +116,14 @@ export class StorageClientManager implements RecordBook {
     const deadline = deadlineOf(request, this.#ctx.clock.now());
     const key = keyOf(client, chunk);
     const out: Outbox = { kind: 'release', op: opId, deadline };
-    const { last, ...decided } = await this.#ctx.replicas.decide(
+    const answer = await this.#ctx.replicas.decide<Refused | { refcount: number; subscribers: number; deleted: boolean; last: boolean }>(
       this,
       key,
       opId,
       async (current) => {
         let row = current && decodeRow(current);
         if (row?.out) ({ row } = await this.#settleFirst(client, chunk, row, row.out, null, deadline));
-        if (!row) {
-          return fail('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
-        }
+        if (!row) return refusal(current, 'non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
         if (row.refcount > 1) {
           const { subscribers } = await this.#info(chunk);
           return { value: encodeRow({ refcount: row.refcount - 1, size: row.size }), reply: { refcount: row.refcount - 1, subscribers, deleted: false, last: false } };
@@ -135,6 +132,7 @@ export class StorageClientManager implements RecordBook {
       },
       { installed: true },
     );
+    const { last, ...decided } = refused(answer);
     if (!last) return decided;
     const down = await this.#deliver(key, client, chunk, out, null, deadline);
     if (down.refused) throw fromWireError(down.refused, 'the chunk could not be deleted');
@@ -260,7 +258,8 @@ export class StorageClientManager implements RecordBook {
    */
   admits(_key: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRow(previous), next && decodeRow(next)];
-    if (!after) return !!before?.out;
+    // No record before nor after: a refusal, decided (see refusal).
+    if (!after) return !before || !!before.out;
     if (after.out?.kind === 'put') return after.refcount === 1 && (!before || !!before.out);
     if (!before) return false;
     const step = after.refcount - before.refcount;
@@ -279,6 +278,24 @@ function settled(row: Row, out: Outbox, down: Down): Row | null {
 }
 
 const keyOf = (client: Name, chunk: Name): Buffer => Buffer.concat([client, chunk]);
+
+/**
+ * A refusal is decided like any answer: the record stays as it is, and the refusal is stored with
+ * the operation. So a copy of the request that another member handles later (the client's retry, a
+ * duplicate frame) is refused too, never carried out after its client was told it was refused.
+ */
+type Refused = { refused: { code: ErrorCode; message: string } };
+
+const refusal = (current: Buffer | null, code: ErrorCode, message: string): { value: Buffer | null; reply: Refused } => ({
+  value: current,
+  reply: { refused: toWireError(new SafeVaultError(code, message), code) },
+});
+
+/** The decided answer, or the decided refusal thrown. */
+function refused<R extends object>(answer: R | Refused): R {
+  if ('refused' in answer) throw fromWireError(answer.refused, 'a malformed refusal was stored');
+  return answer;
+}
 
 const OUTBOX_BYTES = 1 + NAME_BYTES + 8;
 
