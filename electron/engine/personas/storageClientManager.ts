@@ -93,7 +93,7 @@ export class StorageClientManager implements RecordBook {
           const { subscribers, holders } = down ?? (await this.#info(chunk));
           return { value: encodeRow({ refcount: row.refcount + 1, size: row.size }), reply: { refcount: row.refcount + 1, subscribers, holders, first: false } };
         }
-        if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) return refusal(current, 'over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
+        if (this.#sql.stored.get(client)! + size > DEFAULT_ALLOWANCE_BYTES) return refusal('over-allowance', `storing ${size} more bytes would exceed the client's allowance`);
         return { value: encodeRow({ refcount: 1, size, out }), reply: { refcount: 1, subscribers: 0, holders: [], first: true } };
       },
       { installed: true },
@@ -123,7 +123,7 @@ export class StorageClientManager implements RecordBook {
       async (current) => {
         let row = current && decodeRow(current);
         if (row?.out) ({ row } = await this.#settleFirst(client, chunk, row, row.out, null, deadline));
-        if (!row) return refusal(current, 'non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
+        if (!row) return refusal('non-owner', `delete refused: client ${toHex(client).slice(0, 12)} has no record of chunk ${toHex(chunk).slice(0, 12)} (delete from non-owner)`);
         if (row.refcount > 1) {
           const { subscribers } = await this.#info(chunk);
           return { value: encodeRow({ refcount: row.refcount - 1, size: row.size }), reply: { refcount: row.refcount - 1, subscribers, deleted: false, last: false } };
@@ -280,14 +280,15 @@ function settled(row: Row, out: Outbox, down: Down): Row | null {
 const keyOf = (client: Name, chunk: Name): Buffer => Buffer.concat([client, chunk]);
 
 /**
- * A refusal is decided like any answer: the record stays as it is, and the refusal is stored with
- * the operation. So a copy of the request that another member handles later (the client's retry, a
- * duplicate frame) is refused too, never carried out after its client was told it was refused.
+ * A refusal is decided like any answer, stored with its operation: so a copy of the request that
+ * another member handles later (the client's retry, a duplicate frame) is refused too, never carried
+ * out after its client was told it was refused. Both refusals find no record once its outbox entry
+ * is settled, and decide that: none (a settled entry is folded into the next change, as always).
  */
 type Refused = { refused: { code: ErrorCode; message: string } };
 
-const refusal = (current: Buffer | null, code: ErrorCode, message: string): { value: Buffer | null; reply: Refused } => ({
-  value: current,
+const refusal = (code: ErrorCode, message: string): { value: null; reply: Refused } => ({
+  value: null,
   reply: { refused: toWireError(new SafeVaultError(code, message), code) },
 });
 
