@@ -107,6 +107,29 @@ test("a last release whose manager dies before passing it down, and whose client
   close();
 });
 
+test("a delete after a last release the data managers counted, whose entry its dead manager never cleared, is refused as non-owner at once, and the group forgets the record", async () => {
+  const { clock, network, close } = await virtualNetwork(14, 10, 3000);
+  const { owner, client, chunk, managers, put, stage, refcounts } = setup(clock, network);
+  await clock.drive(client.request(managers[1]!, put(await stage())));
+  // The release goes to one manager, which dies once the data managers have counted it, before it clears its entry.
+  const handler = network.running().find((v) => v.name.equals(managers[0]!))!;
+  void client.request(handler.name, { type: 'client.delete', request: signRequest(owner, 'delete', chunk, 0, clock) }).catch(() => undefined);
+  // Counted: the record went with its last subscriber.
+  const counted = () => network.running().every((v) => !v.dataManager.chunks.get(chunk));
+  await clock.drive(until(clock, () => refcounts().includes(0) && counted()));
+  await clock.drive(network.killVault(handler.id));
+  // The owner deletes again at another manager: it settles the entry (counted), finds no reference, and that refusal is decided.
+  const started = clock.now();
+  await assert.rejects(
+    clock.drive(client.request(managers[1]!, { type: 'client.delete', request: signRequest(owner, 'delete', chunk, 0, clock) })),
+    (error: unknown) => error instanceof Error && /non-owner/.test(error.message),
+  );
+  assert.ok(clock.now() - started < 5000, `refused after ${clock.now() - started} ms`);
+  await clock.pass(2 * AUDIT_INTERVAL_MS);
+  assert.deepEqual(refcounts(), [0, 0, 0], 'no record left with the surviving managers');
+  close();
+});
+
 test('copies placed for a first reference that was never decided are swept once the data managers refuse it', async () => {
   const { clock, network, close } = await virtualNetwork(13, 12, 3000);
   const { client, chunk, managers, put, stage, refcounts } = setup(clock, network);
