@@ -60,6 +60,20 @@ async function untouched(net: Net, rec: ReturnType<typeof record>): Promise<void
 }
 
 /** Every message type whose rule restricts its sender has a case here: a new one without fails the table test. */
+type BatchStep = 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany';
+
+/** A batch step about one record: a stranger's, at the highest round, is refused; a member's, at round 200, gets `answer`. */
+function batchCase<T extends BatchStep>(net: Net, message: (rec: ReturnType<typeof record>, from: Name, round: number) => MessageOf<T>, answer: (reply: Reply<T>) => void): Case<T> {
+  const rec = record(net);
+  const type = message(rec, rec.member, 200).type.replace('.', '\\.');
+  return {
+    to: rec.to,
+    refused: { from: rec.stranger, message: message(rec, rec.stranger, 2 ** 31 - 1), refusal: { code: 'unauthorized', says: new RegExp(`may not send ${type}: it is not in that record's group`) } },
+    unchanged: () => untouched(net, rec),
+    allowed: { from: rec.member, message: message(rec, rec.member, 200), answer },
+  };
+}
+
 const CASES: { [T in MessageType]?: (net: Net) => Case<T> } = {
   'node.store': (net) => {
     const bytes = randomBytes(5000);
@@ -148,42 +162,26 @@ const CASES: { [T in MessageType]?: (net: Net) => Case<T> } = {
     };
   },
   // A batch's records are refused one by one, in the reply, as rec.steps' steps are.
-  'rec.prepareMany': (net) => {
-    const rec = record(net);
-    const prepare = (round: number, from: Name) => ({ type: 'rec.prepareMany' as const, persona: 'storage_client_manager' as const, ballot: ballot(round, from), slots: [{ key: rec.key, slot: 1 }] });
-    return {
-      to: rec.to,
-      refused: { from: rec.stranger, message: prepare(2 ** 31 - 1, rec.stranger), refusal: { code: 'unauthorized', says: /may not send rec\.prepareMany: it is not in that record's group/ } },
-      unchanged: () => untouched(net, rec),
-      allowed: { from: rec.member, message: prepare(200, rec.member), answer: ({ replies: [only] }) => assert.equal(only, null, 'promised: the usual answer') },
-    };
-  },
-  'rec.acceptMany': (net) => {
-    const rec = record(net);
-    const accept = (round: number, from: Name) => ({
-      type: 'rec.acceptMany' as const,
-      persona: 'storage_client_manager' as const,
-      ballot: ballot(round, from),
-      values: [{ key: rec.key, value: { version: 1, value: clientManagerRow(1, 10, true), ops: [] } }],
-    });
-    return {
-      to: rec.to,
-      refused: { from: rec.stranger, message: accept(2 ** 31 - 1, rec.stranger), refusal: { code: 'unauthorized', says: /may not send rec\.acceptMany: it is not in that record's group/ } },
-      unchanged: () => untouched(net, rec),
-      allowed: { from: rec.member, message: accept(200, rec.member), answer: ({ replies: [only] }) => assert.equal(only, null, 'accepted: the usual answer') },
-    };
-  },
-  'rec.commitMany': (net) => {
-    const rec = record(net);
-    const commit = (from: Name) => ({ type: 'rec.commitMany' as const, persona: 'storage_client_manager' as const, ballot: ballot(300, from), keys: [rec.key] });
-    return {
-      to: rec.to,
-      refused: { from: rec.stranger, message: commit(rec.stranger), refusal: { code: 'unauthorized', says: /may not send rec\.commitMany: it is not in that record's group/ } },
-      unchanged: () => untouched(net, rec),
-      // Heard, not installed: members install only a value they accepted at that ballot.
-      allowed: { from: rec.member, message: commit(rec.member), answer: ({ replies: [only] }) => assert.deepEqual(only, { reply: { installed: false } }) },
-    };
-  },
+  'rec.prepareMany': (net) =>
+    batchCase(net, (rec, from, round) => ({ type: 'rec.prepareMany', persona: 'storage_client_manager', ballot: ballot(round, from), slots: [{ key: rec.key, slot: 1 }] }), ({ replies: [only] }) =>
+      assert.equal(only, null, 'promised: the usual answer'),
+    ),
+  'rec.acceptMany': (net) =>
+    batchCase(
+      net,
+      (rec, from, round) => ({
+        type: 'rec.acceptMany',
+        persona: 'storage_client_manager',
+        ballot: ballot(round, from),
+        values: [{ key: rec.key, value: { version: 1, value: clientManagerRow(1, 10, true), ops: [] } }],
+      }),
+      ({ replies: [only] }) => assert.equal(only, null, 'accepted: the usual answer'),
+    ),
+  // Heard, not installed: members install only a value they accepted at that ballot.
+  'rec.commitMany': (net) =>
+    batchCase(net, (rec, from) => ({ type: 'rec.commitMany', persona: 'storage_client_manager', ballot: ballot(300, from), keys: [rec.key] }), ({ replies: [only] }) =>
+      assert.deepEqual(only, { reply: { installed: false } }),
+    ),
   'rec.behind': (net) => {
     const rec = record(net);
     // A record whose group (slack included) `rec.to` is not in: it does not take hints about it.

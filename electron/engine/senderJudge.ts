@@ -4,23 +4,21 @@
  * message it receives this way, a batch of decisions record by record.
  */
 import { fail } from '../api/errors.ts';
-import { GROUP_SIZE } from './constants.ts';
-import { NEAR_SLACK } from './group.ts';
+import { NEAR_SLACK, type Groups } from './group.ts';
 import { senderRule, type Claim, type GroupRef, type Message, type MessageType, type Persona, type SenderRule } from './messages.ts';
 import { toHex, type Name } from './names.ts';
 import type { Replicas } from './replica.ts';
-import type { View } from './transport.ts';
 
 type Group = Exclude<GroupRef, { record: unknown }>;
 
 export class SenderJudge {
   readonly #self: Name;
-  readonly #view: Pick<View, 'closest'>;
+  readonly #groups: Groups;
   readonly #replicas: Replicas;
 
-  constructor(self: Name, view: Pick<View, 'closest'>, replicas: Replicas) {
+  constructor(self: Name, groups: Groups, replicas: Replicas) {
     this.#self = self;
-    this.#view = view;
+    this.#groups = groups;
     this.#replicas = replicas;
   }
 
@@ -40,13 +38,13 @@ export class SenderJudge {
 
   /** Whether every claim holds for a message from `from`. */
   holds(from: Name, claims: Claim[]): boolean {
-    const groups = new GroupsSeen(this.#view);
+    const groups = new GroupsSeen(this.#groups);
     return claims.every((claim) => this.#refusal(from, claim, groups) === undefined);
   }
 
   /** Refuses a message of `type` from `from` unless every claim holds. */
   #enforce(from: Name, type: MessageType, claims: Claim[]): void {
-    const groups = new GroupsSeen(this.#view);
+    const groups = new GroupsSeen(this.#groups);
     for (const claim of claims) {
       const refusal = this.#refusal(from, claim, groups);
       if (!refusal) continue;
@@ -75,17 +73,17 @@ export class SenderJudge {
 
 /** The groups worked out for one message's (or record's) claims: its sender's and receiver's are most often the same group, found once. */
 class GroupsSeen {
-  readonly #view: Pick<View, 'closest'>;
+  readonly #groups: Groups;
   #last: { group: Group; members: Name[] } | undefined;
 
-  constructor(view: Pick<View, 'closest'>) {
-    this.#view = view;
+  constructor(groups: Groups) {
+    this.#groups = groups;
   }
 
   members(group: Group): Name[] {
     const last = this.#last?.group;
     const same = last && last.of.equals(group.of) && last.slack === group.slack && (last.exclude && group.exclude ? last.exclude.equals(group.exclude) : last.exclude === group.exclude);
-    if (!same) this.#last = { group, members: this.#view.closest(group.of, GROUP_SIZE + group.slack, group.exclude) };
+    if (!same) this.#last = { group, members: this.#groups.within(group.of, group.slack, group.exclude) };
     return this.#last!.members;
   }
 }

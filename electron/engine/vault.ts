@@ -95,7 +95,7 @@ export class Vault implements Endpoint {
     this.storageNodeManager = new StorageNodeManager(this.#ctx);
     this.storageClientManager = new StorageClientManager(this.#ctx);
     for (const book of [this.storageClientManager, this.dataManager, this.storageNodeManager]) this.#ctx.replicas.register(book);
-    this.#judge = new SenderJudge(self, network.view, this.#ctx.replicas);
+    this.#judge = new SenderJudge(self, this.#ctx.groups, this.#ctx.replicas);
     // Changes are handled one at a time, in the order this vault's view reports them.
     this.#stopWatching = network.view.onChange((change) => {
       this.#changes = this.#changes.then(() => this.#onMembershipChange(change)).catch(() => undefined);

@@ -128,7 +128,7 @@ function vaultOn(self: Name, db: Db, network: Network): { replicas: Replicas; da
   const ctx: VaultContext = { self, db, network, clock: systemClock, groups: new Groups(network), locks, replicas, events: new EventBus() };
   const dataManager = new DataManager(ctx, () => undefined);
   replicas.register(dataManager);
-  return { replicas, dataManager, judge: new SenderJudge(self, network.view, replicas) };
+  return { replicas, dataManager, judge: new SenderJudge(self, ctx.groups, replicas) };
 }
 
 /**
