@@ -13,7 +13,7 @@ import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
-import { closest, compareDistance, inRange, sha256, type Name } from '../electron/engine/names.ts';
+import { ClosestNames, closest, compareDistance, inRange, sha256, type Name } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { View } from '../electron/engine/transport.ts';
@@ -46,6 +46,41 @@ test('a view: a vault is near a target among every vault it has seen exactly whe
       assert.equal(view.isNearAmongKnown(target, stranger, count), false);
     }
   }
+});
+
+test('ClosestNames answers every target as closest() does, from its memo too, however long a prefix the names share', () => {
+  /** `count` names sharing their first `bits` bits with `base`, random after them. */
+  const sharing = (base: Name, bits: number, count: number) =>
+    Array.from({ length: count }, () => {
+      const name = randomBytes(32);
+      for (let i = 0; i < bits; i++) name[i >> 3] = (name[i >> 3]! & ~(0x80 >> (i & 7))) | (base[i >> 3]! & (0x80 >> (i & 7)));
+      return name;
+    });
+  const base = randomBytes(32);
+  // Random names (a short deciding prefix, so the memo answers most targets), names sharing 30 bits (a longer one), and 60 (past the memo's bits).
+  for (const names of [sharing(base, 0, 64), [...sharing(base, 0, 40), ...sharing(base, 30, 8)], [...sharing(base, 60, 6), ...sharing(base, 0, 10)], [base]]) {
+    const memo = new ClosestNames(names);
+    // Targets near the names (as records are) and anywhere, each asked twice: the second answer comes from the memo.
+    const targets = [...names.flatMap((n) => sharing(n, 20, 3)), ...sharing(base, 0, 50)];
+    for (const target of [...targets, ...targets]) {
+      for (const count of [1, 4, 6, 16]) {
+        assert.deepEqual(memo.closest(target, count), closest(target, names, count));
+        const exclude = names[target[31]! % names.length]!;
+        assert.deepEqual(memo.closest(target, count, exclude), closest(target, names, count, exclude));
+      }
+    }
+  }
+  // A view works it out again after every change.
+  const view = new View();
+  const vaults = Array.from({ length: 12 }, () => randomBytes(32));
+  view.seed(vaults);
+  const target = randomBytes(32);
+  assert.deepEqual(view.closest(target, 4), closest(target, vaults, 4));
+  const nearest = closest(target, vaults, 1)[0]!;
+  view.apply('left', nearest, false);
+  assert.deepEqual(view.closest(target, 4), closest(target, vaults, 4, nearest));
+  view.apply('joined', nearest, true);
+  assert.deepEqual(view.closest(target, 4), closest(target, vaults, 4));
 });
 
 test('quorum: 3 of 4, or a majority of a network that never had a whole group; a vault cut off from a larger one never decides alone', () => {

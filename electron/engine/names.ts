@@ -39,6 +39,54 @@ export function closest(target: Name, names: Iterable<Name>, count: number, excl
   return best;
 }
 
+/** Targets are remembered by at most this many leading bits (read as one number). */
+const MEMO_BITS = 48;
+/** Past this many targets remembered, the memo starts again: a bound on memory, never on correctness. */
+const MEMO_TARGETS = 1 << 16;
+
+/**
+ * closest() over a fixed set of names, remembered by the target's leading bits. Which of two names
+ * is nearer a target depends only on the target's bit where the two first differ, so the target's
+ * first `depth` bits (one past the longest prefix two names share) decide the whole order: targets
+ * sharing them share their closest names. A view is asked this for every record of a batch, and a
+ * vault's records cluster near it, so most answers come from the memo.
+ */
+export class ClosestNames {
+  readonly #names: Name[];
+  /** The bits that decide the order, or undefined if more than MEMO_BITS (names sharing long prefixes): not remembered then. */
+  readonly #depth: number | undefined;
+  /** By count, then by the target's first `depth` bits. */
+  #memo = new Map<number, Map<number, Name[]>>();
+  #remembered = 0;
+
+  constructor(names: Iterable<Name>) {
+    this.#names = [...names];
+    const sorted = [...this.#names].sort(Buffer.compare);
+    let shared = 0;
+    for (let i = 1; i < sorted.length; i++) shared = Math.max(shared, commonBits(sorted[i - 1]!, sorted[i]!));
+    this.#depth = sorted.length < 2 ? 0 : shared < MEMO_BITS ? shared + 1 : undefined;
+  }
+
+  /** As closest(target, names, count, exclude); a fresh array each time. */
+  closest(target: Name, count: number, exclude?: Name): Name[] {
+    if (this.#depth === undefined) return closest(target, this.#names, count, exclude);
+    // Leaving one name out keeps the others' order: the first `count` of one more, without it.
+    const wanted = exclude ? count + 1 : count;
+    const prefix = Math.floor(target.readUIntBE(0, MEMO_BITS / 8) / 2 ** (MEMO_BITS - this.#depth));
+    let byPrefix = this.#memo.get(wanted);
+    if (!byPrefix) this.#memo.set(wanted, (byPrefix = new Map()));
+    let found = byPrefix.get(prefix);
+    if (!found) {
+      if (++this.#remembered > MEMO_TARGETS) {
+        this.#remembered = 1;
+        this.#memo = new Map([[wanted, (byPrefix = new Map())]]);
+      }
+      byPrefix.set(prefix, (found = closest(target, this.#names, wanted)));
+    }
+    return exclude ? found.filter((name) => !name.equals(exclude)).slice(0, count) : [...found];
+  }
+}
+
 /** The names from `from` to `to`, both included (bytewise order). */
 export interface NameRange {
   from: Name;

@@ -11,7 +11,7 @@ import { SafeVaultError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import type { MessageOf, MessageType, Reply } from './messages.ts';
-import { closest, compareDistance, toHex, type Name } from './names.ts';
+import { ClosestNames, compareDistance, toHex, type Name } from './names.ts';
 import { errorFrame, readReply, requestFrame, serveFrame, type Receiver } from './wire/frames.ts';
 
 export interface MembershipChange {
@@ -91,6 +91,8 @@ export function countFrame(stats: WireStats, type: string, bytes: number): void 
 /** A view fed by its transport: `apply` reports a change to the listeners once, in order. */
 export class View implements RoutingView {
   readonly #online = new Map<string, Name>();
+  /** closest() over the vaults online, worked out again after any change. */
+  #closest: ClosestNames | undefined;
   /** Every vault this view has seen online: a judgement made against it stays true as vaults come and go. */
   readonly #known = new Map<string, Name>();
   readonly #listeners = new Set<(change: MembershipChange) => void>();
@@ -106,7 +108,7 @@ export class View implements RoutingView {
   }
 
   closest(target: Name, count: number, exclude?: Name): Name[] {
-    return closest(target, this.#online.values(), count, exclude);
+    return (this.#closest ??= new ClosestNames(this.#online.values())).closest(target, count, exclude);
   }
 
   knownCount(): number {
@@ -127,6 +129,7 @@ export class View implements RoutingView {
       this.#online.set(toHex(vault), vault);
       this.#known.set(toHex(vault), vault);
     }
+    this.#closest = undefined;
   }
 
   onChange(listener: (change: MembershipChange) => void): () => void {
@@ -154,6 +157,7 @@ export class View implements RoutingView {
     const before = this.online();
     if (kind === 'joined') this.#online.set(hex, vault);
     else this.#online.delete(hex);
+    this.#closest = undefined;
     this.#known.set(hex, vault);
     const change = { kind, vault, graceful, before, after: this.online() };
     for (const listener of [...this.#listeners]) listener(change);
