@@ -171,6 +171,37 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   db.close();
 });
 
+test('data_manager records grouped: the named records read in one query are the ones a lone read gives, and writes within the group are seen at once', () => {
+  const db = openDatabase(join(tempDir(), 'dm.sqlite'));
+  const records = new DataManagerRecords(db);
+  const vaults = Array.from({ length: 5 }, () => randomBytes(32));
+  const chunks = Array.from({ length: 40 }, () => randomBytes(32));
+  chunks.forEach((chunk, i) => records.put(chunk, { version: i + 1, subscribers: 1 + (i % 3), size: 10 * i, holders: [vaults[i % 5]!, vaults[(i + 1) % 5]!] }));
+  const alone = new Map(chunks.map((chunk) => [chunk.toString('hex'), records.get(chunk)]));
+  // Named too: a chunk never recorded, and one sharing a recorded chunk's 8-byte key (its row is not that chunk's).
+  const absent = randomBytes(32);
+  const twin = Buffer.concat([chunks[3]!.subarray(0, 8), randomBytes(24)]);
+  const named = [absent, twin, ...chunks].reverse();
+  const rows = () => [...chunks, absent, twin].map((c) => ({ get: records.get(c), version: records.version(c) }));
+  const read = db.transaction(() => records.grouped(rows, named))();
+  assert.deepEqual(read, [...chunks.map((c) => ({ get: alone.get(c.toString('hex')), version: alone.get(c.toString('hex'))!.version })), { get: undefined, version: undefined }, { get: undefined, version: undefined }]);
+  db.transaction(() =>
+    records.grouped(() => {
+      records.put(chunks[0]!, { version: 9, subscribers: 2, size: 0, holders: [vaults[4]!] });
+      assert.deepEqual(records.get(chunks[0]!), { version: 9, subscribers: 2, size: 0, holders: [vaults[4]!] });
+      records.delete(chunks[1]!);
+      assert.equal(records.get(chunks[1]!), undefined);
+      records.put(absent, { version: 1, subscribers: 1, size: 5, holders: [vaults[0]!] });
+      assert.equal(records.version(absent), 1);
+    }, named),
+  )();
+  assert.deepEqual(records.get(chunks[0]!), { version: 9, subscribers: 2, size: 0, holders: [vaults[4]!] });
+  assert.equal(records.get(chunks[1]!), undefined);
+  assert.deepEqual(records.get(absent), { version: 1, subscribers: 1, size: 5, holders: [vaults[0]!] });
+  assert.ok(records.chunksHeldBy(vaults[4]!).some((c) => c.equals(chunks[0]!)));
+  db.close();
+});
+
 test('data_manager records read in bulk: every record of many pages comes back once, the first and last keys of each half included', () => {
   const db = openDatabase(join(tempDir(), 'dm.sqlite'));
   const records = new DataManagerRecords(db);

@@ -37,8 +37,11 @@ export interface RecordBook {
   load(key: Buffer): { version: number; value: Buffer } | undefined;
   /** The live record's version alone, where that is cheaper than load. */
   versionOf?(key: Buffer): number | undefined;
-  /** Runs `work`, several stores, as one: the book may hold writes it can merge (an index's) until the end. Called inside a transaction. */
-  grouped?<T>(work: () => T): T;
+  /**
+   * Runs `work`, several loads and stores, as one: the book may read the records of `keys` (those
+   * `work` is about) at once, and hold writes it can merge (an index's) until the end. Called inside a transaction if `work` stores.
+   */
+  grouped?<T>(work: () => T, keys?: readonly Buffer[]): T;
   /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
   store(key: Buffer, version: number, value: Buffer | null): void;
   /**
@@ -235,7 +238,7 @@ export class Replicas {
   #states(book: RecordBook, keys: readonly Buffer[]): RecordState[] {
     const sorted = [...keys].sort(Buffer.compare);
     const opsOf = this.#opsBetween(book, sorted[0]!, sorted.at(-1)!);
-    return keys.map((key) => ({ ...this.#committed(book, key), ops: opsOf(key) }));
+    return this.#grouped(book, keys, () => keys.map((key) => ({ ...this.#committed(book, key), ops: opsOf(key) })));
   }
 
   /** The remembered operations of the records from `from` to `to`, in one query, not one per record. */
@@ -324,7 +327,9 @@ export class Replicas {
   onPrepareMany(msg: MessageOf<'rec.prepareMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.prepareMany'> {
     const book = this.book(msg.persona);
     const page = this.#page(book.persona, msg.ballot);
-    const replies = msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s)))));
+    const replies = this.#grouped(book, msg.slots.map((s) => s.key), () =>
+      msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s))))),
+    );
     this.#writePage(page);
     return { replies: replies.map((r) => ('reply' in r && r.reply.promised && !r.reply.accepted && !r.reply.committed ? null : r)) };
   }
@@ -333,7 +338,9 @@ export class Replicas {
     const book = this.book(msg.persona);
     const page = this.#page(book.persona, msg.ballot);
     page.at = this.#links.network.clock.now();
-    const replies = msg.values.map(({ key, value }) => answered(() => (check(key), this.#accept(book, key, msg.ballot, value, (s) => this.#setBatched(page, key, s)))));
+    const replies = this.#grouped(book, msg.values.map((v) => v.key), () =>
+      msg.values.map(({ key, value }) => answered(() => (check(key), this.#accept(book, key, msg.ballot, value, (s) => this.#setBatched(page, key, s))))),
+    );
     this.#writePage(page);
     return { replies: replies.map((r) => ('reply' in r && r.reply.accepted ? null : r)) };
   }
@@ -348,7 +355,7 @@ export class Replicas {
         return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
       }),
     );
-    return { replies: this.#installAll(book, installs).map((r) => ('reply' in r && r.reply.installed ? null : r)) };
+    return { replies: this.#installAll(book, msg.keys, installs).map((r) => ('reply' in r && r.reply.installed ? null : r)) };
   }
 
   /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
@@ -605,7 +612,7 @@ export class Replicas {
     if (chosen.length === 0) return { decided: [], left };
     // The values are chosen: this vault installs them, and the others install those they accepted.
     const committed = this.#askMany(otherMembers, { type: 'rec.commitMany', persona, ballot, keys: chosen.map((p) => p.key) });
-    this.#installAll(book, chosen.map(({ key, value }) => () => this.install(book, key, value)));
+    this.#installAll(book, chosen.map((p) => p.key), chosen.map(({ key, value }) => () => this.install(book, key, value)));
     await committed;
     return { decided: chosen.map((p) => p.key), left };
   }
@@ -624,10 +631,14 @@ export class Replicas {
     return new Map(at.map((i, n) => [i, each(replies.replies[n])]));
   }
 
-  /** Runs a batch's installs in one transaction, the book's index writes merged (RecordBook.grouped). */
-  #installAll<T>(book: RecordBook, installs: (() => T)[]): T[] {
-    const each = () => installs.map((install) => install());
-    return this.#links.db.transaction(() => (book.grouped ? book.grouped(each) : each()))();
+  /** Runs a batch's installs, of the records of `keys`, in one transaction, grouped (RecordBook.grouped). */
+  #installAll<T>(book: RecordBook, keys: readonly Buffer[], installs: (() => T)[]): T[] {
+    return this.#links.db.transaction(() => this.#grouped(book, keys, () => installs.map((install) => install())))();
+  }
+
+  /** `work` about the records of `keys`, grouped if the book can (RecordBook.grouped). */
+  #grouped<T>(book: RecordBook, keys: readonly Buffer[], work: () => T): T {
+    return book.grouped ? book.grouped(work, keys) : work();
   }
 
   /** Sends one step of a batch to each of `targets` (never this vault): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */

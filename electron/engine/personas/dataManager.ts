@@ -12,7 +12,7 @@ import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
 import { MAX_BATCH, type ChunkRecord, type MessageOf, type NodeAccount, type NodeChange, type Reply } from '../messages.ts';
-import { compareDistance, inRange, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
+import { inRange, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -275,7 +275,8 @@ export class DataManager implements RecordBook {
     const ranked = candidates
       .map((vault, i) => ({ vault, account: accounts[i] }))
       .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= size)
-      .sort((a, b) => b.account.rank - a.account.rank || compareDistance(chunk, a.vault, b.vault));
+      // closest() gives them nearest first, and a stable sort keeps that order among equal ranks.
+      .sort((a, b) => b.account.rank - a.account.rank);
     const carried = (vault: Name) => ('bytes' in source ? !source.stagedAt?.equals(vault) && { bytes: source.bytes } : { from: source.from });
     const placed: Name[] = [];
     for (let next = 0; placed.length < count && next < ranked.length; ) {
@@ -372,8 +373,8 @@ export class DataManager implements RecordBook {
     return this.chunks.version(key);
   }
 
-  grouped<T>(work: () => T): T {
-    return this.chunks.grouped(work);
+  grouped<T>(work: () => T, keys?: readonly Buffer[]): T {
+    return this.chunks.grouped(work, keys);
   }
 
   store(key: Buffer, version: number, value: Buffer | null): void {
@@ -396,7 +397,7 @@ export class DataManager implements RecordBook {
   admits(chunk: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRecord(previous), next && decodeRecord(next)];
     if (!after) return !before || before.subscribers <= 1;
-    if (after.holders.length > MAX_HOLDERS || new Set(after.holders.map(toHex)).size !== after.holders.length) return false;
+    if (after.holders.length > MAX_HOLDERS || after.holders.some((h, i) => after.holders.findIndex((o) => o.equals(h)) !== i)) return false;
     const added = after.holders.filter((h) => !before?.holders.some((b) => b.equals(h)));
     if (!added.every((h) => this.#ctx.network.view.isNearAmongKnown(chunk, h, PLACEMENT_SLACK * CANDIDATES))) return false;
     if (!before) return after.subscribers === 1;

@@ -77,8 +77,11 @@ export class DataManagerRecords {
   readonly #vaultNames = new Map<number, Name>();
   /** While grouped: the posting lists read or changed, by vault and bucket (keys undefined: read, unchanged). */
   #held: Map<string, { vault: number; bucket: number; read: Buffer | undefined; keys?: Buffer }> | undefined;
-  /** While grouped: the row version() read last, for the put that follows it (an install reads the version, then stores). */
-  #lastRow: { key: bigint; row: ChunkRow | undefined } | undefined;
+  /**
+   * While grouped: the rows read or written so far, by key (null: none), so a record is read once
+   * however often it is looked at; those of the names grouped() was given are read in one query.
+   */
+  #rows: Map<bigint, ChunkRow | null> | undefined;
 
   constructor(db: Db) {
     const before = schemaVersion(db, 'data_manager');
@@ -93,6 +96,12 @@ export class DataManagerRecords {
         'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
       version: db.prepare<[bigint], { tail: Buffer; version: number }>('SELECT tail, version FROM dm_chunk WHERE key = ?'),
+      // The rows of many keys (a JSON list of them as decimal text: 64 bits do not fit a JSON number), each with its place in the list.
+      rows: db
+        .prepare<[string], [number, Buffer, number, number, Buffer, number]>(
+          'SELECT j.key, tail, size, subscribers, holders, version FROM json_each(?) j JOIN dm_chunk ON dm_chunk.key = CAST(j.value AS INTEGER)',
+        )
+        .raw(),
       upsert: db.prepare<[bigint, Buffer, number, number, Buffer, number]>(
         `INSERT INTO dm_chunk (key, tail, size, subscribers, holders, version) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
@@ -124,7 +133,7 @@ export class DataManagerRecords {
   }
 
   get(name: Name): DataRecord | undefined {
-    const row = this.#sql.get.get(keyOf(name));
+    const row = this.#row(keyOf(name));
     if (!row) return undefined;
     if (!row.tail.equals(name.subarray(KEY_BYTES))) return undefined;
     return { version: row.version, subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) };
@@ -133,19 +142,38 @@ export class DataManagerRecords {
   /** The record's version alone. */
   version(name: Name): number | undefined {
     const key = keyOf(name);
-    const row = this.#held ? (this.#lastRow = { key, row: this.#sql.get.get(key) }).row : this.#sql.version.get(key);
+    // While grouped the whole row is read, for the put that most often follows (an install reads the version, then stores).
+    const row = this.#rows ? this.#row(key) : this.#sql.version.get(key);
     return row?.tail.equals(name.subarray(KEY_BYTES)) ? row.version : undefined;
   }
 
+  /** The row at `key`: while grouped, read once and kept. */
+  #row(key: bigint): ChunkRow | undefined {
+    const rows = this.#rows;
+    if (!rows) return this.#sql.get.get(key);
+    let row = rows.get(key);
+    if (row === undefined) rows.set(key, (row = this.#sql.get.get(key) ?? null));
+    return row ?? undefined;
+  }
+
   /**
-   * Runs `work` (several puts and deletes, inside a transaction) with the posting lists it changes
-   * kept in memory and written once each at the end: a batch of records near each other shares a
-   * few lists, which would otherwise be rewritten once per record.
+   * Runs `work` (several reads, puts and deletes, inside a transaction) with the posting lists it
+   * changes kept in memory and written once each at the end: a batch of records near each other
+   * shares a few lists, which would otherwise be rewritten once per record. The records of `names`,
+   * those `work` is about, are read in one query up front rather than one each.
    */
-  grouped<T>(work: () => T): T {
+  grouped<T>(work: () => T, names: readonly Name[] = []): T {
     if (this.#held) return work();
     const held = (this.#held = new Map());
+    const rows = (this.#rows = new Map());
     try {
+      if (names.length) {
+        const keys = names.map(keyOf);
+        for (const key of keys) rows.set(key, null);
+        for (const [at, tail, size, subscribers, holders, version] of this.#sql.rows.all(JSON.stringify(keys.map(String)))) {
+          rows.set(keys[at]!, { tail, size, subscribers, holders, version });
+        }
+      }
       const result = work();
       for (const { vault, bucket, keys } of held.values()) {
         if (keys === undefined) continue;
@@ -155,15 +183,14 @@ export class DataManagerRecords {
       return result;
     } finally {
       this.#held = undefined;
-      this.#lastRow = undefined;
+      this.#rows = undefined;
     }
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
   put(name: Name, record: DataRecord): void {
     const key = keyOf(name);
-    const row = this.#lastRow?.key === key ? this.#lastRow.row : this.#sql.get.get(key);
-    this.#lastRow = undefined;
+    const row = this.#row(key);
     if (row && !row.tail.equals(name.subarray(KEY_BYTES))) {
       fail('conflict', `chunk ${toHex(name)} shares its 8-byte key with another chunk; refusing to mix their records`);
     }
@@ -171,15 +198,17 @@ export class DataManagerRecords {
     const after = record.holders.map((h) => this.#idOf(h));
     for (const id of before) if (!after.includes(id)) this.#unindex(id, name);
     for (const id of after) if (!before.includes(id)) this.#index(id, name);
-    this.#sql.upsert.run(key, name.subarray(KEY_BYTES), record.size, record.subscribers, encodeIds(after), record.version);
+    const holders = encodeIds(after);
+    this.#sql.upsert.run(key, name.subarray(KEY_BYTES), record.size, record.subscribers, holders, record.version);
+    this.#rows?.set(key, { tail: name.subarray(KEY_BYTES), size: record.size, subscribers: record.subscribers, holders, version: record.version });
   }
 
   delete(name: Name): void {
-    this.#lastRow = undefined;
-    const row = this.#sql.get.get(keyOf(name));
+    const row = this.#row(keyOf(name));
     if (!row || !row.tail.equals(name.subarray(KEY_BYTES))) return;
     for (const id of decodeIds(row.holders)) this.#unindex(id, name);
     this.#sql.remove.run(keyOf(name));
+    this.#rows?.set(keyOf(name), null);
   }
 
   /** Every chunk `vault` holds, through the index: no scan of the records. */
