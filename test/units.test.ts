@@ -13,7 +13,7 @@ import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
-import { ClosestNames, closest, compareDistance, inRange, sha256, type Name } from '../electron/engine/names.ts';
+import { ClosestNames, closest, compareDistance, EVERY_NAME, inRange, sha256, type Name } from '../electron/engine/names.ts';
 import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { View } from '../electron/engine/transport.ts';
@@ -199,6 +199,22 @@ test('data_manager records grouped: the named records read in one query are the 
   assert.equal(records.get(chunks[1]!), undefined);
   assert.deepEqual(records.get(absent), { version: 1, subscribers: 1, size: 5, holders: [vaults[0]!] });
   assert.ok(records.chunksHeldBy(vaults[4]!).some((c) => c.equals(chunks[0]!)));
+  db.close();
+});
+
+test("data_manager records of many posting entries are read in a few queries, each chunk with its own record", () => {
+  const db = openDatabase(join(tempDir(), 'dm.sqlite'));
+  const records = new DataManagerRecords(db);
+  const vaults = Array.from({ length: 3 }, () => randomBytes(32));
+  // Enough chunks for several queries' worth of entries; half of them held by vault 0.
+  const chunks = Array.from({ length: 1200 }, () => randomBytes(32));
+  chunks.forEach((chunk, i) => records.put(chunk, { version: 1 + (i % 7), subscribers: 1, size: i, holders: i % 2 ? [vaults[1]!, vaults[2]!] : [vaults[0]!, vaults[1 + (i % 4 === 0 ? 1 : 0)]!] }));
+  const entries = [...records.entriesHeldIn(vaults[0]!, () => [EVERY_NAME])];
+  assert.ok(entries.length > 512);
+  const read = records.recordsAt(entries).map(([name, record]) => [name.toString('hex'), record] as const);
+  const expected = chunks.filter((_, i) => i % 2 === 0).map((name) => [name.toString('hex'), records.get(name)] as const);
+  const byName = (a: readonly [string, unknown], b: readonly [string, unknown]) => a[0].localeCompare(b[0]);
+  assert.deepEqual(read.sort(byName), expected.sort(byName));
   db.close();
 });
 

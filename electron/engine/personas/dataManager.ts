@@ -35,7 +35,7 @@ export class DataManager implements RecordBook {
   readonly chunks: DataManagerRecords;
   readonly #ctx: VaultContext;
   readonly #staged: (chunk: Name) => Buffer | undefined;
-  readonly #accounts = new Map<string, { at: number; account: Promise<NodeAccount | null> }>();
+  readonly #accounts = new Map<string, AccountRead>();
   readonly #reports: HolderReports;
   /** The names this vault leads, for the view they were worked out in. */
   #led: { online: readonly Name[]; ranges: NameRange[] } | undefined;
@@ -165,11 +165,9 @@ export class DataManager implements RecordBook {
   async #reviewHeldBy(vault: Name, cameBack?: Name): Promise<void> {
     const led = this.ledRanges();
     const due: { key: Name; op: Buffer }[] = [];
-    for (const entry of this.chunks.entriesHeldIn(vault, () => led)) {
-      for (const [chunk, record] of this.chunks.recordsAt(entry)) {
-        // The holder's entries are judged by 58 bits: a chunk just past a led range's edge is another member's to review.
-        if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
-      }
+    for (const [chunk, record] of this.chunks.recordsAt([...this.chunks.entriesHeldIn(vault, () => led)])) {
+      // The holder's entries are judged by 58 bits: a chunk just past a led range's edge is another member's to review.
+      if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
     }
     const batches = Array.from({ length: Math.ceil(due.length / MAX_BATCH) }, (_, i) => due.slice(i * MAX_BATCH, (i + 1) * MAX_BATCH));
     await atOnce(batches, BATCHES_AT_ONCE, (batch) => this.#reviewBatch(batch, cameBack));
@@ -271,7 +269,7 @@ export class DataManager implements RecordBook {
   async #placeCopies(chunk: Name, source: Source, holding: readonly Name[], count: number, copy: boolean, base: number): Promise<Name[]> {
     const size = 'bytes' in source ? source.bytes.length : source.size;
     const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
-    const accounts = await Promise.all(candidates.map((c) => this.#accountOf(c)));
+    const accounts = await this.#accountsOf(candidates);
     const ranked = candidates
       .map((vault, i) => ({ vault, account: accounts[i] }))
       .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= size)
@@ -290,16 +288,18 @@ export class DataManager implements RecordBook {
     return placed;
   }
 
-  #accountOf(vault: Name): Promise<NodeAccount | null> {
+  /** The vaults' accounts: at once if every one was read lately (as for most placements), else once the reads they need are done. */
+  #accountsOf(vaults: readonly Name[]): (NodeAccount | null)[] | Promise<(NodeAccount | null)[]> {
     const now = this.#ctx.clock.now();
-    const cached = this.#accounts.get(toHex(vault));
-    if (cached && now - cached.at < ACCOUNT_CACHE_MS) return cached.account;
-    const account = this.#ctx.groups
-      .read(vault, { type: 'snm.account', node: vault }, vault)
-      .then((r) => r.account)
-      .catch(() => null);
-    this.#accounts.set(toHex(vault), { at: now, account });
-    return account;
+    const cached = vaults.map((vault) => {
+      const hit = this.#accounts.get(toHex(vault));
+      if (hit && now - hit.at < ACCOUNT_CACHE_MS) return hit;
+      const entry: AccountRead = { at: now, account: this.#ctx.groups.read(vault, { type: 'snm.account', node: vault }, vault).then((r) => r.account, () => null) };
+      void entry.account.then((account) => (entry.known = account));
+      this.#accounts.set(toHex(vault), entry);
+      return entry;
+    });
+    return cached.every((entry) => entry.known !== undefined) ? cached.map((entry) => entry.known!) : Promise.all(cached.map((entry) => entry.account));
   }
 
   /** The bytes the client staged: here (checked when they arrived), or fetched once from the vault it staged them at. */
@@ -419,6 +419,13 @@ async function atOnce<T>(items: readonly T[], count: number, work: (item: T) => 
 }
 /** A review of a record's version, with the holder that came back if one did: one operation, whoever proposes it. */
 const reviewOp = (chunk: Name, version: number, cameBack?: Name): Buffer => derivedOp('dm.review', chunk, versionBytes(version), cameBack ?? Buffer.alloc(0));
+
+/** A node account read by placement, and kept a while (ACCOUNT_CACHE_MS): `known` once the read is done. */
+interface AccountRead {
+  at: number;
+  account: Promise<NodeAccount | null>;
+  known?: NodeAccount | null;
+}
 
 /** Where a placement's bytes come from: sent with it (staged at a vault that has them), or fetched by the new holder from `from`. */
 type Source = { bytes: Buffer; stagedAt?: Name } | { size: number; from: Name[] };

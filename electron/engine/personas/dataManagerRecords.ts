@@ -54,6 +54,8 @@ interface ChunkRow {
 }
 /** Rows per page when reading records in bulk. */
 const PAGE_ROWS = 2048;
+/** Posting entries whose records one query reads. */
+const RECORDS_AT = 256;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
 const BUCKET_BITS = 10;
 
@@ -120,6 +122,13 @@ export class DataManagerRecords {
       near: db.prepare<[bigint, bigint], { low: number; tail: Buffer; holders: Buffer; size: number; subscribers: number; version: number }>(
         'SELECT key & 63 AS low, tail, holders, size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
       ),
+      // The same for many entries at once (a JSON list of their first keys as decimal text), each row with its entry's place in the list.
+      nearAll: db
+        .prepare<[string], [number, number, Buffer, Buffer, number, number, number]>(
+          `SELECT j.key, dm_chunk.key & 63, tail, holders, size, subscribers, version FROM json_each(?) j
+           JOIN dm_chunk ON dm_chunk.key BETWEEN CAST(j.value AS INTEGER) AND CAST(j.value AS INTEGER) + 63`,
+        )
+        .raw(),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
       postings: db.prepare<[number], { bucket: number; keys: Buffer }>('SELECT bucket, keys FROM dm_holding WHERE vault = ?'),
@@ -249,18 +258,21 @@ export class DataManagerRecords {
 
   /** The chunks a posting entry stands for that list its vault as a holder (almost always one). */
   chunksAt(entry: HeldEntry): Name[] {
-    return this.recordsAt(entry).map(([name]) => name);
+    return this.recordsAt([entry]).map(([name]) => name);
   }
 
-  /** Those chunks with their records, read in the same query. */
-  recordsAt({ vault, bucket, entry }: HeldEntry): [Name, DataRecord][] {
+  /** The chunks of several entries with their records, in entry order: one query per RECORDS_AT entries, not one each. */
+  recordsAt(entries: readonly HeldEntry[]): [Name, DataRecord][] {
     const records: [Name, DataRecord][] = [];
-    const { head, from, to } = keysOf(bucket, entry);
-    for (const row of this.#sql.near.all(from, to)) {
-      if (!decodeIds(row.holders).includes(vault)) continue; // another chunk sharing the entry
-      const name = Buffer.concat([head, row.tail]);
-      name[KEY_BYTES - 1]! |= row.low;
-      records.push([name, { version: row.version, subscribers: row.subscribers, size: row.size, holders: this.#decodeHolders(row.holders) }]);
+    for (let start = 0; start < entries.length; start += RECORDS_AT) {
+      const some = entries.slice(start, start + RECORDS_AT);
+      const keys = some.map(({ bucket, entry }) => keysOf(bucket, entry));
+      for (const [at, low, tail, holders, size, subscribers, version] of this.#sql.nearAll.all(JSON.stringify(keys.map((k) => String(k.from))))) {
+        if (!decodeIds(holders).includes(some[at]!.vault)) continue; // another chunk sharing the entry
+        const name = Buffer.concat([keys[at]!.head, tail]);
+        name[KEY_BYTES - 1]! |= low;
+        records.push([name, { version, subscribers, size, holders: this.#decodeHolders(holders) }]);
+      }
     }
     return records;
   }
