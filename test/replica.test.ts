@@ -394,6 +394,19 @@ test("a batch's proposer votes only where the other members fall one short: not 
   g.close();
 });
 
+test("a data_manager batch with a malformed key refuses that record alone and answers the others", async () => {
+  const g = await group();
+  const chunk = randomBytes(32);
+  const [from, to] = g.network.closest(chunk, 2);
+  const ballot = Buffer.concat([Buffer.from([0x20, 0, 0, 0]), from!]);
+  const message = { type: 'rec.prepareMany' as const, persona: 'data_manager' as const, ballot, slots: [{ key: Buffer.alloc(3), slot: 1 }, { key: chunk, slot: 1 }] };
+  // Sent as a member of the chunk's group sends it, so the receiver judges each record as it does any peer's.
+  const { replies } = await g.clock.drive(g.network.impersonate(from!).request(to!, message));
+  assert.ok(replies[0] && 'refused' in replies[0] && replies[0].refused.code === 'bad-request', 'the short key is refused');
+  assert.equal(replies[1], null, 'the well-formed one is promised');
+  g.close();
+});
+
 test("a batch's promises and acceptances, one row per member, outlast a restart: a lower ballot is still refused, and the accepted values are finished", async () => {
   const g = await group();
   const [a, b, c, d] = g.members;

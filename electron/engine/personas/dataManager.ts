@@ -373,8 +373,9 @@ export class DataManager implements RecordBook {
     return this.chunks.version(key);
   }
 
-  grouped<T>(work: () => T, keys?: readonly Buffer[]): T {
-    return this.chunks.grouped(work, keys);
+  grouped<T>(work: () => T, keys: readonly Buffer[] = []): T {
+    // A malformed key (from a peer's batch) is refused with its record by `work`, not read here.
+    return this.chunks.grouped(work, keys.filter((key) => this.placeOf(key)));
   }
 
   store(key: Buffer, version: number, value: Buffer | null): void {
