@@ -14,7 +14,7 @@ import { quorumOf } from '../electron/engine/group.ts';
 import { createIdentity, loadIdentity, verifySignature } from '../electron/engine/identity.ts';
 import { KeyedLock } from '../electron/engine/keyedLock.ts';
 import { ClosestNames, closest, compareDistance, EVERY_NAME, inRange, sha256, type Name } from '../electron/engine/names.ts';
-import { DataManagerRecords } from '../electron/engine/personas/dataManagerRecords.ts';
+import { DataManagerRecords, type DataRecord } from '../electron/engine/personas/dataManagerRecords.ts';
 import { systemClock } from '../electron/engine/clock.ts';
 import { View } from '../electron/engine/transport.ts';
 import { tempDir } from './helpers.ts';
@@ -171,12 +171,18 @@ test('data_manager records: ordered holders, holder index, key collisions refuse
   db.close();
 });
 
-test('data_manager records grouped: the named records read in one query are the ones a lone read gives, and writes within the group are seen at once', () => {
+/** A fresh data_manager table of `count` random chunks, the i-th recorded as `record(i, vaults)` says. */
+function dmTable(count: number, vaultCount: number, record: (i: number, vaults: Name[]) => DataRecord) {
   const db = openDatabase(join(tempDir(), 'dm.sqlite'));
   const records = new DataManagerRecords(db);
-  const vaults = Array.from({ length: 5 }, () => randomBytes(32));
-  const chunks = Array.from({ length: 40 }, () => randomBytes(32));
-  chunks.forEach((chunk, i) => records.put(chunk, { version: i + 1, subscribers: 1 + (i % 3), size: 10 * i, holders: [vaults[i % 5]!, vaults[(i + 1) % 5]!] }));
+  const vaults = Array.from({ length: vaultCount }, () => randomBytes(32));
+  const chunks = Array.from({ length: count }, () => randomBytes(32));
+  chunks.forEach((chunk, i) => records.put(chunk, record(i, vaults)));
+  return { db, records, vaults, chunks };
+}
+
+test('data_manager records grouped: the named records read in one query are the ones a lone read gives, and writes within the group are seen at once', () => {
+  const { db, records, vaults, chunks } = dmTable(40, 5, (i, v) => ({ version: i + 1, subscribers: 1 + (i % 3), size: 10 * i, holders: [v[i % 5]!, v[(i + 1) % 5]!] }));
   const alone = new Map(chunks.map((chunk) => [chunk.toString('hex'), records.get(chunk)]));
   // Named too: a chunk never recorded, and one sharing a recorded chunk's 8-byte key (its row is not that chunk's).
   const absent = randomBytes(32);
@@ -203,12 +209,8 @@ test('data_manager records grouped: the named records read in one query are the 
 });
 
 test("data_manager records of many posting entries are read in a few queries, each chunk with its own record", () => {
-  const db = openDatabase(join(tempDir(), 'dm.sqlite'));
-  const records = new DataManagerRecords(db);
-  const vaults = Array.from({ length: 3 }, () => randomBytes(32));
   // Enough chunks for several queries' worth of entries; half of them held by vault 0.
-  const chunks = Array.from({ length: 1200 }, () => randomBytes(32));
-  chunks.forEach((chunk, i) => records.put(chunk, { version: 1 + (i % 7), subscribers: 1, size: i, holders: i % 2 ? [vaults[1]!, vaults[2]!] : [vaults[0]!, vaults[1 + (i % 4 === 0 ? 1 : 0)]!] }));
+  const { db, records, vaults, chunks } = dmTable(1200, 3, (i, v) => ({ version: 1 + (i % 7), subscribers: 1, size: i, holders: i % 2 ? [v[1]!, v[2]!] : [v[0]!, v[1 + (i % 4 === 0 ? 1 : 0)]!] }));
   const entries = [...records.entriesHeldIn(vaults[0]!, () => [EVERY_NAME])];
   assert.ok(entries.length > 512);
   const read = records.recordsAt(entries).map(([name, record]) => [name.toString('hex'), record] as const);
