@@ -65,12 +65,7 @@ export class Groups {
 
   /** Whether `vault` is in the group of `target`, or `slack` places beyond it. */
   isWithin(target: Name, vault: Name, slack: number, exclude?: Name): boolean {
-    return this.within(target, slack, exclude).some((m) => m.equals(vault));
-  }
-
-  /** The group of `target` and the `slack` vaults after it. */
-  within(target: Name, slack: number, exclude?: Name): Name[] {
-    return this.#network.view.closest(target, GROUP_SIZE + slack, exclude);
+    return this.#network.view.closest(target, GROUP_SIZE + slack, exclude).some((m) => m.equals(vault));
   }
 
   /**

@@ -314,7 +314,7 @@ export class Replicas {
   onCommit(msg: MessageOf<'rec.commit'>): Reply<'rec.commit'> {
     const book = this.book(msg.persona);
     const chosen = canonical(msg.value as unknown as WireValue);
-    const batched = this.#batched.get(`${book.persona}:${toHex(msg.key)}`)?.slot;
+    const batched = this.#batched.get(idOf(book.persona, msg.key))?.slot;
     // A row keeps the accepted value's canonical encoding: compared as it is, neither decoded nor hashed.
     const row = batched ? undefined : this.#slotRow(book.persona, msg.key);
     const accepted = batched ? batched.value && canonical(batched.value as unknown as WireValue) : row?.value;
@@ -331,7 +331,7 @@ export class Replicas {
       msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s))))),
     );
     this.#writePage(page);
-    return { replies: replies.map((r) => ('reply' in r && r.reply.promised && !r.reply.accepted && !r.reply.committed ? null : r)) };
+    return { replies: asSent(msg, replies) };
   }
 
   onAcceptMany(msg: MessageOf<'rec.acceptMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.acceptMany'> {
@@ -342,7 +342,7 @@ export class Replicas {
       msg.values.map(({ key, value }) => answered(() => (check(key), this.#accept(book, key, msg.ballot, value, (s) => this.#setBatched(page, key, s))))),
     );
     this.#writePage(page);
-    return { replies: replies.map((r) => ('reply' in r && r.reply.accepted ? null : r)) };
+    return { replies: asSent(msg, replies) };
   }
 
   /** Installs, of the records named, those whose value this member accepted at the ballot named (so the value chosen). */
@@ -355,7 +355,7 @@ export class Replicas {
         return { installed: !!slot?.value && !!slot.ballot?.equals(msg.ballot) && this.install(book, key, slot.value) };
       }),
     );
-    return { replies: this.#installAll(book, msg.keys, installs).map((r) => ('reply' in r && r.reply.installed ? null : r)) };
+    return { replies: asSent(msg, this.#installAll(book, msg.keys, installs)) };
   }
 
   /** Phase 1 at this member: promises `ballot` for the record's slot, unless it promised a higher one, or holds a newer state. */
@@ -456,7 +456,7 @@ export class Replicas {
     change: (current: Buffer | null, version: number) => Promise<Change<R>>,
     options: { installed?: boolean } = {},
   ): Promise<R> {
-    return this.#links.locks.run(`${book.persona}:${toHex(key)}`, async () => {
+    return this.#links.locks.run(idOf(book.persona, key), async () => {
       const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
       const { view, clock } = this.#links.network;
       const deadline = clock.now() + DECISION_DEADLINE_MS;
@@ -549,7 +549,7 @@ export class Replicas {
       }
       for (let at = 0; at < all.length; at += MAX_BATCH) {
         const batch = all.slice(at, at + MAX_BATCH);
-        const locks = batch.map(({ key }) => `${book.persona}:${toHex(key)}`);
+        const locks = batch.map(({ key }) => idOf(book.persona, key));
         const outcome = await this.#links.locks.runAll(locks, () => this.#decideBatch(book, witnesses, members, batch, change));
         decided.push(...outcome.decided);
         left.push(...outcome.left);
@@ -813,7 +813,7 @@ export class Replicas {
   }
 
   #slot(book: RecordBook, key: Buffer): Slot | undefined {
-    const batched = this.#batched.get(`${book.persona}:${toHex(key)}`);
+    const batched = this.#batched.get(idOf(book.persona, key));
     if (batched) return batched.slot;
     const row = this.#slotRow(book.persona, key);
     if (!row) return undefined;
@@ -821,15 +821,15 @@ export class Replicas {
   }
 
   #slotRow(persona: Persona, key: Buffer): { slot: number; promised: Buffer; ballot: Buffer | null; value: Buffer | null } | undefined {
-    return this.#slotRows.has(`${persona}:${toHex(key)}`) ? this.#sql.slot.get(persona, key) : undefined;
+    return this.#slotRows.has(idOf(persona, key)) ? this.#sql.slot.get(persona, key) : undefined;
   }
 
   #clearSlot(persona: Persona, key: Buffer, upTo: number): void {
-    if (this.#slotRows.has(`${persona}:${toHex(key)}`)) this.#sql.clearSlot.run(persona, key, upTo);
+    if (this.#slotRows.has(idOf(persona, key))) this.#sql.clearSlot.run(persona, key, upTo);
   }
 
   #saveSlot(book: RecordBook, key: Buffer, slot: Slot): void {
-    this.#slotRows.add(`${book.persona}:${toHex(key)}`);
+    this.#slotRows.add(idOf(book.persona, key));
     const value = slot.value ? canonical(slot.value as unknown as WireValue) : null;
     this.#sql.setSlot.run(book.persona, key, slot.slot, slot.promised, slot.ballot, value, this.#links.network.clock.now());
     this.#dropBatched(book.persona, key, Number.MAX_SAFE_INTEGER);
@@ -838,7 +838,7 @@ export class Replicas {
   // --- the pages of batched slots ---
 
   #page(persona: Persona, ballot: Buffer): Page {
-    const id = `${persona}:${toHex(ballot)}`;
+    const id = idOf(persona, ballot);
     let page = this.#pages.get(id);
     if (!page) this.#pages.set(id, (page = { persona, ballot, at: this.#links.network.clock.now(), keys: new Set() }));
     return page;
@@ -873,7 +873,7 @@ export class Replicas {
   /** Writes the page's row with the slots that are its own (none: removes it). */
   #writePage(page: Page): void {
     if (page.keys.size === 0) {
-      this.#pages.delete(`${page.persona}:${toHex(page.ballot)}`);
+      this.#pages.delete(idOf(page.persona, page.ballot));
       this.#sql.removePage.run(page.persona, page.ballot);
       return;
     }
@@ -890,7 +890,7 @@ export class Replicas {
     const rows = this.#sql.pages.all(book.persona);
     for (const row of rows) {
       const page: Page = { persona: book.persona, ballot: row.ballot, at: row.at, keys: new Set() };
-      this.#pages.set(`${book.persona}:${toHex(row.ballot)}`, page);
+      this.#pages.set(idOf(book.persona, row.ballot), page);
       for (const { key, ...slot } of decodeCanonical(row.slots) as unknown as (Slot & { key: Buffer })[]) {
         if (this.#committed(book, key).version >= slot.slot) continue;
         const held = this.#slot(book, key);
@@ -901,6 +901,9 @@ export class Replicas {
     for (const page of [...this.#pages.values()].filter((p) => p.persona === book.persona)) this.#writePage(page);
   }
 }
+
+/** A record's (or a page's, by its ballot) id in this vault's maps and locks: its persona and key. */
+const idOf = (persona: string, key: Buffer): string => `${persona}:${toHex(key)}`;
 
 type Ops = RecordState['ops'];
 
@@ -913,7 +916,7 @@ function moveOps(db: Db): void {
   const rows = db.prepare<[], { persona: string; key: Buffer; op: Buffer; reply: Buffer; at: number }>('SELECT persona, key, op, reply, at FROM rec_op ORDER BY persona, key, seq').all();
   const records = new Map<string, { persona: string; key: Buffer; ops: Ops; at: number }>();
   for (const { persona, key, op, reply, at } of rows) {
-    const id = `${persona}:${toHex(key)}`;
+    const id = idOf(persona, key);
     const record = records.get(id) ?? { persona, key, ops: [], at };
     record.ops.push({ op, reply });
     record.at = Math.max(record.at, at);
@@ -942,14 +945,25 @@ type BatchStep = 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany';
 /** One record's reply within a batch step's reply. */
 type ReplyOfMany<T extends BatchStep> = Extract<Reply<T>['replies'][number], { reply: unknown }>['reply'];
 
-/** Reads one record's answer in a batch step's reply: null is the usual answer at the step's ballot (see messages.ts), a refusal is undefined. */
+/**
+ * Each batch step's usual answer for a record, at the step's ballot (promised, accepted, installed,
+ * with nothing more to say), which goes as null (see messages.ts): how to tell it, and what null reads as.
+ */
+const USUAL: { [T in BatchStep]: { is(reply: ReplyOfMany<T>): boolean; at(ballot: Buffer): ReplyOfMany<T> } } = {
+  'rec.prepareMany': { is: (r) => r.promised && !r.accepted && !r.committed, at: (ballot) => ({ promised: true, promise: ballot, accepted: null, committed: null }) },
+  'rec.acceptMany': { is: (r) => r.accepted, at: (ballot) => ({ accepted: true, promise: ballot, committed: null }) },
+  'rec.commitMany': { is: (r) => r.installed, at: () => ({ installed: true }) },
+};
+
+/** A batch step's answers as sent: each usual one as null. */
+function asSent<T extends BatchStep>(message: MessageOf<T>, answers: ReturnType<typeof answered<ReplyOfMany<T>>>[]): Reply<T>['replies'] {
+  const { is } = USUAL[message.type as T];
+  return answers.map((a) => ('reply' in a && is(a.reply) ? null : a)) as Reply<T>['replies'];
+}
+
+/** Reads one record's answer in a batch step's reply: null is the usual answer at the step's ballot, a refusal is undefined. */
 function eachReply<T extends BatchStep>(message: MessageOf<T>): (answer: Reply<T>['replies'][number] | undefined) => ReplyOfMany<T> | undefined {
-  const { ballot } = message;
-  const usual = {
-    'rec.prepareMany': { promised: true, promise: ballot, accepted: null, committed: null },
-    'rec.acceptMany': { accepted: true, promise: ballot, committed: null },
-    'rec.commitMany': { installed: true },
-  }[message.type] as ReplyOfMany<T>;
+  const usual = USUAL[message.type as T].at(message.ballot);
   return (answer) => (answer === null ? usual : answer && 'reply' in answer ? (answer.reply as ReplyOfMany<T>) : undefined);
 }
 

@@ -38,15 +38,13 @@ export class SenderJudge {
 
   /** Whether every claim holds for a message from `from`. */
   holds(from: Name, claims: Claim[]): boolean {
-    const groups = new GroupsSeen(this.#groups);
-    return claims.every((claim) => this.#refusal(from, claim, groups) === undefined);
+    return claims.every((claim) => this.#refusal(from, claim) === undefined);
   }
 
   /** Refuses a message of `type` from `from` unless every claim holds. */
   #enforce(from: Name, type: MessageType, claims: Claim[]): void {
-    const groups = new GroupsSeen(this.#groups);
     for (const claim of claims) {
-      const refusal = this.#refusal(from, claim, groups);
+      const refusal = this.#refusal(from, claim);
       if (!refusal) continue;
       const receiverSide = 'receiverIn' in claim;
       // The receiver's side is 'unavailable', not final: the sender asks another member.
@@ -55,11 +53,11 @@ export class SenderJudge {
   }
 
   /** Why `claim` does not hold for a message from `from`, or undefined if it does. */
-  #refusal(from: Name, claim: Claim, groups: GroupsSeen): string | undefined {
+  #refusal(from: Name, claim: Claim): string | undefined {
     if ('senderIs' in claim) return claim.senderIs.equals(from) ? undefined : `it is not ${claim.what}`;
     const [vault, ref] = 'senderIn' in claim ? [from, claim.senderIn] : [this.#self, claim.receiverIn];
     const group = this.#resolve(ref);
-    return groups.members(group).some((m) => m.equals(vault)) ? undefined : `it is not ${group.what}`;
+    return this.#groups.isWithin(group.of, vault, group.slack, group.exclude) ? undefined : `it is not ${group.what}`;
   }
 
   /** A record's group is its book's place for the key, with NEAR_SLACK places of slack. */
@@ -68,22 +66,5 @@ export class SenderJudge {
     const { persona, key } = ref.record;
     const place = this.#replicas.book(persona).placeOf(key) ?? fail('bad-request', `malformed ${persona} key`);
     return { of: place.group, exclude: place.exclude, slack: NEAR_SLACK, what: "in that record's group" };
-  }
-}
-
-/** The groups worked out for one message's (or record's) claims: its sender's and receiver's are most often the same group, found once. */
-class GroupsSeen {
-  readonly #groups: Groups;
-  #last: { group: Group; members: Name[] } | undefined;
-
-  constructor(groups: Groups) {
-    this.#groups = groups;
-  }
-
-  members(group: Group): Name[] {
-    const last = this.#last?.group;
-    const same = last && last.of.equals(group.of) && last.slack === group.slack && (last.exclude && group.exclude ? last.exclude.equals(group.exclude) : last.exclude === group.exclude);
-    if (!same) this.#last = { group, members: this.#groups.within(group.of, group.slack, group.exclude) };
-    return this.#last!.members;
   }
 }
