@@ -323,8 +323,8 @@ test('decisions on several records at once travel as rec.steps: fewer frames, ea
 });
 
 /** One more reference on each record of a batch, as a churn review changes many records at once. */
-const decideBatch = (vault: Vault, keys: Buffer[], op: string) =>
-  vault.replicas.decideMany(vault.storageClientManager, keys.map((key) => ({ key, op: sha256(Buffer.from(`${op}:${toHex(key)}`)) })), async (_key, current) => row((current?.readUInt32BE(0) ?? 0) + 1, !current));
+const decideBatch = (vault: Vault, keys: Buffer[]) =>
+  vault.replicas.decideMany(vault.storageClientManager, keys, async (_key, current) => row((current?.readUInt32BE(0) ?? 0) + 1, !current));
 const batchFrames = (stats: { byType: Record<string, { messages: number } | undefined> }) =>
   ['rec.prepareMany', 'rec.acceptMany', 'rec.commitMany'].reduce((n, type) => n + (stats.byType[type]?.messages ?? 0), 0);
 
@@ -340,8 +340,11 @@ test('a batch of decisions goes as one message per member and step; each record 
     v.replicas.onPrepare({ type: 'rec.prepare', persona: 'storage_client_manager', key: keys[0]!, slot: 1, ballot });
     assert.equal(v.replicas.onAccept({ type: 'rec.accept', persona: 'storage_client_manager', key: keys[0]!, slot: 1, ballot, value: pending }).accepted, true);
   }
+  // keys[1] had an operation decided on its own: the batch keeps it, and remembers none of its own.
+  assert.equal(await g.clock.drive(decide(a!, keys[1]!, 'before')), 0);
+  await g.clock.pass(1000);
   const before = g.network.hub.stats();
-  const { decided, left } = await g.clock.drive(decideBatch(a!, keys, 'batch'));
+  const { decided, left } = await g.clock.drive(decideBatch(a!, keys));
   const frames = batchFrames(g.network.hub.stats()) - batchFrames(before);
   assert.deepEqual(left.map(toHex), [toHex(keys[0]!)]);
   assert.deepEqual(decided.map(toHex).sort(), keys.slice(1).map(toHex).sort());
@@ -349,20 +352,23 @@ test('a batch of decisions goes as one message per member and step; each record 
   assert.ok(frames <= 11, `${frames} batch messages`);
   assert.equal((g.network.hub.stats().byType['rec.prepare']?.messages ?? 0) - (before.byType['rec.prepare']?.messages ?? 0), 0, 'no record went alone');
   await g.clock.pass(1000);
-  for (const key of keys.slice(1)) {
+  for (const [n, key] of keys.slice(1).entries()) {
     const states = g.members.map((v) => v.replicas.state(v.storageClientManager, key));
-    assert.ok(states.filter((s) => s.version === 1 && s.value?.readUInt32BE(0) === 1).length >= 3, 'a quorum installed each record');
-    assert.deepEqual(states[0]!.ops.map((o) => toHex(o.op)), [toHex(sha256(Buffer.from(`batch:${toHex(key)}`)))]);
+    const expected = n === 0 ? 2 : 1;
+    assert.ok(states.filter((s) => s.version === expected && s.value?.readUInt32BE(0) === expected).length >= 3, 'a quorum installed each record');
+    assert.deepEqual(states[0]!.ops.map((o) => toHex(o.op)), n === 0 ? [toHex(sha256(Buffer.from('before')))] : []);
   }
+  const opsRows = g.members.map((v) => keys.slice(1).map((key) => countOnDisk(g.dir, v, 'SELECT count(*) FROM rec_ops WHERE key = ?', key)));
+  assert.deepEqual(opsRows, g.members.map(() => keys.slice(1).map((_, n) => (n === 0 ? 1 : 0))), "no member wrote a row of operations for the batch's records");
   // Left alone, keys[0] is finished first (the value b and c accepted), then changed: one reference, then two.
   assert.equal(await g.clock.drive(decide(a!, keys[0]!, 'alone')), 1);
   assert.equal(a!.replicas.state(a!.storageClientManager, keys[0]!).version, 2);
   // A record whose change is undefined (nothing to do) is neither decided nor left; a group's few records are left to go alone.
-  const items = keys.slice(1, 5).map((key) => ({ key, op: sha256(Buffer.concat([Buffer.from('none'), key])) }));
-  assert.deepEqual(await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, items, async () => undefined)), { decided: [], left: [] });
-  assert.equal(a!.replicas.state(a!.storageClientManager, keys[1]!).version, 1);
-  const few = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, items.slice(0, 3), async () => undefined));
-  assert.deepEqual(few.left.map(toHex), items.slice(0, 3).map((i) => toHex(i.key)));
+  const some = keys.slice(2, 6);
+  assert.deepEqual(await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, some, async () => undefined)), { decided: [], left: [] });
+  assert.equal(a!.replicas.state(a!.storageClientManager, keys[2]!).version, 1);
+  const few = await g.clock.drive(a!.replicas.decideMany(a!.storageClientManager, some.slice(0, 3), async () => undefined));
+  assert.deepEqual(few.left.map(toHex), some.slice(0, 3).map(toHex));
   g.close();
 });
 
@@ -376,7 +382,7 @@ test("a batch's proposer votes only where the other members fall one short: not 
     const vote = a!.replicas[step] as (msg: never) => unknown;
     a!.replicas[step] = ((msg: never) => (ownVotes++, vote(msg))) as never;
   }
-  const first = await g.clock.drive(decideBatch(a!, keys(), 'all answer'));
+  const first = await g.clock.drive(decideBatch(a!, keys()));
   assert.equal(first.decided.length, 8);
   assert.equal(ownVotes, 0, 'three other members promised and accepted: the proposer did not');
   // d answers no batch step now (as a member whose disk fails would not).
@@ -386,7 +392,7 @@ test("a batch's proposer votes only where the other members fall one short: not 
     }) as never;
   }
   const more = keys();
-  const second = await g.clock.drive(decideBatch(a!, more, 'one gone'));
+  const second = await g.clock.drive(decideBatch(a!, more));
   assert.deepEqual(second.decided.map(toHex).sort(), more.map(toHex).sort());
   assert.equal(ownVotes, 2, 'its own promise and acceptance, each once for the batch');
   await g.clock.pass(1000);
@@ -414,7 +420,8 @@ test("a batch's promises and acceptances, one row per member, outlast a restart:
   const keys = Array.from({ length: 3 }, () => Buffer.concat([client, randomBytes(32)]));
   const high = Buffer.concat([Buffer.from([0x20, 0, 0, 0]), a!.name]);
   const low = Buffer.concat([Buffer.from([0x1f, 0, 0, 0]), d!.name]);
-  const values = new Map(keys.map((key) => [toHex(key), { version: 1, value: row(1, true), ops: [{ op: sha256(key), reply: Buffer.from([0]) }] }]));
+  // The first value carries its operation, as a single decision's does; the second none, as a batch's.
+  const values = new Map(keys.map((key, i) => [toHex(key), { version: 1, value: row(1, true), ops: i === 0 ? [{ op: sha256(key), reply: Buffer.from([0]) }] : [] }]));
   const value = (key: Buffer) => values.get(toHex(key))!;
   // `a` has b and c promise all three records and accept two of them, and dies before any commit.
   for (const v of [b!, c!]) {

@@ -6,6 +6,8 @@ export const NAME_BYTES = 32;
 
 export const sha256 = (data: Buffer | Uint8Array): Name => hash('sha256', data, 'buffer');
 export const toHex = (name: Name): string => name.toString('hex');
+/** Whether two names are the same: their first bytes compared here first, as most pairs differ there and Buffer.equals is a call into C++. */
+export const sameName = (a: Name, b: Name): boolean => a === b || (a[0] === b[0] && a[1] === b[1] && a.equals(b));
 
 export function fromHex(hex: string): Name {
   if (!/^[0-9a-f]{64}$/.test(hex)) throw new TypeError(`not a 64-digit hex name: ${hex.slice(0, 80)}`);

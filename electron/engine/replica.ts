@@ -259,8 +259,8 @@ export class Replicas {
     book.store(key, state.version, state.value);
     if (state.value === null) this.#sql.setTomb.run(book.persona, key, state.version, now);
     else if (!committed.live && committed.version > 0) this.#sql.clearTomb.run(book.persona, key); // a tombstone stands only where no record does
+    // A state without operations (a batch's, see decideMany) leaves any row of earlier ones to expire: they were applied all the same.
     if (state.ops.length) this.#sql.setOps.run(book.persona, key, encodeOps(state.ops), now);
-    else this.#sql.clearOps.run(book.persona, key);
     this.#clearSlot(book.persona, key, state.version);
     this.#dropBatched(book.persona, key, state.version);
     return true;
@@ -447,14 +447,15 @@ export class Replicas {
    * otherwise has the group choose the record's next version, computed by `change` from the
    * current value, and returns the reply `change` gave. `change` may talk to other groups; it must
    * be idempotent (it is called again if another decision got in first). `installed`: return only
-   * once a quorum of members installed the state, for a decision another group will check with them.
+   * once a quorum of members installed the state, for a decision another group will check with them;
+   * `through`: done once the record's version reaches it, whatever was chosen (a decision being finished).
    */
   decide<R extends WireValue>(
     book: RecordBook,
     key: Buffer,
     op: Buffer,
     change: (current: Buffer | null, version: number) => Promise<Change<R>>,
-    options: { installed?: boolean } = {},
+    options: { installed?: boolean; through?: number } = {},
   ): Promise<R> {
     return this.#links.locks.run(idOf(book.persona, key), async () => {
       const place = book.placeOf(key) ?? fail('bad-request', `malformed ${book.persona} key`);
@@ -462,8 +463,8 @@ export class Replicas {
       const deadline = clock.now() + DECISION_DEADLINE_MS;
       for (let round = 0; round < MAX_ROUNDS; round++) {
         const current = this.state(book, key);
-        const done = current.ops.find((o) => o.op.equals(op));
-        if (done) return decodeCanonical(done.reply) as R;
+        const done = options.through !== undefined && current.version >= options.through ? NULL_REPLY : current.ops.find((o) => o.op.equals(op))?.reply;
+        if (done) return decodeCanonical(done) as R;
         const members = view.closest(place.group, GROUP_SIZE, place.exclude);
         if (!members.some((m) => m.equals(this.#links.self))) fail('unavailable', `this vault is not in the ${book.persona} group of that record`);
         const needed = quorumOf(members.length, view.knownCount());
@@ -517,39 +518,40 @@ export class Replicas {
    * Decides many records at once, for a churn review: per group of members, one ballot, and one
    * message per member for each step of the batch (the members keep one row per step, not one per
    * record). Each record is still decided for its own slot, promised, accepted and chosen or not on
-   * its own, with its operation `op` (its reply is null). `change` gives a record's next value, or
-   * undefined if it needs none. A record this cannot settle (a member holds a newer state, or an
+   * its own. `change` gives a record's next value, worked out from its current one, or undefined if
+   * it needs none (as a review does): a change made once finds nothing left to do, so no operation is
+   * remembered for it, and its state keeps the operations it had (a row written less on every member). A record this cannot settle (a member holds a newer state, or an
    * accepted value to finish; too few promises or acceptances) is returned, for the caller to decide
    * alone, as are the records of a group with fewer than MIN_BATCH of them; a record whose change
    * failed is neither decided nor returned. Returns those decided too.
    */
   async decideMany(
     book: RecordBook,
-    items: readonly { key: Buffer; op: Buffer }[],
+    keys: readonly Buffer[],
     change: (key: Buffer, current: Buffer | null, version: number) => Promise<Buffer | null | undefined>,
   ): Promise<{ decided: Buffer[]; left: Buffer[] }> {
     const { view } = this.#links.network;
-    const groups = new Map<string, { witnesses: Name[]; members: Name[]; items: { key: Buffer; op: Buffer }[] }>();
+    const groups = new Map<string, { witnesses: Name[]; members: Name[]; keys: Buffer[] }>();
     const left: Buffer[] = [];
-    for (const item of items) {
-      const place = book.placeOf(item.key);
+    for (const key of keys) {
+      const place = book.placeOf(key);
       if (!place) continue;
       const witnesses = view.closest(place.group, GROUP_SIZE + 2, place.exclude);
       const id = witnesses.map(toHex).join();
       let group = groups.get(id);
-      if (!group) groups.set(id, (group = { witnesses, members: witnesses.slice(0, GROUP_SIZE), items: [] }));
-      group.items.push(item);
+      if (!group) groups.set(id, (group = { witnesses, members: witnesses.slice(0, GROUP_SIZE), keys: [] }));
+      group.keys.push(key);
     }
     const decided: Buffer[] = [];
-    for (const { witnesses, members, items: all } of groups.values()) {
+    for (const { witnesses, members, keys: all } of groups.values()) {
       // A group's few records go alone: their steps share rec.steps frames with other groups' (a batch's do not).
       if (all.length < MIN_BATCH || !members.some((m) => m.equals(this.#links.self))) {
-        left.push(...all.map((i) => i.key));
+        left.push(...all);
         continue;
       }
       for (let at = 0; at < all.length; at += MAX_BATCH) {
         const batch = all.slice(at, at + MAX_BATCH);
-        const locks = batch.map(({ key }) => idOf(book.persona, key));
+        const locks = batch.map((key) => idOf(book.persona, key));
         const outcome = await this.#links.locks.runAll(locks, () => this.#decideBatch(book, witnesses, members, batch, change));
         decided.push(...outcome.decided);
         left.push(...outcome.left);
@@ -562,7 +564,7 @@ export class Replicas {
     book: RecordBook,
     witnesses: Name[],
     members: Name[],
-    items: readonly { key: Buffer; op: Buffer }[],
+    keys: readonly Buffer[],
     change: (key: Buffer, current: Buffer | null, version: number) => Promise<Buffer | null | undefined>,
   ): Promise<{ decided: Buffer[]; left: Buffer[] }> {
     const { view, clock } = this.#links.network;
@@ -574,15 +576,15 @@ export class Replicas {
     const otherMembers = members.filter((m) => !m.equals(this.#links.self));
     const isMember = others.map((w) => members.some((m) => m.equals(w)));
     const left: Buffer[] = [];
-    const current = this.#states(book, items.map(({ key }) => key));
+    const current = this.#states(book, keys);
     const ballot = this.#nextBallot();
     // Phase 1, for every record: the two vaults after the members are asked too, in case one holds a newer state.
-    const slots = items.map(({ key }, i) => ({ key, slot: current[i]!.version + 1 }));
+    const slots = keys.map((key, i) => ({ key, slot: current[i]!.version + 1 }));
     const prepared = await this.#askMany(others, { type: 'rec.prepareMany', persona, ballot, slots });
     const promises = slots.map((_, i) => prepared.filter((r, w) => isMember[w] && r[i]?.promised).length);
     const ownPromises = this.#ownVotes(promises, needed, (at): MessageOf<'rec.prepareMany'> => ({ type: 'rec.prepareMany', persona, ballot, slots: at.map((i) => slots[i]!) }));
     const ready: number[] = [];
-    items.forEach(({ key }, i) => {
+    keys.forEach((key, i) => {
       const replies = [...prepared.map((r) => r[i]), ownPromises.get(i)];
       const promised = promises[i]! + (ownPromises.get(i)?.promised ? 1 : 0);
       const newer = this.#adoptNewest(book, key, replies.map((r) => r?.committed ?? null));
@@ -590,11 +592,11 @@ export class Replicas {
       else ready.push(i);
     });
     // The changes work (copies sent) side by side; a record whose change fails waits for the next review.
-    const values = await Promise.all(ready.map((i) => change(items[i]!.key, current[i]!.value, current[i]!.version).catch(() => undefined)));
+    const values = await Promise.all(ready.map((i) => change(keys[i]!, current[i]!.value, current[i]!.version).catch(() => undefined)));
     const proposals = ready
       .map((i, n) => ({ i, value: values[n] }))
       .filter((p): p is { i: number; value: Buffer | null } => p.value !== undefined)
-      .map(({ i, value }) => ({ key: items[i]!.key, value: { version: current[i]!.version + 1, value, ops: [...current[i]!.ops, { op: items[i]!.op, reply: canonical(null) }].slice(-32) } }));
+      .map(({ i, value }) => ({ key: keys[i]!, value: { version: current[i]!.version + 1, value, ops: current[i]!.ops } }));
     if (proposals.length === 0) return { decided: [], left };
     if (clock.now() > deadline) return { decided: [], left: [...left, ...proposals.map((p) => p.key)] };
     // Phase 2: a record a quorum of members accepts is chosen.
@@ -651,9 +653,9 @@ export class Replicas {
   /**
    * Finishes every decision this member accepted a value for but never saw committed, because its
    * proposer died or the commit was lost: otherwise a chosen state (a delete that was answered)
-   * could stay hidden behind the older state the rest of the group still shows. Finishing is a
-   * decision of its own for the accepted value's operation, so it ends with whatever the group
-   * chose; if that was another value, there is nothing left to do. Returns how many it finished.
+   * could stay hidden behind the older state the rest of the group still shows. Finishing decides
+   * the accepted value's slot and nothing more (a batch's value names no operation of its own), so
+   * it ends with whatever the group chose for it. Returns how many it finished.
    */
   async finishUnfinished(): Promise<number> {
     const before = this.#links.network.clock.now() - UNFINISHED_DECISION_MS;
@@ -662,12 +664,11 @@ export class Replicas {
     for (const { page, key, slot } of this.#batched.values()) if (slot.value && page.at < before) rows.push({ persona: page.persona, key, value: slot.value });
     for (const row of rows) {
       const book = this.#books.get(row.persona as Persona);
-      const op = row.value.ops.at(-1)?.op;
-      if (!book || !op) continue;
-      const nothingLeft = () => fail('conflict', 'the group chose another value for that slot');
-      await this.decide(book, row.key, op, nothingLeft).then(
+      if (!book) continue;
+      const nothingLeft = () => fail('conflict', 'no value was accepted for that slot by the members asked');
+      await this.decide(book, row.key, FINISHING, nothingLeft, { through: row.value.version }).then(
         () => finished++,
-        () => undefined, // another value was chosen, or this vault left the group: its new members hold the record
+        () => undefined, // no member asked holds a value for it, or this vault left the group: its new members hold the record
       );
     }
     return finished;
@@ -901,6 +902,10 @@ export class Replicas {
     for (const page of [...this.#pages.values()].filter((p) => p.persona === book.persona)) this.#writePage(page);
   }
 }
+
+/** A stored null reply, and the operation id of a decision being finished (finishUnfinished), which applies no operation of its own. */
+const NULL_REPLY = canonical(null);
+const FINISHING = Buffer.alloc(0);
 
 /** A record's (or a page's, by its ballot) id in this vault's maps and locks: its persona and key. */
 const idOf = (persona: string, key: Buffer): string => `${persona}:${toHex(key)}`;

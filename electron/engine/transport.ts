@@ -93,6 +93,8 @@ export class View implements RoutingView {
   readonly #online = new Map<string, Name>();
   /** closest() over the vaults online, worked out again after any change. */
   #closest: ClosestNames | undefined;
+  /** isOnline() by the name's object, until any change: a data_manager asks it of the same holders' names over and over (names are never changed once made). */
+  #isOnline = new WeakMap<Name, boolean>();
   /** Every vault this view has seen online: a judgement made against it stays true as vaults come and go. */
   readonly #known = new Map<string, Name>();
   readonly #listeners = new Set<(change: MembershipChange) => void>();
@@ -104,7 +106,9 @@ export class View implements RoutingView {
   }
 
   isOnline(name: Name): boolean {
-    return this.#online.has(toHex(name));
+    let online = this.#isOnline.get(name);
+    if (online === undefined) this.#isOnline.set(name, (online = this.#online.has(toHex(name))));
+    return online;
   }
 
   closest(target: Name, count: number, exclude?: Name): Name[] {
@@ -129,7 +133,12 @@ export class View implements RoutingView {
       this.#online.set(toHex(vault), vault);
       this.#known.set(toHex(vault), vault);
     }
+    this.#changed();
+  }
+
+  #changed(): void {
     this.#closest = undefined;
+    this.#isOnline = new WeakMap();
   }
 
   onChange(listener: (change: MembershipChange) => void): () => void {
@@ -157,7 +166,7 @@ export class View implements RoutingView {
     const before = this.online();
     if (kind === 'joined') this.#online.set(hex, vault);
     else this.#online.delete(hex);
-    this.#closest = undefined;
+    this.#changed();
     this.#known.set(hex, vault);
     const change = { kind, vault, graceful, before, after: this.online() };
     for (const listener of [...this.#listeners]) listener(change);

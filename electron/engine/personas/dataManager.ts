@@ -12,7 +12,7 @@ import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
 import { MAX_BATCH, type ChunkRecord, type MessageOf, type NodeAccount, type NodeChange, type Reply } from '../messages.ts';
-import { inRange, NAME_BYTES, rangesNear, toHex, type Name, type NameRange } from '../names.ts';
+import { inRange, NAME_BYTES, rangesNear, sameName, toHex, type Name, type NameRange } from '../names.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -36,6 +36,8 @@ export class DataManager implements RecordBook {
   readonly #ctx: VaultContext;
   readonly #staged: (chunk: Name) => Buffer | undefined;
   readonly #accounts = new Map<string, AccountRead>();
+  /** The same by the name's object: placement asks for its candidates' accounts by the view's names of them, without working out their hex. */
+  readonly #accountsByName = new WeakMap<Name, AccountRead>();
   readonly #reports: HolderReports;
   /** The names this vault leads, for the view they were worked out in. */
   #led: { online: readonly Name[]; ranges: NameRange[] } | undefined;
@@ -164,16 +166,16 @@ export class DataManager implements RecordBook {
    */
   async #reviewHeldBy(vault: Name, cameBack?: Name): Promise<void> {
     const led = this.ledRanges();
-    const due: { key: Name; op: Buffer }[] = [];
+    const due: Name[] = [];
     for (const [chunk, record] of this.chunks.recordsAt([...this.chunks.entriesHeldIn(vault, () => led)])) {
       // The holder's entries are judged by 58 bits: a chunk just past a led range's edge is another member's to review.
-      if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push({ key: chunk, op: reviewOp(chunk, record.version, cameBack) });
+      if (led.some((range) => inRange(chunk, range)) && this.#needsReview(record, cameBack)) due.push(chunk);
     }
     const batches = Array.from({ length: Math.ceil(due.length / MAX_BATCH) }, (_, i) => due.slice(i * MAX_BATCH, (i + 1) * MAX_BATCH));
     await atOnce(batches, BATCHES_AT_ONCE, (batch) => this.#reviewBatch(batch, cameBack));
   }
 
-  async #reviewBatch(batch: { key: Name; op: Buffer }[], cameBack?: Name): Promise<void> {
+  async #reviewBatch(batch: Name[], cameBack?: Name): Promise<void> {
     const reviewed = new Map<string, Reviewed>();
     const { decided, left } = await this.#ctx.replicas.decideMany(this, batch, async (chunk, current, version) => {
       const next = await this.#reviewed(chunk, current, version, cameBack);
@@ -214,7 +216,7 @@ export class DataManager implements RecordBook {
     let holders = cameBack && latest.holders.some((h) => h.equals(cameBack)) ? [cameBack, ...latest.holders.filter((h) => !h.equals(cameBack))] : latest.holders;
     holders = await this.#topUp(chunk, { ...latest, holders }, version);
     const { holders: kept, pruned } = this.#prune(holders);
-    if (kept.length === latest.holders.length && kept.every((h, i) => h.equals(latest.holders[i]!))) return undefined;
+    if (kept.length === latest.holders.length && kept.every((h, i) => sameName(h, latest.holders[i]!))) return undefined;
     return { value: encodeRecord({ ...latest, holders: kept }), pruned, size: latest.size, version };
   }
 
@@ -268,7 +270,7 @@ export class DataManager implements RecordBook {
    */
   async #placeCopies(chunk: Name, source: Source, holding: readonly Name[], count: number, copy: boolean, base: number): Promise<Name[]> {
     const size = 'bytes' in source ? source.bytes.length : source.size;
-    const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => h.equals(c)));
+    const candidates = this.#ctx.network.view.closest(chunk, CANDIDATES).filter((c) => !holding.some((h) => sameName(h, c)));
     const accounts = await this.#accountsOf(candidates);
     const ranked = candidates
       .map((vault, i) => ({ vault, account: accounts[i] }))
@@ -292,11 +294,15 @@ export class DataManager implements RecordBook {
   #accountsOf(vaults: readonly Name[]): (NodeAccount | null)[] | Promise<(NodeAccount | null)[]> {
     const now = this.#ctx.clock.now();
     const cached = vaults.map((vault) => {
-      const hit = this.#accounts.get(toHex(vault));
-      if (hit && now - hit.at < ACCOUNT_CACHE_MS) return hit;
+      const hit = this.#accountsByName.get(vault) ?? this.#accounts.get(toHex(vault));
+      if (hit && now - hit.at < ACCOUNT_CACHE_MS) {
+        this.#accountsByName.set(vault, hit);
+        return hit;
+      }
       const entry: AccountRead = { at: now, account: this.#ctx.groups.read(vault, { type: 'snm.account', node: vault }, vault).then((r) => r.account, () => null) };
       void entry.account.then((account) => (entry.known = account));
       this.#accounts.set(toHex(vault), entry);
+      this.#accountsByName.set(vault, entry);
       return entry;
     });
     return cached.every((entry) => entry.known !== undefined) ? cached.map((entry) => entry.known!) : Promise.all(cached.map((entry) => entry.account));
@@ -398,11 +404,11 @@ export class DataManager implements RecordBook {
   admits(chunk: Buffer, previous: Buffer | null, next: Buffer | null): boolean {
     const [before, after] = [previous && decodeRecord(previous), next && decodeRecord(next)];
     if (!after) return !before || before.subscribers <= 1;
-    if (after.holders.length > MAX_HOLDERS || after.holders.some((h, i) => after.holders.findIndex((o) => o.equals(h)) !== i)) return false;
-    const added = after.holders.filter((h) => !before?.holders.some((b) => b.equals(h)));
+    if (after.holders.length > MAX_HOLDERS || after.holders.some((h, i) => after.holders.findIndex((o) => sameName(o, h)) !== i)) return false;
+    const added = after.holders.filter((h) => !before?.holders.some((b) => sameName(b, h)));
     if (!added.every((h) => this.#ctx.network.view.isNearAmongKnown(chunk, h, PLACEMENT_SLACK * CANDIDATES))) return false;
     if (!before) return after.subscribers === 1;
-    const sameHolders = before.holders.length === after.holders.length && before.holders.every((h, i) => h.equals(after.holders[i]!));
+    const sameHolders = before.holders.length === after.holders.length && before.holders.every((h, i) => sameName(h, after.holders[i]!));
     const step = Math.abs(after.subscribers - before.subscribers);
     return before.size === after.size && after.subscribers >= 1 && (step === 0 || (step === 1 && sameHolders));
   }

@@ -12,7 +12,7 @@
  */
 import { atomic, migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
-import { EVERY_NAME, inRange, toHex, type Name, type NameRange } from '../names.ts';
+import { EVERY_NAME, inRange, sameName, toHex, type Name, type NameRange } from '../names.ts';
 
 /** One posting entry of a holder: it stands for the few chunk keys sharing its 58 bits (see chunksAt). */
 export interface HeldEntry {
@@ -60,6 +60,7 @@ const RECORDS_AT = 256;
 const BUCKET_BITS = 10;
 
 const keyOf = (name: Name): bigint => name.readBigInt64BE(0);
+const prefixOf = (name: Name): number => name.readUIntBE(0, 6);
 const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
 const ENTRY_BYTES = 6;
 /** A posting entry: bits 10 to 57 of the name (the 22 low bits of its first 4 bytes, the 26 high bits of the next 4), as a number. */
@@ -76,6 +77,8 @@ function keysOf(bucket: number, entry: number): { head: Buffer; from: bigint; to
 export class DataManagerRecords {
   readonly #sql;
   readonly #vaultIds = new Map<string, number>();
+  /** A vault's id by its name's first 6 bytes, tried before the hex map (each holder of every record put is looked up). */
+  readonly #idByPrefix = new Map<number, number>();
   readonly #vaultNames = new Map<number, Name>();
   /** While grouped: the posting lists read or changed, by vault and bucket (keys undefined: read, unchanged). */
   #held: Map<string, { vault: number; bucket: number; read: Buffer | undefined; keys?: Buffer }> | undefined;
@@ -308,9 +311,12 @@ export class DataManagerRecords {
   #remember(id: number, name: Name): void {
     this.#vaultIds.set(toHex(name), id);
     this.#vaultNames.set(id, name);
+    if (!this.#idByPrefix.has(prefixOf(name))) this.#idByPrefix.set(prefixOf(name), id);
   }
 
   #idOf(vault: Name): number {
+    const byPrefix = this.#idByPrefix.get(prefixOf(vault));
+    if (byPrefix !== undefined && sameName(this.#vaultNames.get(byPrefix)!, vault)) return byPrefix;
     const known = this.#vaultIds.get(toHex(vault));
     if (known !== undefined) return known;
     const { id } = this.#sql.addVault.get(vault)!;
