@@ -108,7 +108,7 @@ interface Page {
   persona: Persona;
   ballot: Buffer;
   at: number;
-  /** The hex keys of the records whose latest slot is this page's (their entries in #batched). */
+  /** The ids (idOf) of the records whose latest slot is this page's (their entries in #batched). */
   keys: Set<string>;
 }
 
@@ -846,29 +846,29 @@ export class Replicas {
   }
 
   #setBatched(page: Page, key: Buffer, slot: Slot): void {
-    const hex = toHex(key);
-    const before = this.#batched.get(`${page.persona}:${hex}`)?.page;
+    const id = idOf(page.persona, key);
+    const before = this.#batched.get(id)?.page;
     if (before && before !== page) {
-      before.keys.delete(hex);
+      before.keys.delete(id);
       if (before.keys.size === 0) this.#writePage(before);
     }
-    this.#batched.set(`${page.persona}:${hex}`, { page, key, slot });
-    page.keys.add(hex);
+    this.#batched.set(id, { page, key, slot });
+    page.keys.add(id);
   }
 
   /** Forgets the record's batched slot if it is `upTo` or before (it was decided, or forgotten with its record); `write`: its page's row too. */
   #dropBatched(persona: Persona, key: Buffer, upTo: number, write = true): void {
-    const hex = toHex(key);
-    const batched = this.#batched.get(`${persona}:${hex}`);
+    const id = idOf(persona, key);
+    const batched = this.#batched.get(id);
     if (!batched || batched.slot.slot > upTo) return;
-    this.#batched.delete(`${persona}:${hex}`);
-    batched.page.keys.delete(hex);
+    this.#batched.delete(id);
+    batched.page.keys.delete(id);
     // A page still holding other slots keeps its row as it is: a slot there that is out of date loses to a newer one when the page is read again.
     if (write && batched.page.keys.size === 0) this.#writePage(batched.page);
   }
 
   #entriesOf(page: Page): { key: Buffer; slot: Slot }[] {
-    return [...page.keys].map((hex) => this.#batched.get(`${page.persona}:${hex}`)!);
+    return [...page.keys].map((id) => this.#batched.get(id)!);
   }
 
   /** Writes the page's row with the slots that are its own (none: removes it). */
@@ -907,8 +907,19 @@ export class Replicas {
 const NULL_REPLY = canonical(null);
 const FINISHING = Buffer.alloc(0);
 
-/** A record's (or a page's, by its ballot) id in this vault's maps and locks: its persona and key. */
-const idOf = (persona: string, key: Buffer): string => `${persona}:${toHex(key)}`;
+/**
+ * A record's (or a page's, by its ballot) id in this vault's maps and locks: its persona and key.
+ * Kept by the key's object, as a step asks for it several times per record (and a kept string's
+ * hash is worked out once); keys are never changed once made.
+ */
+function idOf(persona: string, key: Buffer): string {
+  const known = ids.get(key);
+  if (known?.persona === persona) return known.id;
+  const id = `${persona}:${toHex(key)}`;
+  ids.set(key, { persona, id });
+  return id;
+}
+const ids = new WeakMap<Buffer, { persona: string; id: string }>();
 
 type Ops = RecordState['ops'];
 
