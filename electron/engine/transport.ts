@@ -11,7 +11,7 @@ import { SafeVaultError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import type { MessageOf, MessageType, Reply } from './messages.ts';
-import { ClosestNames, compareDistance, toHex, type Name } from './names.ts';
+import { ClosestNames, sameName, toHex, type Name } from './names.ts';
 import { errorFrame, readReply, requestFrame, serveFrame, type Receiver } from './wire/frames.ts';
 
 export interface MembershipChange {
@@ -91,8 +91,9 @@ export function countFrame(stats: WireStats, type: string, bytes: number): void 
 /** A view fed by its transport: `apply` reports a change to the listeners once, in order. */
 export class View implements RoutingView {
   readonly #online = new Map<string, Name>();
-  /** closest() over the vaults online, worked out again after any change. */
+  /** closest() over the vaults online, and over every vault known, worked out again after any change. */
   #closest: ClosestNames | undefined;
+  #closestKnown: ClosestNames | undefined;
   /** isOnline() by the name's object, until any change: a data_manager asks it of the same holders' names over and over (names are never changed once made). */
   #isOnline = new WeakMap<Name, boolean>();
   /** Every vault this view has seen online: a judgement made against it stays true as vaults come and go. */
@@ -120,11 +121,8 @@ export class View implements RoutingView {
   }
 
   isNearAmongKnown(target: Name, name: Name, count: number): boolean {
-    if (!this.#known.has(toHex(name))) return false;
-    // Fewer than `count` known vaults closer (XOR distances of distinct names never tie): a count, not a sort, as every member asks it per accept.
-    let closer = 0;
-    for (const other of this.#known.values()) if (compareDistance(target, other, name) < 0 && ++closer >= count) return false;
-    return true;
+    // Every member asks it per accept, of records that cluster: the memo answers most.
+    return (this.#closestKnown ??= new ClosestNames(this.#known.values())).closest(target, count).some((known) => sameName(known, name));
   }
 
   /** Vaults online from the start, as the network stood: nothing changed, so nothing is reported. */
@@ -138,6 +136,7 @@ export class View implements RoutingView {
 
   #changed(): void {
     this.#closest = undefined;
+    this.#closestKnown = undefined;
     this.#isOnline = new WeakMap();
   }
 
