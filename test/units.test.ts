@@ -313,6 +313,16 @@ test('codec: values round-trip canonically; malformed, oversize and unknown-vers
   assert.equal(Object.getPrototypeOf(proto), Object.prototype);
   assert.deepEqual(Object.keys(proto), ['__proto__']);
   assert.equal((proto as { x?: unknown }).x, undefined);
+  // Texts read lately are found again by their length and first, middle and last bytes, then compared whole: these two share all four.
+  for (let round = 0; round < 2; round++) {
+    assert.deepEqual(decodeFrame(encodeFrame('message', { abcd: 1, type: 'azcd' })).value, { abcd: 1, type: 'azcd' });
+    assert.deepEqual(decodeFrame(encodeFrame('message', { azcd: 2, type: 'abcd' })).value, { azcd: 2, type: 'abcd' });
+  }
+  // A small byte field is a copy of its own, not a view of the frame.
+  const received = Buffer.from(frame);
+  const small = decodeFrame(received).value as { chunk: Buffer };
+  received.fill(0);
+  assert.ok(small.chunk.equals(value.chunk));
 });
 
 test('codec: nesting past the depth limit is refused both ways, and a deeply nested frame is refused, not a stack overflow', () => {

@@ -172,12 +172,29 @@ class Reader {
     // Small fields are copies, so a name kept in a table never pins the frame it came in. A field
     // that is most of the frame (a chunk's bytes) is a view of it: copying a megabyte per hop costs
     // as much as hashing it, and keeping the frame costs next to nothing more than keeping the field.
+    if (length <= SMALL_COPY_BYTES) {
+      // A name or a ballot, copied by hand: no view made first, nor a call into C++ for 32 bytes.
+      const out = Buffer.allocUnsafe(length);
+      for (let i = 0; i < length; i++) out[i] = this.bytes[this.at + i]!;
+      this.at += length;
+      return out;
+    }
     const view = this.bytes.subarray(this.at, this.at + length);
     const out = length >= SHARE_MIN_BYTES && 2 * length >= this.bytes.length ? view : Buffer.from(view);
     this.at += length;
     return out;
   }
+
+  /** Whether the next `length` bytes are `bytes`. */
+  startsWith(bytes: Buffer, length: number): boolean {
+    if (bytes.length !== length) return false;
+    for (let i = 0; i < length; i++) if (this.bytes[this.at + i] !== bytes[i]) return false;
+    return true;
+  }
 }
+
+/** Byte fields up to this long are copied byte by byte (see Reader.take). */
+const SMALL_COPY_BYTES = 64;
 
 function read(r: Reader, depth: number): WireValue {
   if (depth > MAX_DEPTH) malformed('nested too deeply');
@@ -229,10 +246,31 @@ function read(r: Reader, depth: number): WireValue {
   }
 }
 
+/**
+ * Short ASCII texts read lately (map keys, message types, personas), by their length and first,
+ * middle and last bytes: a batch of 128 records reads the same few keys hundreds of times, and a
+ * text found here is compared in place, with no view, check or string made for it.
+ */
+const readTexts = new Map<number, { bytes: Buffer; text: string }>();
+const READ_TEXT_MAX_BYTES = 32;
+const textSlot = (bytes: Buffer, at: number, length: number): number => length * 2 ** 24 + bytes[at]! * 2 ** 16 + bytes[at + (length >> 1)]! * 2 ** 8 + bytes[at + length - 1]!;
+
 function readText(r: Reader): string {
-  const bytes = r.view(r.varint());
+  const length = r.varint();
+  if (length > r.bytes.length - r.at) malformed('truncated');
+  const slot = length > 0 && length <= READ_TEXT_MAX_BYTES ? textSlot(r.bytes, r.at, length) : undefined;
+  const known = slot === undefined ? undefined : readTexts.get(slot);
+  if (known && r.startsWith(known.bytes, length)) {
+    r.at += length;
+    return known.text;
+  }
+  const bytes = r.view(length);
   // ASCII (every key and message type) is valid UTF-8 as it is; anything else must survive a round trip.
-  if (isAscii(bytes)) return bytes.toString('latin1');
+  if (isAscii(bytes)) {
+    const text = bytes.toString('latin1');
+    if (slot !== undefined && !known && readTexts.size < TEXT_CACHE_MAX) readTexts.set(slot, { bytes: Buffer.from(bytes), text });
+    return text;
+  }
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) malformed('text is not valid UTF-8');
   return text;
