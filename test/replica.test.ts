@@ -11,6 +11,7 @@ import { EventBus } from '../electron/engine/events.ts';
 import { Groups } from '../electron/engine/group.ts';
 import { LocalNetwork } from '../electron/engine/network.ts';
 import { sha256, toHex } from '../electron/engine/names.ts';
+import { canonical, decodeCanonical, type WireValue } from '../electron/engine/wire/codec.ts';
 import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
 import type { Vault } from '../electron/engine/vault.ts';
 import { VirtualClock } from './sim/virtualClock.ts';
@@ -434,6 +435,14 @@ test("a batch's promises and acceptances, one row per member, outlast a restart:
   assert.equal(countOnDisk(g.dir, b!, "SELECT count(*) FROM rec_slot WHERE persona = 'storage_client_manager'"), 0, 'no row per record');
   await g.clock.drive(g.network.killVault(a!.id));
   await g.clock.drive(g.network.killVault(b!.id));
+  // The page's first slot as an older SafeVault wrote it (a map, not a list): read back the same.
+  const file = new Database(join(g.dir, 'vaults', b!.id, 'vault.sqlite'));
+  const page = file.prepare<[], { ballot: Buffer; slots: Buffer }>('SELECT ballot, slots FROM rec_batch').get()!;
+  const slots = decodeCanonical(page.slots) as WireValue[][];
+  const [first, slot, promised, accepted, state] = slots[0]!;
+  const older = canonical([{ key: first, slot, promised, ballot: accepted, value: state }, ...slots.slice(1)]);
+  file.prepare('UPDATE rec_batch SET slots = ? WHERE ballot = ?').run(older, page.ballot);
+  file.close();
   const [again] = await g.clock.drive(Promise.all([g.network.startVault(b!.id)]));
   const b2 = g.network.vault(again!.id)!;
   // The promise holds after the restart: a lower ballot is refused, for the record accepted and the one only promised.

@@ -878,8 +878,8 @@ export class Replicas {
       this.#sql.removePage.run(page.persona, page.ballot);
       return;
     }
-    const slots = this.#entriesOf(page).map(({ key, slot }) => ({ key, ...slot }));
-    this.#sql.setPage.run(page.persona, page.ballot, canonical(slots as unknown as WireValue), page.at);
+    const slots = this.#entriesOf(page).map(({ key, slot }) => [key, slot.slot, slot.promised, slot.ballot, slot.value as unknown as WireValue]);
+    this.#sql.setPage.run(page.persona, page.ballot, canonical(slots), page.at);
   }
 
   /**
@@ -892,7 +892,7 @@ export class Replicas {
     for (const row of rows) {
       const page: Page = { persona: book.persona, ballot: row.ballot, at: row.at, keys: new Set() };
       this.#pages.set(idOf(book.persona, row.ballot), page);
-      for (const { key, ...slot } of decodeCanonical(row.slots) as unknown as (Slot & { key: Buffer })[]) {
+      for (const { key, ...slot } of readSlots(row.slots)) {
         if (this.#committed(book, key).version >= slot.slot) continue;
         const held = this.#slot(book, key);
         if (held && (held.slot > slot.slot || (held.slot === slot.slot && Buffer.compare(held.promised, slot.promised) >= 0))) continue;
@@ -902,6 +902,17 @@ export class Replicas {
     for (const page of [...this.#pages.values()].filter((p) => p.persona === book.persona)) this.#writePage(page);
   }
 }
+
+/**
+ * A page's slots as stored: each a list (key, slot, promised, ballot, value), written and read
+ * without a map's sorted keys; a page written before as maps (key, slot, ...) reads the same.
+ */
+function readSlots(stored: Buffer): (Slot & { key: Buffer })[] {
+  return (decodeCanonical(stored) as unknown as (PageSlot | (Slot & { key: Buffer }))[]).map((entry) =>
+    Array.isArray(entry) ? { key: entry[0], slot: entry[1], promised: entry[2], ballot: entry[3], value: entry[4] } : entry,
+  );
+}
+type PageSlot = [key: Buffer, slot: number, promised: Buffer, ballot: Buffer | null, value: RecordState | null];
 
 /** A stored null reply, and the operation id of a decision being finished (finishUnfinished), which applies no operation of its own. */
 const NULL_REPLY = canonical(null);
