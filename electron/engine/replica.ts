@@ -920,17 +920,20 @@ const FINISHING = Buffer.alloc(0);
 
 /**
  * A record's (or a page's, by its ballot) id in this vault's maps and locks: its persona and key.
- * Kept by the key's object, as a step asks for it several times per record (and a kept string's
- * hash is worked out once); keys are never changed once made.
+ * The last one is kept, by the key's object: a step asks for a record's id several times in a row
+ * (and a kept string's hash is worked out once); keys are never changed once made.
  */
 function idOf(persona: string, key: Buffer): string {
-  const known = ids.get(key);
-  if (known?.persona === persona) return known.id;
-  const id = `${persona}:${toHex(key)}`;
-  ids.set(key, { persona, id });
-  return id;
+  if (key !== lastKey || persona !== lastPersona) {
+    lastId = `${persona}:${toHex(key)}`;
+    lastKey = key;
+    lastPersona = persona;
+  }
+  return lastId;
 }
-const ids = new WeakMap<Buffer, { persona: string; id: string }>();
+let lastKey: Buffer | undefined;
+let lastPersona = '';
+let lastId = '';
 
 type Ops = RecordState['ops'];
 
