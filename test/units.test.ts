@@ -190,7 +190,16 @@ test('data_manager records grouped: the named records read in one query are the 
   const named = [absent, twin, ...chunks].reverse();
   const rows = () => [...chunks, absent, twin].map((c) => ({ get: records.get(c), version: records.version(c) }));
   const read = db.transaction(() => records.grouped(rows, named))();
-  assert.deepEqual(read, [...chunks.map((c) => ({ get: alone.get(c.toString('hex')), version: alone.get(c.toString('hex'))!.version })), { get: undefined, version: undefined }, { get: undefined, version: undefined }]);
+  const expected = [...chunks.map((c) => ({ get: alone.get(c.toString('hex')), version: alone.get(c.toString('hex'))!.version })), { get: undefined, version: undefined }, { get: undefined, version: undefined }];
+  assert.deepEqual(read, expected);
+  // The same with their versions alone read ahead; and with the twin named but not the chunk whose row it is.
+  assert.deepEqual(db.transaction(() => records.grouped(rows, named, 'versions'))(), expected);
+  for (const mode of ['records', 'versions'] as const) {
+    const versions = () => [...chunks, absent, twin].map((c) => records.version(c));
+    assert.deepEqual(db.transaction(() => records.grouped(versions, named, mode))(), expected.map((e) => e.version));
+    assert.deepEqual(db.transaction(() => records.grouped(versions, [twin, absent], mode))(), expected.map((e) => e.version));
+    assert.deepEqual(db.transaction(() => records.grouped(rows, [twin, absent], mode))(), expected);
+  }
   db.transaction(() =>
     records.grouped(() => {
       records.put(chunks[0]!, { version: 9, subscribers: 2, size: 0, holders: [vaults[4]!] });

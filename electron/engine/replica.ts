@@ -39,9 +39,10 @@ export interface RecordBook {
   versionOf?(key: Buffer): number | undefined;
   /**
    * Runs `work`, several loads and stores, as one: the book may read the records of `keys` (those
-   * `work` is about) at once, and hold writes it can merge (an index's) until the end. Called inside a transaction if `work` stores.
+   * `work` is about) at once, whole or (`read`) their versions alone, and hold writes it can merge
+   * (an index's) until the end. Called inside a transaction if `work` stores.
    */
-  grouped?<T>(work: () => T, keys?: readonly Buffer[]): T;
+  grouped?<T>(work: () => T, keys?: readonly Buffer[], read?: 'records' | 'versions'): T;
   /** Replaces the live record (null: removes it); called inside the replica's transaction. Throws on a malformed value. */
   store(key: Buffer, version: number, value: Buffer | null): void;
   /**
@@ -327,8 +328,10 @@ export class Replicas {
   onPrepareMany(msg: MessageOf<'rec.prepareMany'>, check: (key: Buffer) => void = () => undefined): Reply<'rec.prepareMany'> {
     const book = this.book(msg.persona);
     const page = this.#page(book.persona, msg.ballot);
+    // A promise reads a record's version alone (whole only if it is newer than the slot).
     const replies = this.#grouped(book, msg.slots.map((s) => s.key), () =>
       msg.slots.map(({ key, slot }) => answered(() => (check(key), this.#promise(book, key, slot, msg.ballot, (s) => this.#setBatched(page, key, s))))),
+      'versions',
     );
     this.#writePage(page);
     return { replies: asSent(msg, replies) };
@@ -639,8 +642,8 @@ export class Replicas {
   }
 
   /** `work` about the records of `keys`, grouped if the book can (RecordBook.grouped). */
-  #grouped<T>(book: RecordBook, keys: readonly Buffer[], work: () => T): T {
-    return book.grouped ? book.grouped(work, keys) : work();
+  #grouped<T>(book: RecordBook, keys: readonly Buffer[], work: () => T, read?: 'records' | 'versions'): T {
+    return book.grouped ? book.grouped(work, keys, read) : work();
   }
 
   /** Sends one step of a batch to each of `targets` (never this vault): each one's replies, in record order, a refused record's or an unreachable target's as undefined. */

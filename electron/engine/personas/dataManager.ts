@@ -379,9 +379,9 @@ export class DataManager implements RecordBook {
     return this.chunks.version(key);
   }
 
-  grouped<T>(work: () => T, keys: readonly Buffer[] = []): T {
+  grouped<T>(work: () => T, keys: readonly Buffer[] = [], read?: 'records' | 'versions'): T {
     // A malformed key (from a peer's batch) is refused with its record by `work`, not read here.
-    return this.chunks.grouped(work, keys.filter((key) => this.placeOf(key)));
+    return this.chunks.grouped(work, keys.filter((key) => this.placeOf(key)), read);
   }
 
   store(key: Buffer, version: number, value: Buffer | null): void {

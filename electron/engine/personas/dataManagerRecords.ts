@@ -87,6 +87,8 @@ export class DataManagerRecords {
    * however often it is looked at; those of the names grouped() was given are read in one query.
    */
   #rows: Map<bigint, ChunkRow | null> | undefined;
+  /** While grouped to read versions alone: by key, the version of the name given whose row it is (null: no row at that key). */
+  #versions: Map<bigint, { name: Name; version: number } | null> | undefined;
 
   constructor(db: Db) {
     const before = schemaVersion(db, 'data_manager');
@@ -101,10 +103,18 @@ export class DataManagerRecords {
         'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
       version: db.prepare<[bigint], { tail: Buffer; version: number }>('SELECT tail, version FROM dm_chunk WHERE key = ?'),
-      // The rows of many keys (a JSON list of them as decimal text: 64 bits do not fit a JSON number), each with its place in the list.
+      // The rows of many names (a JSON list of [key as decimal text, as 64 bits do not fit a JSON number;
+      // the rest of the name in hex]), each with its place in the list and whether the row is that name's
+      // (told by SQLite, so the rest of the name is not handed over as a Buffer per row).
       rows: db
-        .prepare<[string], [number, Buffer, number, number, Buffer, number]>(
-          'SELECT j.key, tail, size, subscribers, holders, version FROM json_each(?) j JOIN dm_chunk ON dm_chunk.key = CAST(j.value AS INTEGER)',
+        .prepare<[string], [number, number, number, number, Buffer, number]>(
+          `SELECT j.key, tail = unhex(j.value ->> 1), size, subscribers, holders, version FROM json_each(?) j
+           JOIN dm_chunk ON dm_chunk.key = CAST(j.value ->> 0 AS INTEGER)`,
+        )
+        .raw(),
+      versions: db
+        .prepare<[string], [number, number, number]>(
+          'SELECT j.key, tail = unhex(j.value ->> 1), version FROM json_each(?) j JOIN dm_chunk ON dm_chunk.key = CAST(j.value ->> 0 AS INTEGER)',
         )
         .raw(),
       upsert: db.prepare<[bigint, Buffer, number, number, Buffer, number]>(
@@ -154,6 +164,9 @@ export class DataManagerRecords {
   /** The record's version alone. */
   version(name: Name): number | undefined {
     const key = keyOf(name);
+    const ahead = this.#rows?.has(key) ? undefined : this.#versions?.get(key);
+    if (ahead === null) return undefined;
+    if (ahead && sameName(ahead.name, name)) return ahead.version;
     // While grouped the whole row is read, for the put that most often follows (an install reads the version, then stores).
     const row = this.#rows ? this.#row(key) : this.#sql.version.get(key);
     return row?.tail.equals(name.subarray(KEY_BYTES)) ? row.version : undefined;
@@ -172,18 +185,30 @@ export class DataManagerRecords {
    * Runs `work` (several reads, puts and deletes, inside a transaction) with the posting lists it
    * changes kept in memory and written once each at the end: a batch of records near each other
    * shares a few lists, which would otherwise be rewritten once per record. The records of `names`,
-   * those `work` is about, are read in one query up front rather than one each.
+   * those `work` is about, are read in one query up front rather than one each: whole, or their
+   * `versions` alone if that is all `work` reads of most of them (a record read whole is read then).
    */
-  grouped<T>(work: () => T, names: readonly Name[] = []): T {
+  grouped<T>(work: () => T, names: readonly Name[] = [], read: 'records' | 'versions' = 'records'): T {
     if (this.#held) return work();
     const held = (this.#held = new Map());
     const rows = (this.#rows = new Map());
     try {
       if (names.length) {
         const keys = names.map(keyOf);
-        for (const key of keys) rows.set(key, null);
-        for (const [at, tail, size, subscribers, holders, version] of this.#sql.rows.all(JSON.stringify(keys.map(String)))) {
-          rows.set(keys[at]!, { tail, size, subscribers, holders, version });
+        const asked = JSON.stringify(names.map((name, i) => [String(keys[i]), name.toString('hex', KEY_BYTES)]));
+        if (read === 'versions') {
+          const versions = (this.#versions = new Map());
+          for (const key of keys) versions.set(key, null);
+          for (const [at, same, version] of this.#sql.versions.all(asked)) {
+            if (same) versions.set(keys[at]!, { name: names[at]!, version });
+            else if (versions.get(keys[at]!) === null) versions.delete(keys[at]!); // another name's row: read as it is asked for
+          }
+        } else {
+          for (const key of keys) rows.set(key, null);
+          for (const [at, same, size, subscribers, holders, version] of this.#sql.rows.all(asked)) {
+            if (same) rows.set(keys[at]!, { tail: names[at]!.subarray(KEY_BYTES), size, subscribers, holders, version });
+            else if (rows.get(keys[at]!) === null) rows.delete(keys[at]!);
+          }
         }
       }
       const result = work();
@@ -196,6 +221,7 @@ export class DataManagerRecords {
     } finally {
       this.#held = undefined;
       this.#rows = undefined;
+      this.#versions = undefined;
     }
   }
 
