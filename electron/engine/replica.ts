@@ -522,11 +522,12 @@ export class Replicas {
    * message per member for each step of the batch (the members keep one row per step, not one per
    * record). Each record is still decided for its own slot, promised, accepted and chosen or not on
    * its own. `change` gives a record's next value, worked out from its current one, or undefined if
-   * it needs none (as a review does): a change made once finds nothing left to do, so no operation is
-   * remembered for it, and its state keeps the operations it had (a row written less on every member). A record this cannot settle (a member holds a newer state, or an
-   * accepted value to finish; too few promises or acceptances) is returned, for the caller to decide
-   * alone, as are the records of a group with fewer than MIN_BATCH of them; a record whose change
-   * failed is neither decided nor returned. Returns those decided too.
+   * it needs none (as a review does): a change made once finds nothing left to do, so no operation
+   * is remembered for it, and its state keeps the operations it had (a row less on every member).
+   * A record this cannot settle (a member holds a newer state, or an accepted value to finish; too
+   * few promises or acceptances) is returned, for the caller to decide alone, as are the records of
+   * a group with fewer than MIN_BATCH of them; a record whose change failed is neither decided nor
+   * returned. Returns those decided too.
    */
   async decideMany(
     book: RecordBook,
