@@ -293,9 +293,13 @@ export class DataManager implements RecordBook {
   /** The vaults' accounts: at once if every one was read lately (as for most placements), else once the reads they need are done. */
   #accountsOf(vaults: readonly Name[]): (NodeAccount | null)[] | Promise<(NodeAccount | null)[]> {
     const now = this.#ctx.clock.now();
+    const fresh = (entry: AccountRead | undefined) => (entry && now - entry.at < ACCOUNT_CACHE_MS ? entry : undefined);
     const cached = vaults.map((vault) => {
-      const hit = this.#accountsByName.get(vault) ?? this.#accounts.get(toHex(vault));
-      if (hit && now - hit.at < ACCOUNT_CACHE_MS) {
+      const byName = fresh(this.#accountsByName.get(vault));
+      if (byName) return byName;
+      // Another object of the same name may have read it lately.
+      const hit = fresh(this.#accounts.get(toHex(vault)));
+      if (hit) {
         this.#accountsByName.set(vault, hit);
         return hit;
       }

@@ -185,10 +185,9 @@ class Reader {
     return out;
   }
 
-  /** Whether the next `length` bytes are `bytes`. */
-  startsWith(bytes: Buffer, length: number): boolean {
-    if (bytes.length !== length) return false;
-    for (let i = 0; i < length; i++) if (this.bytes[this.at + i] !== bytes[i]) return false;
+  /** Whether the bytes ahead are `bytes` (the caller knows they are there). */
+  startsWith(bytes: Buffer): boolean {
+    for (let i = 0; i < bytes.length; i++) if (this.bytes[this.at + i] !== bytes[i]) return false;
     return true;
   }
 }
@@ -260,7 +259,8 @@ function readText(r: Reader): string {
   if (length > r.bytes.length - r.at) malformed('truncated');
   const slot = length > 0 && length <= READ_TEXT_MAX_BYTES ? textSlot(r.bytes, r.at, length) : undefined;
   const known = slot === undefined ? undefined : readTexts.get(slot);
-  if (known && r.startsWith(known.bytes, length)) {
+  // The slot holds the length, so a text found there is as long as the one ahead.
+  if (known && r.startsWith(known.bytes)) {
     r.at += length;
     return known.text;
   }
