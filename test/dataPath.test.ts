@@ -89,13 +89,39 @@ test("a holder leaves: each repair copy's bytes cross once, from a holder straig
   await engine.network.settled();
   const repair = delta(before, engine.network.hub.stats());
   for (const chunk of file.chunks) assert.equal((await holdersOf(chunk)).length, MIN_HOLDERS);
-  // One fetch per copy made (the bytes in its reply), and store orders that carry names only.
-  assert.equal(count(repair, 'node.store'), copies);
+  // One fetch per copy made (the bytes in its reply), and store orders that carry names only (alone, or several to one node together).
   assert.equal(count(repair, 'node.get'), copies);
   const copyBytes = repair.byType['node.get:reply']!.bytes;
   assert.ok(copyBytes > (storedBytes / file.chunks.length) * copies * 0.5, `the copies' bytes: ${copyBytes}`);
-  assert.ok(repair.byType['node.store']!.bytes < copies * 1024, `store orders: ${repair.byType['node.store']!.bytes} bytes`);
+  const orders = ['node.store', 'node.storeMany'].map((type) => repair.byType[type] ?? { messages: 0, bytes: 0 });
+  assert.ok(orders[0]!.messages + orders[1]!.messages <= copies);
+  assert.ok(orders[0]!.bytes + orders[1]!.bytes < copies * 1024, `store orders: ${orders[0]!.bytes + orders[1]!.bytes} bytes`);
   assert.ok(repair.bytes < copyBytes * 1.1 + 64 * 1024, `the repair moved ${repair.bytes} bytes for ${copyBytes} of copies`);
+});
+
+test("a holder of many chunks leaves: a review batch's store orders to one new holder go as one node.storeMany, each copy still fetched once", async () => {
+  // Seven vaults: once one leaves, every chunk's group is the same six, so each vault reviews its chunks in batches.
+  const engine = await startEngine(7);
+  const dir = tempDir();
+  const src = writeRandomFile(dir, 'in.bin', 48 * MiB);
+  const file = await engine.putFile({ as: 'ann', path: src });
+  const holdersOf = async (chunk: string) => (await engine.chunkInfo({ name: chunk })).holders.filter((h) => h.online).map((h) => h.vault);
+  const leaving = engine.network.running()[0]!.id;
+  let copies = 0;
+  for (const chunk of file.chunks) if ((await holdersOf(chunk)).includes(leaving)) copies++;
+  const before = engine.network.hub.stats();
+  await engine.stopVault({ id: leaving });
+  await engine.network.settled();
+  const repair = delta(before, engine.network.hub.stats());
+  for (const chunk of file.chunks) assert.equal((await holdersOf(chunk)).length, MIN_HOLDERS);
+  assert.equal(count(repair, 'node.get'), copies, 'one fetch per copy');
+  assert.ok(count(repair, 'node.storeMany') > 0, 'orders went together');
+  const storeMessages = count(repair, 'node.store') + count(repair, 'node.storeMany');
+  // One order a message, as before, would be `copies` messages; a batch's orders share them (about four or five orders a message here).
+  assert.ok(storeMessages * 2 <= copies, `${storeMessages} store messages for ${copies} copies`);
+  const out = join(dir, 'out.bin');
+  await engine.getFile({ as: 'ann', id: file.id, out });
+  assert.equal(await sha256File(out), await sha256File(src));
 });
 
 test('a 384 MiB put streams: resident memory grows by less than the file, so it is never held whole', async (t) => {

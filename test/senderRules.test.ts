@@ -88,6 +88,21 @@ const CASES: { [T in MessageType]?: (net: Net) => Case<T> } = {
       allowed: { from: manager!, message, answer: (reply) => assert.deepEqual(reply, { added: true }) },
     };
   },
+  // Each order is judged as a node.store, and refused on its own, in the reply.
+  'node.storeMany': (net) => {
+    const bytes = randomBytes(5000);
+    const chunk = sha256(bytes);
+    const [holder, manager] = net.network.closest(chunk, 2);
+    const to = vaultOf(net, holder!);
+    to.storageNode.onStage({ type: 'chunk.stage', chunk, bytes });
+    const message = { type: 'node.storeMany' as const, orders: [{ chunk, copy: false, base: 0 }] };
+    return {
+      to,
+      refused: { from: outsider(net, chunk), message, refusal: { code: 'unauthorized', says: /may not send node\.store: it is not among the managers of chunk/ } },
+      unchanged: () => assert.deepEqual(to.storageNode.usage(), { count: 0, bytes: 0 }),
+      allowed: { from: manager!, message, answer: (reply) => (assert.deepEqual(reply, { replies: [{ reply: { added: true } }] }), assert.equal(to.storageNode.usage().count, 1)) },
+    };
+  },
   'snm.register': (net) => {
     const node = net.network.running()[0]!.name;
     const to = vaultOf(net, closest(node, net.network.running().map((v) => v.name), 1, node)[0]!);

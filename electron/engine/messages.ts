@@ -100,6 +100,12 @@ const recCommitMany = {
   reply: eachRecord(recCommit.reply),
 };
 
+// A data_manager's order to a storage node to hold a chunk: `base` is the version of the chunk's record the
+// placement builds on (see the sweep in storageNode.ts); the bytes are the ones staged at the node, or a
+// repair's, which the node fetches from `from` (the chunk's holders), unless the order carries them (node.store).
+const storeOrder = z.strictObject({ chunk: name, from: z.array(name).max(8).optional(), copy: z.boolean(), base: count });
+const storeReply = z.strictObject({ added: z.boolean() });
+
 /**
  * A group a rule names: the vaults closest to `of` (less `exclude`), with `slack` places more for
  * views that lag; or the group of a replicated record (NEAR_SLACK places of slack). `what` says
@@ -126,7 +132,7 @@ export type SenderRule<M> = { says: string } & (
   | { kind: 'receiver' }
   /** Refused unless every claim holds. */
   | { kind: 'claims'; claims: (msg: M, from: Name) => Claim[] }
-  /** rec.steps: each step is judged by its own type's rule, and refused alone. */
+  /** rec.steps, node.storeMany: each part is judged by the rule of the message it stands for, and refused alone. */
   | { kind: 'each-step' }
   /** rec.transfer and batches of decisions: a record whose claims fail is refused (not adopted); the rest are answered. */
   | { kind: 'each-record'; claims: (persona: Persona, key: Buffer) => Claim[] }
@@ -259,14 +265,20 @@ export const MESSAGES = {
   // a data_manager member -> a storage node: the bytes travel once per holder, and not at all to
   // the vault the client staged them at (it stores its staged copy, so `bytes` is left out)
   'node.store': spec({
-    // `base`: the version of the chunk's record this placement builds on (see the sweep in storageNode.ts);
-    // without `bytes`, they are the ones staged at the node, or a repair's: the node fetches them from `from`, its holders
-    message: z.strictObject({ chunk: name, bytes: chunkBytes.optional(), from: z.array(name).max(8).optional(), copy: z.boolean(), base: count }),
-    reply: z.strictObject({ added: z.boolean() }),
+    message: storeOrder.extend({ bytes: chunkBytes.optional() }),
+    reply: storeReply,
     sender: { says: 'a member of the data manager group of the chunk', kind: 'claims', claims: (msg) => [{ senderIn: dataManagersOf(msg.chunk) }] },
     receiver: 'the storage node',
     // The chunk's name stands for its bytes (checked against it on receipt): a megabyte is not hashed twice.
     quorum: (msg) => wholeMessage({ type: 'node.store', chunk: msg.chunk, copy: msg.copy, base: msg.base, sent: msg.bytes !== undefined }),
+  }),
+  // a data_manager member -> a storage node: a repair's orders for that node asked for in one turn (byteless: each new holder fetches the bytes itself)
+  'node.storeMany': spec({
+    message: z.strictObject({ orders: z.array(storeOrder).min(1).max(MAX_BATCH) }),
+    reply: z.strictObject({ replies: z.array(z.union([z.strictObject({ reply: storeReply }), z.strictObject({ refused: wireError })])) }),
+    sender: { says: 'a member of the data manager group of each chunk (each order is judged and answered as a node.store)', kind: 'each-step' },
+    receiver: 'the storage node',
+    quorum: wholeMessage,
   }),
   'node.get': spec({
     message: z.strictObject({ chunk: name }),
@@ -375,6 +387,8 @@ export type Reply<T extends MessageType> = z.infer<(typeof MESSAGES)[T]['reply']
 export type Persona = z.infer<typeof persona>;
 /** A step of a record decision. */
 export type RecStep = MessageOf<'rec.prepare'> | MessageOf<'rec.accept'> | MessageOf<'rec.commit'>;
+/** An order of a node.storeMany: a node.store without bytes. */
+export type StoreOrder = z.infer<typeof storeOrder>;
 
 /** Checks a decoded message against its schema: unknown types and malformed fields are refused. */
 export function parseMessage(value: unknown): Message {

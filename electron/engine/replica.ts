@@ -11,13 +11,14 @@
  * States only move forward: transfers and repairs adopt a state only if it is newer, and a deletion
  * is a state of its own (a tombstone), so a deleted record never comes back.
  */
-import { SafeVaultError, fail, fromWireError, isSafeVaultError, toWireError } from '../api/errors.ts';
+import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
 import { sleep } from './clock.ts';
 import { DECISION_DEADLINE_MS, GROUP_SIZE, OP_MEMORY_MS, PROMISE_MEMORY_MS, UNFINISHED_DECISION_MS } from './constants.ts';
 import { atomic, migrate, schemaVersion, type Db } from './db.ts';
 import type { KeyedLock } from './keyedLock.ts';
-import { MAX_BATCH, MAX_STEPS, parseReply, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
+import { MAX_BATCH, MAX_STEPS, type MessageOf, type Persona, type RecStep, type RecordState, type Reply } from './messages.ts';
 import { NAME_BYTES, toHex, type Name, type NameRange } from './names.ts';
+import { Outbox, answered, type Answered } from './outbox.ts';
 import { quorumOf } from './group.ts';
 import type { Network } from './transport.ts';
 import { canonical, decodeCanonical, type WireValue } from './wire/codec.ts';
@@ -141,7 +142,13 @@ export class Replicas {
    */
   #slotRows = new Set<string>();
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
-  readonly #outbox = new Map<string, { to: Name; steps: RecStep[]; answers: { resolve(reply: unknown): void; reject(error: unknown): void }[] }>();
+  readonly #outbox = new Outbox<RecStep, Reply<RecStep['type']>>({
+    // This vault's own steps are answered here, in a later turn, as a message would be.
+    alone: async (to, step) => (to.equals(this.#links.self) ? (await undefined, this.onDecision(step)) : this.#links.network.request(to, step)),
+    together: async (to, steps) => (to.equals(this.#links.self) ? (await undefined, this.onSteps(steps)) : this.#links.network.request(to, { type: 'rec.steps', steps })),
+    typeOf: (step) => step.type,
+    max: MAX_STEPS,
+  });
 
   constructor(links: ReplicaLinks) {
     this.#links = links;
@@ -734,45 +741,7 @@ export class Replicas {
 
   /** Sends a decision step to `to` (answered here if it is this vault) with the others asked for in this turn. */
   #step<T extends RecStep['type']>(to: Name, step: MessageOf<T>): Promise<Reply<T>> {
-    const hex = toHex(to);
-    let batch = this.#outbox.get(hex);
-    if (!batch) {
-      this.#outbox.set(hex, (batch = { to, steps: [], answers: [] }));
-      queueMicrotask(() => this.#flush(hex));
-    }
-    const answer = new Promise<Reply<T>>((resolve, reject) => batch.answers.push({ resolve: resolve as (reply: unknown) => void, reject }));
-    batch.steps.push(step as RecStep);
-    if (batch.steps.length === MAX_STEPS) this.#flush(hex);
-    return answer;
-  }
-
-  #flush(hex: string): void {
-    const batch = this.#outbox.get(hex);
-    if (!batch) return;
-    this.#outbox.delete(hex);
-    const { to, steps, answers } = batch;
-    const local = to.equals(this.#links.self);
-    if (steps.length === 1) {
-      const step = steps[0]!;
-      const reply = local ? Promise.resolve().then(() => this.onDecision(step)) : this.#links.network.request(to, step);
-      reply.then(answers[0]!.resolve, answers[0]!.reject);
-      return;
-    }
-    const replies = local ? Promise.resolve().then(() => this.onSteps(steps)) : this.#links.network.request(to, { type: 'rec.steps', steps });
-    replies.then(
-      ({ replies: each }) =>
-        answers.forEach((answer, i) => {
-          const r = each[i];
-          try {
-            if (!r) throw new SafeVaultError('bad-request', 'a rec.steps reply is missing answers');
-            if ('refused' in r) throw fromWireError(r.refused, 'a malformed refusal');
-            answer.resolve(parseReply(steps[i]!.type, r.reply));
-          } catch (error) {
-            answer.reject(error);
-          }
-        }),
-      (error: unknown) => answers.forEach((answer) => answer.reject(error)),
-    );
+    return this.#outbox.ask(to, step as RecStep) as Promise<Reply<T>>;
   }
 
   /**
@@ -961,19 +930,6 @@ function moveOps(db: Db): void {
   db.exec('DROP TABLE rec_op');
 }
 
-/**
- * One step's answer in a batch: its reply, or why it was refused (the rest of the batch is answered
- * all the same). Anything but a refusal (a failing disk) fails the whole batch, and its transaction.
- */
-function answered<R>(step: () => R): { reply: R } | { refused: ReturnType<typeof toWireError> } {
-  try {
-    return { reply: step() };
-  } catch (error) {
-    if (!isSafeVaultError(error)) throw error;
-    return { refused: toWireError(error, 'bad-request') };
-  }
-}
-
 type BatchStep = 'rec.prepareMany' | 'rec.acceptMany' | 'rec.commitMany';
 
 /** One record's reply within a batch step's reply. */
@@ -990,7 +946,7 @@ const USUAL: { [T in BatchStep]: { is(reply: ReplyOfMany<T>): boolean; at(ballot
 };
 
 /** A batch step's answers as sent: each usual one as null. */
-function asSent<T extends BatchStep>(message: MessageOf<T>, answers: ReturnType<typeof answered<ReplyOfMany<T>>>[]): Reply<T>['replies'] {
+function asSent<T extends BatchStep>(message: MessageOf<T>, answers: Answered<ReplyOfMany<T>>[]): Reply<T>['replies'] {
   const { is } = USUAL[message.type as T];
   return answers.map((a) => ('reply' in a && is(a.reply) ? null : a)) as Reply<T>['replies'];
 }

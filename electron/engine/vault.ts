@@ -13,6 +13,7 @@ import type { EventBus } from './events.ts';
 import { Groups, NEAR_SLACK } from './group.ts';
 import { createIdentity, loadIdentity, type Identity } from './identity.ts';
 import { KeyedLock } from './keyedLock.ts';
+import { answeredLater } from './outbox.ts';
 import { MESSAGES, quorumKeyOf, type Message, type MessageOf, type MessageType, type Persona, type RecordState, type Reply } from './messages.ts';
 import { candidatesIn, closest, rangesNear, toHex, type Name } from './names.ts';
 import type { VaultContext } from './personas/context.ts';
@@ -189,6 +190,8 @@ export class Vault implements Endpoint {
     'dm.info': (_from, msg) => this.dataManager.onInfo(msg),
     'dm.badHolder': (_from, msg) => this.dataManager.onBadHolder(msg),
     'node.store': (_from, msg) => this.storageNode.onStore(msg),
+    // Each order as the node.store it stands for: judged, matched with the same order from others, answered or refused on its own.
+    'node.storeMany': (from, msg) => Promise.all(msg.orders.map((order) => answeredLater(() => this.#handle(from, { type: 'node.store', ...order }) as Promise<Reply<'node.store'>>))).then((replies) => ({ replies })),
     'node.get': (_from, msg) => this.storageNode.onGet(msg),
     'node.sweep': (_from, msg) => this.storageNode.onSweep(msg),
     'snm.register': (from, msg) => this.storageNodeManager.onRegister(from, msg),

@@ -184,9 +184,12 @@ export async function holderLeaves(db: Db, vaults: Name[], leaving: Name, held: 
       case 'node.get':
         return { bytes: held.get(toHex(message.chunk))!.bytes };
       case 'node.store':
-        counts.copies++;
-        counts.copyBytes += held.get(toHex(message.chunk))!.size;
-        return { added: true };
+      case 'node.storeMany': {
+        const orders = message.type === 'node.store' ? [message] : message.orders;
+        counts.copies += orders.length;
+        for (const order of orders) counts.copyBytes += held.get(toHex(order.chunk))!.size;
+        return message.type === 'node.store' ? { added: true } : { replies: orders.map(() => ({ reply: { added: true } })) };
+      }
       case 'snm.account': {
         const account = { donated: 2 ** 40, storedBytes: 0, storedCount: 0, lostBytes: 0, lostCount: 0, rank: message.node[0]! };
         return { version: 1, account };
@@ -264,6 +267,8 @@ function recordsIn(message: Message): number {
       return message.keys.length;
     case 'rec.steps':
       return message.steps.length;
+    case 'node.storeMany':
+      return message.orders.length;
     default:
       return 1;
   }

@@ -11,8 +11,9 @@
 import { derivedOp } from '../clientRequest.ts';
 import { CANDIDATES, MAX_HOLDERS, MIN_HOLDERS } from '../constants.ts';
 import { fail, isSafeVaultError, SafeVaultError, type ErrorCode } from '../../api/errors.ts';
-import { MAX_BATCH, type ChunkRecord, type MessageOf, type NodeAccount, type NodeChange, type Reply } from '../messages.ts';
+import { MAX_BATCH, type ChunkRecord, type MessageOf, type StoreOrder, type NodeAccount, type NodeChange, type Reply } from '../messages.ts';
 import { inRange, NAME_BYTES, rangesNear, sameName, toHex, type Name, type NameRange } from '../names.ts';
+import { Outbox } from '../outbox.ts';
 import type { Change, RecordBook } from '../replica.ts';
 import type { VaultContext } from './context.ts';
 import { DataManagerRecords } from './dataManagerRecords.ts';
@@ -39,6 +40,13 @@ export class DataManager implements RecordBook {
   /** The same by the name's object: placement asks for its candidates' accounts by the view's names of them, without working out their hex. */
   readonly #accountsByName = new WeakMap<Name, AccountRead>();
   readonly #reports: HolderReports;
+  /** Store orders without bytes (a repair's), per storage node: those of one turn (a review batch's placements) go as one node.storeMany. */
+  readonly #storeOrders = new Outbox<StoreOrder, Reply<'node.store'>>({
+    alone: (to, order) => this.#ctx.network.request(to, { type: 'node.store', ...order }),
+    together: (to, orders) => this.#ctx.network.request(to, { type: 'node.storeMany', orders }),
+    typeOf: () => 'node.store',
+    max: MAX_BATCH,
+  });
   /** The names this vault leads, for the view they were worked out in. */
   #led: { online: readonly Name[]; ranges: NameRange[] } | undefined;
 
@@ -277,12 +285,16 @@ export class DataManager implements RecordBook {
       .filter((c): c is { vault: Name; account: NodeAccount } => !!c.account && c.account.donated - c.account.storedBytes >= size)
       // closest() gives them nearest first, and a stable sort keeps that order among equal ranks.
       .sort((a, b) => b.account.rank - a.account.rank);
-    const carried = (vault: Name) => ('bytes' in source ? !source.stagedAt?.equals(vault) && { bytes: source.bytes } : { from: source.from });
+    const order = (vault: Name): Promise<unknown> => {
+      if (!('bytes' in source)) return this.#storeOrders.ask(vault, { chunk, from: source.from, copy, base });
+      const carried = source.stagedAt?.equals(vault) ? {} : { bytes: source.bytes };
+      return this.#ctx.network.request(vault, { type: 'node.store', chunk, ...carried, copy, base });
+    };
     const placed: Name[] = [];
     for (let next = 0; placed.length < count && next < ranked.length; ) {
       const batch = ranked.slice(next, next + count - placed.length);
       next += batch.length;
-      const results = await Promise.allSettled(batch.map(({ vault }) => this.#ctx.network.request(vault, { type: 'node.store', chunk, ...carried(vault), copy, base })));
+      const results = await Promise.allSettled(batch.map(({ vault }) => order(vault)));
       batch.forEach(({ vault }, i) => {
         if (results[i]!.status === 'fulfilled') placed.push(vault);
       });
