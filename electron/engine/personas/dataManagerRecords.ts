@@ -10,6 +10,7 @@
  *   finds are checked for the holder. Churn finds a holder's chunks through it instead of scanning
  *   every record.
  */
+import type Database from 'better-sqlite3';
 import { atomic, migrate, schemaVersion, type Db } from '../db.ts';
 import { fail } from '../../api/errors.ts';
 import { EVERY_NAME, inRange, sameName, toHex, type Name, type NameRange } from '../names.ts';
@@ -56,6 +57,8 @@ interface ChunkRow {
 const PAGE_ROWS = 2048;
 /** Posting entries whose records one query reads. */
 const RECORDS_AT = 256;
+/** Names whose rows grouped() reads in one query (two parameters each). */
+const READ_AT_ONCE = 128;
 /** Posting lists are split by the top bits of the key so each stays a few hundred bytes. */
 const BUCKET_BITS = 10;
 
@@ -89,8 +92,12 @@ export class DataManagerRecords {
   #rows: Map<bigint, ChunkRow | null> | undefined;
   /** While grouped to read versions alone: by key, the version of the name given whose row it is (null: no row at that key). */
   #versions: Map<bigint, { name: Name; version: number } | null> | undefined;
+  readonly #db: Db;
+  /** See #readMany. */
+  readonly #many = new Map<string, Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]>>();
 
   constructor(db: Db) {
+    this.#db = db;
     const before = schemaVersion(db, 'data_manager');
     db.transaction(() => {
       migrate(db, 'data_manager', migrations);
@@ -103,20 +110,6 @@ export class DataManagerRecords {
         'SELECT tail, size, subscribers, holders, version FROM dm_chunk WHERE key = ?',
       ),
       version: db.prepare<[bigint], { tail: Buffer; version: number }>('SELECT tail, version FROM dm_chunk WHERE key = ?'),
-      // The rows of many names (a JSON list of [key as decimal text, as 64 bits do not fit a JSON number;
-      // the rest of the name in hex]), each with its place in the list and whether the row is that name's
-      // (told by SQLite, so the rest of the name is not handed over as a Buffer per row).
-      rows: db
-        .prepare<[string], [number, number, number, number, Buffer, number]>(
-          `SELECT j.key, tail = unhex(j.value ->> 1), size, subscribers, holders, version FROM json_each(?) j
-           JOIN dm_chunk ON dm_chunk.key = CAST(j.value ->> 0 AS INTEGER)`,
-        )
-        .raw(),
-      versions: db
-        .prepare<[string], [number, number, number]>(
-          'SELECT j.key, tail = unhex(j.value ->> 1), version FROM json_each(?) j JOIN dm_chunk ON dm_chunk.key = CAST(j.value ->> 0 AS INTEGER)',
-        )
-        .raw(),
       upsert: db.prepare<[bigint, Buffer, number, number, Buffer, number]>(
         `INSERT INTO dm_chunk (key, tail, size, subscribers, holders, version) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (key) DO UPDATE SET size = excluded.size, subscribers = excluded.subscribers, holders = excluded.holders, version = excluded.version`,
@@ -195,19 +188,21 @@ export class DataManagerRecords {
     try {
       if (names.length) {
         const keys = names.map(keyOf);
-        const asked = JSON.stringify(names.map((name, i) => [String(keys[i]), name.toString('hex', KEY_BYTES)]));
-        if (read === 'versions') {
-          const versions = (this.#versions = new Map());
-          for (const key of keys) versions.set(key, null);
-          for (const [at, same, version] of this.#sql.versions.all(asked)) {
-            if (same) versions.set(keys[at]!, { name: names[at]!, version });
-            else if (versions.get(keys[at]!) === null) versions.delete(keys[at]!); // another name's row: read as it is asked for
-          }
-        } else {
-          for (const key of keys) rows.set(key, null);
-          for (const [at, same, size, subscribers, holders, version] of this.#sql.rows.all(asked)) {
-            if (same) rows.set(keys[at]!, { tail: names[at]!.subarray(KEY_BYTES), size, subscribers, holders, version });
-            else if (rows.get(keys[at]!) === null) rows.delete(keys[at]!);
+        const versions = read === 'versions' ? (this.#versions = new Map()) : undefined;
+        for (const key of keys) (versions ?? rows).set(key, null);
+        for (let from = 0; from < names.length; from += READ_AT_ONCE) {
+          const count = Math.min(READ_AT_ONCE, names.length - from);
+          const asked: (bigint | Buffer)[] = [];
+          for (let i = from; i < from + count; i++) asked.push(keys[i]!, names[i]!.subarray(KEY_BYTES));
+          for (const [i, same, ...row] of this.#readMany(read, count).all(...asked)) {
+            const [at, name] = [from + i, names[from + i]!];
+            if (!same) {
+              if ((versions ?? rows).get(keys[at]!) === null) (versions ?? rows).delete(keys[at]!); // another name's row: read as it is asked for
+            } else if (versions) versions.set(keys[at]!, { name, version: row[0] as number });
+            else {
+              const [size, subscribers, holders, version] = row as [number, number, Buffer, number];
+              rows.set(keys[at]!, { tail: name.subarray(KEY_BYTES), size, subscribers, holders, version });
+            }
           }
         }
       }
@@ -223,6 +218,25 @@ export class DataManagerRecords {
       this.#rows = undefined;
       this.#versions = undefined;
     }
+  }
+
+  /**
+   * The statement that reads the rows (or versions alone) of `count` names at once, made when first
+   * needed: each name's key and the rest of it are bound, and SQLite tells whether the row found at
+   * the key is that name's (so the rest of the name is not handed back as a Buffer per row).
+   */
+  #readMany(read: 'records' | 'versions', count: number): Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]> {
+    const id = `${read}:${count}`;
+    let statement = this.#many.get(id);
+    if (!statement) {
+      const asked = Array.from({ length: count }, (_, i) => `(${i}, ?, ?)`).join(', ');
+      const columns = read === 'records' ? 'size, subscribers, holders, version' : 'version';
+      statement = this.#db.prepare<(bigint | Buffer)[], [number, number, ...unknown[]]>(
+        `WITH asked (at, key, tail) AS (VALUES ${asked}) SELECT asked.at, dm_chunk.tail = asked.tail, ${columns} FROM asked JOIN dm_chunk ON dm_chunk.key = asked.key`,
+      ).raw();
+      this.#many.set(id, statement);
+    }
+    return statement;
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
