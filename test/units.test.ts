@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { deadlineOf, signRequest, verifyRequest } from '../electron/engine/clientRequest.ts';
 import { MAX_CHUNK_SIZE, OP_DEADLINE_MS, QUORUM_TIMEOUT_MS, REQUEST_WINDOW_MS } from '../electron/engine/constants.ts';
 import { MESSAGES, parseMessage, type Message } from '../electron/engine/messages.ts';
-import { canonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION, type WireValue } from '../electron/engine/wire/codec.ts';
+import { canonical, decodeCanonical, decodeFrame, digestOf, encodeFrame, MAX_FRAME_BYTES, WIRE_VERSION, type WireValue } from '../electron/engine/wire/codec.ts';
 import { readReply, serveFrame } from '../electron/engine/wire/frames.ts';
 import { openDatabase } from '../electron/engine/db.ts';
 import { isSafeVaultError, SafeVaultError } from '../electron/api/errors.ts';
@@ -48,7 +48,7 @@ test('a view: a vault is near a target among every vault it has seen exactly whe
   }
 });
 
-test('ClosestNames answers every target as closest() does, from its memo too, however long a prefix the names share', () => {
+test('ClosestNames answers every target as closest() does (and includes() as its list), from its memo too, however long a prefix the names share', () => {
   /** `count` names sharing their first `bits` bits with `base`, random after them. */
   const sharing = (base: Name, bits: number, count: number) =>
     Array.from({ length: count }, () => {
@@ -67,6 +67,12 @@ test('ClosestNames answers every target as closest() does, from its memo too, ho
         assert.deepEqual(memo.closest(target, count), closest(target, names, count));
         const exclude = names[target[31]! % names.length]!;
         assert.deepEqual(memo.closest(target, count, exclude), closest(target, names, count, exclude));
+        // includes() reads the same lists in place: each name is among them exactly when closest() ranks it there.
+        const [near, nearWithout] = [closest(target, names, count), closest(target, names, count, exclude)];
+        for (const name of names.slice(0, 8)) {
+          assert.equal(memo.includes(target, count, name), near.includes(name));
+          assert.equal(memo.includes(target, count, name, exclude), nearWithout.includes(name));
+        }
       }
     }
   }
@@ -302,6 +308,14 @@ test('codec: values round-trip canonically; malformed, oversize and unknown-vers
   assert.ok(canonical({ a: 1, b: 2 }).equals(canonical({ b: 2, a: 1 })));
   assert.equal(digestOf({ a: 1, b: 2 }), digestOf({ b: 2, a: 1 }));
   assert.notEqual(digestOf({ a: 1 }), digestOf({ a: 2 }));
+  // However many keys (few are sorted by insertion, more by sort()) and in whatever order, they are written as sort() orders them.
+  const names = ['version', 'value', 'ops', 'ab', 'a', 'B', 'é', 'Z', 'key', 'slot', 'ballot', 'promised'];
+  for (let n = 1; n <= names.length; n++) {
+    for (const order of [names.slice(0, n), names.slice(0, n).reverse()]) {
+      const map = Object.fromEntries(order.map((key) => [key, key.length]));
+      assert.deepEqual(Object.keys(decodeCanonical(canonical(map)) as object), [...order].sort());
+    }
+  }
 
   const refused = (bytes: Buffer, code: string, pattern: RegExp) =>
     assert.throws(() => decodeFrame(bytes), (e) => isSafeVaultError(e) && e.code === code && pattern.test(e.message));

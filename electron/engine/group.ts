@@ -3,7 +3,7 @@ import { sleep } from './clock.ts';
 import { GROUP_SIZE, OP_DEADLINE_MS, QUORUM } from './constants.ts';
 import { SafeVaultError, fail, isSafeVaultError } from '../api/errors.ts';
 import type { MessageOf, MessageType, Persona, Reply } from './messages.ts';
-import { sameName, type Name } from './names.ts';
+import type { Name } from './names.ts';
 import type { Network } from './transport.ts';
 import { digestOf, type WireValue } from './wire/codec.ts';
 
@@ -65,7 +65,7 @@ export class Groups {
 
   /** Whether `vault` is in the group of `target`, or `slack` places beyond it. */
   isWithin(target: Name, vault: Name, slack: number, exclude?: Name): boolean {
-    return this.#network.view.closest(target, GROUP_SIZE + slack, exclude).some((m) => sameName(m, vault));
+    return this.#network.view.isAmongClosest(target, vault, GROUP_SIZE + slack, exclude);
   }
 
   /**

@@ -71,9 +71,25 @@ export class ClosestNames {
 
   /** As closest(target, names, count, exclude); a fresh array each time. */
   closest(target: Name, count: number, exclude?: Name): Name[] {
-    if (this.#depth === undefined) return closest(target, this.#names, count, exclude);
+    const near = this.#near(target, exclude ? count + 1 : count);
+    return exclude ? near.filter((name) => !name.equals(exclude)).slice(0, count) : [...near];
+  }
+
+  /** Whether `name` is among closest(target, count, exclude), without a copy of the list. */
+  includes(target: Name, count: number, name: Name, exclude?: Name): boolean {
+    let place = 0;
+    for (const near of this.#near(target, exclude ? count + 1 : count)) {
+      if (exclude && sameName(near, exclude)) continue;
+      if (place++ === count) return false;
+      if (sameName(near, name)) return true;
+    }
+    return false;
+  }
+
+  /** The `wanted` names closest to `target`, nearest first: the memo's list itself (never to be changed), or a new one where names share long prefixes. */
+  #near(target: Name, wanted: number): readonly Name[] {
+    if (this.#depth === undefined) return closest(target, this.#names, wanted);
     // Leaving one name out keeps the others' order: the first `count` of one more, without it.
-    const wanted = exclude ? count + 1 : count;
     const prefix = Math.floor(target.readUIntBE(0, MEMO_BITS / 8) / 2 ** (MEMO_BITS - this.#depth));
     let byPrefix = this.#memo.get(wanted);
     if (!byPrefix) this.#memo.set(wanted, (byPrefix = new Map()));
@@ -85,7 +101,7 @@ export class ClosestNames {
       }
       byPrefix.set(prefix, (found = closest(target, this.#names, wanted)));
     }
-    return exclude ? found.filter((name) => !name.equals(exclude)).slice(0, count) : [...found];
+    return found;
   }
 }
 

@@ -11,7 +11,7 @@ import { SafeVaultError } from '../api/errors.ts';
 import { systemClock, within, type Clock } from './clock.ts';
 import { REQUEST_TIMEOUT_MS } from './constants.ts';
 import type { MessageOf, MessageType, Reply } from './messages.ts';
-import { ClosestNames, sameName, toHex, type Name } from './names.ts';
+import { ClosestNames, toHex, type Name } from './names.ts';
 import { errorFrame, readReply, requestFrame, serveFrame, type Receiver } from './wire/frames.ts';
 
 export interface MembershipChange {
@@ -29,6 +29,8 @@ export interface RoutingView {
   isOnline(name: Name): boolean;
   /** The `count` online vaults closest to `target`, closest first. */
   closest(target: Name, count: number, exclude?: Name): Name[];
+  /** Whether `name` is among closest(target, count, exclude). */
+  isAmongClosest(target: Name, name: Name, count: number, exclude?: Name): boolean;
   /** How many vaults this view has seen online, gone or not (this one included). */
   knownCount(): number;
   /** Whether `name` is among the `count` vaults closest to `target` of all this view has seen online, gone or not. */
@@ -120,9 +122,14 @@ export class View implements RoutingView {
     return this.#known.size;
   }
 
+  // A vault judging a sender asks it per record of a batch: the memo's list is read, not copied.
+  isAmongClosest(target: Name, name: Name, count: number, exclude?: Name): boolean {
+    return (this.#closest ??= new ClosestNames(this.#online.values())).includes(target, count, name, exclude);
+  }
+
   isNearAmongKnown(target: Name, name: Name, count: number): boolean {
     // Every member asks it per accept, of records that cluster: the memo answers most.
-    return (this.#closestKnown ??= new ClosestNames(this.#known.values())).closest(target, count).some((known) => sameName(known, name));
+    return (this.#closestKnown ??= new ClosestNames(this.#known.values())).includes(target, count, name);
   }
 
   /** Vaults online from the start, as the network stood: nothing changed, so nothing is reported. */

@@ -63,6 +63,8 @@ const READ_AT_ONCE = 128;
 const BUCKET_BITS = 10;
 
 const keyOf = (name: Name): bigint => name.readBigInt64BE(0);
+/** `count` SQL fragments, comma-separated. */
+const list = (count: number, each: (i: number) => string): string => Array.from({ length: count }, (_, i) => each(i)).join(', ');
 const prefixOf = (name: Name): number => name.readUIntBE(0, 6);
 const bucketOf = (name: Name): number => name.readUInt16BE(0) >> (16 - BUCKET_BITS);
 const ENTRY_BYTES = 6;
@@ -128,13 +130,6 @@ export class DataManagerRecords {
       near: db.prepare<[bigint, bigint], { low: number; tail: Buffer; holders: Buffer; size: number; subscribers: number; version: number }>(
         'SELECT key & 63 AS low, tail, holders, size, subscribers, version FROM dm_chunk WHERE key BETWEEN ? AND ?',
       ),
-      // The same for many entries at once (a JSON list of their first keys as decimal text), each row with its entry's place in the list.
-      nearAll: db
-        .prepare<[string], [number, number, Buffer, Buffer, number, number, number]>(
-          `SELECT j.key, dm_chunk.key & 63, tail, holders, size, subscribers, version FROM json_each(?) j
-           JOIN dm_chunk ON dm_chunk.key BETWEEN CAST(j.value AS INTEGER) AND CAST(j.value AS INTEGER) + 63`,
-        )
-        .raw(),
       count: db.prepare<[], number>('SELECT count(*) FROM dm_chunk').pluck(),
       posting: db.prepare<[number, number], Buffer>('SELECT keys FROM dm_holding WHERE vault = ? AND bucket = ?').pluck(),
       postings: db.prepare<[number], { bucket: number; keys: Buffer }>('SELECT bucket, keys FROM dm_holding WHERE vault = ?'),
@@ -194,14 +189,14 @@ export class DataManagerRecords {
           const count = Math.min(READ_AT_ONCE, names.length - from);
           const asked: (bigint | Buffer)[] = [];
           for (let i = from; i < from + count; i++) asked.push(keys[i]!, names[i]!.subarray(KEY_BYTES));
-          for (const [i, same, ...row] of this.#readMany(read, count).all(...asked)) {
-            const [at, name] = [from + i, names[from + i]!];
+          for (const row of this.#readMany(read, count).all(...asked)) {
+            const [at, same] = [from + row[0], row[1]];
+            const key = keys[at]!;
             if (!same) {
-              if ((versions ?? rows).get(keys[at]!) === null) (versions ?? rows).delete(keys[at]!); // another name's row: read as it is asked for
-            } else if (versions) versions.set(keys[at]!, { name, version: row[0] as number });
+              if ((versions ?? rows).get(key) === null) (versions ?? rows).delete(key); // another name's row: read as it is asked for
+            } else if (versions) versions.set(key, { name: names[at]!, version: row[2] as number });
             else {
-              const [size, subscribers, holders, version] = row as [number, number, Buffer, number];
-              rows.set(keys[at]!, { tail: name.subarray(KEY_BYTES), size, subscribers, holders, version });
+              rows.set(key, { tail: names[at]!.subarray(KEY_BYTES), size: row[2] as number, subscribers: row[3] as number, holders: row[4] as Buffer, version: row[5] as number });
             }
           }
         }
@@ -221,20 +216,23 @@ export class DataManagerRecords {
   }
 
   /**
-   * The statement that reads the rows (or versions alone) of `count` names at once, made when first
-   * needed: each name's key and the rest of it are bound, and SQLite tells whether the row found at
-   * the key is that name's (so the rest of the name is not handed back as a Buffer per row).
+   * The statement that reads many rows at once, made when first needed for `count` of them, with
+   * what it asks bound as parameters, each row with its place in the list: the rows (or `versions`
+   * alone) of `count` names, their key and the rest of each bound, and SQLite telling whether the row
+   * at the key is that name's (so the rest of the name is not handed back as a Buffer per row); or
+   * the rows `near` `count` posting entries, each bound as the first of the 64 keys it stands for.
    */
-  #readMany(read: 'records' | 'versions', count: number): Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]> {
-    const id = `${read}:${count}`;
+  #readMany(kind: 'records' | 'versions' | 'near', count: number): Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]> {
+    const id = `${kind}:${count}`;
     let statement = this.#many.get(id);
     if (!statement) {
-      const asked = Array.from({ length: count }, (_, i) => `(${i}, ?, ?)`).join(', ');
-      const columns = read === 'records' ? 'size, subscribers, holders, version' : 'version';
-      statement = this.#db.prepare<(bigint | Buffer)[], [number, number, ...unknown[]]>(
-        `WITH asked (at, key, tail) AS (VALUES ${asked}) SELECT asked.at, dm_chunk.tail = asked.tail, ${columns} FROM asked JOIN dm_chunk ON dm_chunk.key = asked.key`,
-      ).raw();
-      this.#many.set(id, statement);
+      const sql =
+        kind === 'near'
+          ? `WITH asked (at, key) AS (VALUES ${list(count, (i) => `(${i}, ?)`)}) SELECT asked.at, dm_chunk.key & 63, tail, holders, size, subscribers, version
+             FROM asked JOIN dm_chunk ON dm_chunk.key BETWEEN asked.key AND asked.key + 63`
+          : `WITH asked (at, key, tail) AS (VALUES ${list(count, (i) => `(${i}, ?, ?)`)}) SELECT asked.at, dm_chunk.tail = asked.tail, ${kind === 'records' ? 'size, subscribers, holders, version' : 'version'}
+             FROM asked JOIN dm_chunk ON dm_chunk.key = asked.key`;
+      this.#many.set(id, (statement = this.#db.prepare<(bigint | Buffer)[], [number, number, ...unknown[]]>(sql).raw()));
     }
     return statement;
   }
@@ -310,7 +308,8 @@ export class DataManagerRecords {
     for (let start = 0; start < entries.length; start += RECORDS_AT) {
       const some = entries.slice(start, start + RECORDS_AT);
       const keys = some.map(({ bucket, entry }) => keysOf(bucket, entry));
-      for (const [at, low, tail, holders, size, subscribers, version] of this.#sql.nearAll.all(JSON.stringify(keys.map((k) => String(k.from))))) {
+      const rows = this.#readMany('near', some.length).all(...keys.map((k) => k.from)) as [number, number, Buffer, Buffer, number, number, number][];
+      for (const [at, low, tail, holders, size, subscribers, version] of rows) {
         if (!decodeIds(holders).includes(some[at]!.vault)) continue; // another chunk sharing the entry
         const name = Buffer.concat([keys[at]!.head, tail]);
         name[KEY_BYTES - 1]! |= low;

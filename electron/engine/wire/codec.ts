@@ -116,7 +116,7 @@ function write(w: Writer, value: WireValue, depth: number): void {
     return;
   }
   // Sorted in place and undefined fields skipped as they come: a transfer encodes tens of thousands of small maps.
-  const keys = Object.keys(value).sort();
+  const keys = sortedKeys(Object.keys(value));
   let defined = 0;
   for (const key of keys) if (value[key] !== undefined) defined++;
   w.byte(Tag.Map);
@@ -127,6 +127,22 @@ function write(w: Writer, value: WireValue, depth: number): void {
     write(w, key, depth + 1);
     write(w, field, depth + 1);
   }
+}
+
+/**
+ * Sorts a map's keys in place, in the order Array.prototype.sort gives strings (by UTF-16 code
+ * units): by insertion where there are few, as for most maps, since sort() allocates a work area
+ * each time (a batch of decisions encodes a few maps per record).
+ */
+function sortedKeys(keys: string[]): string[] {
+  if (keys.length > 8) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let at = i;
+    for (; at > 0 && keys[at - 1]! > key; at--) keys[at] = keys[at - 1]!;
+    keys[at] = key;
+  }
+  return keys;
 }
 
 /** A bytes field this large, and at least half its frame, is decoded without a copy (see Reader.take). */
