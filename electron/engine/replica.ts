@@ -143,9 +143,16 @@ export class Replicas {
   #slotRows = new Set<string>();
   /** Decision steps waiting to go, per vault: those asked for in the same turn go as one rec.steps. */
   readonly #outbox = new Outbox<RecStep, Reply<RecStep['type']>>({
-    // This vault's own steps are answered here, in a later turn, as a message would be.
-    alone: async (to, step) => (to.equals(this.#links.self) ? (await undefined, this.onDecision(step)) : this.#links.network.request(to, step)),
-    together: async (to, steps) => (to.equals(this.#links.self) ? (await undefined, this.onSteps(steps)) : this.#links.network.request(to, { type: 'rec.steps', steps })),
+    alone: async (to, step) => {
+      if (!to.equals(this.#links.self)) return this.#links.network.request(to, step);
+      await undefined; // this vault's own step is answered here, in a later turn, as a message would be
+      return this.onDecision(step);
+    },
+    together: async (to, steps) => {
+      if (!to.equals(this.#links.self)) return this.#links.network.request(to, { type: 'rec.steps', steps });
+      await undefined;
+      return this.onSteps(steps);
+    },
     typeOf: (step) => step.type,
     max: MAX_STEPS,
   });
