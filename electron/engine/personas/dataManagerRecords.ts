@@ -96,7 +96,7 @@ export class DataManagerRecords {
   #versions: Map<bigint, { name: Name; version: number } | null> | undefined;
   readonly #db: Db;
   /** See #readMany. */
-  readonly #many = new Map<string, Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]>>();
+  readonly #many = new Map<string, Database.Statement<(bigint | Buffer | null)[], [number, number, ...unknown[]]>>();
 
   constructor(db: Db) {
     this.#db = db;
@@ -187,9 +187,9 @@ export class DataManagerRecords {
         for (const key of keys) (versions ?? rows).set(key, null);
         for (let from = 0; from < names.length; from += READ_AT_ONCE) {
           const count = Math.min(READ_AT_ONCE, names.length - from);
-          const asked: (bigint | Buffer)[] = [];
+          const asked: (bigint | Buffer | null)[] = [];
           for (let i = from; i < from + count; i++) asked.push(keys[i]!, names[i]!.subarray(KEY_BYTES));
-          for (const row of this.#readMany(read, count).all(...asked)) {
+          for (const row of this.#readMany(read, asked, 2)) {
             const [at, same] = [from + row[0], row[1]];
             const key = keys[at]!;
             if (!same) {
@@ -216,13 +216,16 @@ export class DataManagerRecords {
   }
 
   /**
-   * The statement that reads many rows at once, made when first needed for `count` of them, with
-   * what it asks bound as parameters, each row with its place in the list: the rows (or `versions`
-   * alone) of `count` names, their key and the rest of each bound, and SQLite telling whether the row
-   * at the key is that name's (so the rest of the name is not handed back as a Buffer per row); or
-   * the rows `near` `count` posting entries, each bound as the first of the 64 keys it stands for.
+   * Reads many rows at once, with what it asks bound as parameters (`each` per row asked), each row
+   * found with its place in the list: the rows (or `versions` alone) of names, each name's key and
+   * the rest of it bound, and SQLite telling whether the row at the key is that name's (so the rest
+   * of the name is not handed back as a Buffer per row); or the rows `near` posting entries, each
+   * bound as the first of the 64 keys it stands for. The list is padded with nulls (which match no
+   * row) to a power of two, so a few statements, each prepared once, serve every batch.
    */
-  #readMany(kind: 'records' | 'versions' | 'near', count: number): Database.Statement<(bigint | Buffer)[], [number, number, ...unknown[]]> {
+  #readMany(kind: 'records' | 'versions' | 'near', asked: (bigint | Buffer | null)[], each: number): [number, number, ...unknown[]][] {
+    const count = 2 ** Math.ceil(Math.log2(asked.length / each));
+    while (asked.length < count * each) asked.push(null);
     const id = `${kind}:${count}`;
     let statement = this.#many.get(id);
     if (!statement) {
@@ -232,9 +235,9 @@ export class DataManagerRecords {
              FROM asked JOIN dm_chunk ON dm_chunk.key BETWEEN asked.key AND asked.key + 63`
           : `WITH asked (at, key, tail) AS (VALUES ${list(count, (i) => `(${i}, ?, ?)`)}) SELECT asked.at, dm_chunk.tail = asked.tail, ${kind === 'records' ? 'size, subscribers, holders, version' : 'version'}
              FROM asked JOIN dm_chunk ON dm_chunk.key = asked.key`;
-      this.#many.set(id, (statement = this.#db.prepare<(bigint | Buffer)[], [number, number, ...unknown[]]>(sql).raw()));
+      this.#many.set(id, (statement = this.#db.prepare<(bigint | Buffer | null)[], [number, number, ...unknown[]]>(sql).raw()));
     }
-    return statement;
+    return statement.all(...asked);
   }
 
   /** Inserts or replaces the record, keeping the holder index in step. */
@@ -308,7 +311,7 @@ export class DataManagerRecords {
     for (let start = 0; start < entries.length; start += RECORDS_AT) {
       const some = entries.slice(start, start + RECORDS_AT);
       const keys = some.map(({ bucket, entry }) => keysOf(bucket, entry));
-      const rows = this.#readMany('near', some.length).all(...keys.map((k) => k.from)) as [number, number, Buffer, Buffer, number, number, number][];
+      const rows = this.#readMany('near', keys.map((k) => k.from), 1) as [number, number, Buffer, Buffer, number, number, number][];
       for (const [at, low, tail, holders, size, subscribers, version] of rows) {
         if (!decodeIds(holders).includes(some[at]!.vault)) continue; // another chunk sharing the entry
         const name = Buffer.concat([keys[at]!.head, tail]);
