@@ -71,6 +71,7 @@ export class ClosestNames {
 
   /** As closest(target, names, count, exclude); a fresh array each time. */
   closest(target: Name, count: number, exclude?: Name): Name[] {
+    // Leaving one name out keeps the others' order: the first `count` of one more, without it.
     const near = this.#near(target, exclude ? count + 1 : count);
     return exclude ? near.filter((name) => !name.equals(exclude)).slice(0, count) : [...near];
   }
@@ -89,7 +90,6 @@ export class ClosestNames {
   /** The `wanted` names closest to `target`, nearest first: the memo's list itself (never to be changed), or a new one where names share long prefixes. */
   #near(target: Name, wanted: number): readonly Name[] {
     if (this.#depth === undefined) return closest(target, this.#names, wanted);
-    // Leaving one name out keeps the others' order: the first `count` of one more, without it.
     const prefix = Math.floor(target.readUIntBE(0, MEMO_BITS / 8) / 2 ** (MEMO_BITS - this.#depth));
     let byPrefix = this.#memo.get(wanted);
     if (!byPrefix) this.#memo.set(wanted, (byPrefix = new Map()));
