@@ -48,16 +48,16 @@ export class Outbox<T, R> {
     if (!waiting) return;
     this.#waiting.delete(hex);
     const { to, parts, answers } = waiting;
-    const { alone, together, typeOf } = this.#sending;
+    const sending = this.#sending;
     if (parts.length === 1) {
-      alone(to, parts[0]!).then(answers[0]!.resolve, answers[0]!.reject);
+      sending.alone(to, parts[0]!).then(answers[0]!.resolve, answers[0]!.reject);
       return;
     }
-    together(to, parts).then(
+    sending.together(to, parts).then(
       ({ replies }) =>
         answers.forEach((answer, i) => {
           try {
-            answer.resolve(readAnswered(typeOf(parts[i]!), replies[i]) as R);
+            answer.resolve(readAnswered(sending.typeOf(parts[i]!), replies[i]) as R);
           } catch (error) {
             answer.reject(error);
           }

@@ -220,8 +220,9 @@ export class DataManagerRecords {
    * found with its place in the list: the rows (or `versions` alone) of names, each name's key and
    * the rest of it bound, and SQLite telling whether the row at the key is that name's (so the rest
    * of the name is not handed back as a Buffer per row); or the rows `near` posting entries, each
-   * bound as the first of the 64 keys it stands for. The list is padded with nulls (which match no
-   * row) to a power of two, so a few statements, each prepared once, serve every batch.
+   * bound as the first of the 64 keys it stands for. `asked`, the caller's own fresh list, is padded
+   * with nulls (which match no row) to a power of two, so a few statements, each prepared once, serve
+   * every batch.
    */
   #readMany(kind: 'records' | 'versions' | 'near', asked: (bigint | Buffer | null)[], each: number): [number, number, ...unknown[]][] {
     const count = 2 ** Math.ceil(Math.log2(asked.length / each));
